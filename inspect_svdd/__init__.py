@@ -1,0 +1,3 @@
+"""inspect-svdd: Deep SVDD visual inspection."""
+
+__version__ = "0.1.0"

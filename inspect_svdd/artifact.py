@@ -1,0 +1,182 @@
+"""Model directories: one folder, one format version, nothing pickled.
+
+``model/`` holds ``encoder.pt`` (a state_dict, read with
+``torch.load(weights_only=True)``), ``model.json`` (full config, centre, radius,
+normalisation, training history, held-out facts, seed, training file list hash
+and library versions) and, once exported, ``model.onnx`` carrying the same facts
+in its metadata. A pretrained autoencoder is the same idea: ``autoencoder.pt``
+plus ``autoencoder.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inspect_svdd import __version__
+from inspect_svdd.config import FitConfig
+from inspect_svdd.detector import DeepSVDD
+from inspect_svdd.errors import InspectError, ModelError
+from inspect_svdd.nets import AutoEncoder, Encoder
+
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+ENCODER_WEIGHTS = "encoder.pt"
+AE_JSON = "autoencoder.json"
+AE_WEIGHTS = "autoencoder.pt"
+ONNX_FILE = "model.onnx"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a model depends on (for the record)."""
+    out = {"python": platform.python_version(), "inspect-svdd": __version__}
+    for name in ("torch", "numpy", "opencv-python-headless", "albumentations", "onnx", "onnxruntime-gpu", "onnxruntime"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def files_digest(files: Sequence[str | Path], root: str | Path | None = None) -> str:
+    """sha256 of the sorted training file list (relative to ``root``), to trace a model to its data."""
+    names = sorted(Path(f).relative_to(root).as_posix() if root else Path(f).as_posix() for f in files)
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def _header(kind: str, det: DeepSVDD) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "format_version": FORMAT_VERSION,
+        "inspect_svdd_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": det.config.to_dict(),
+        "seed": det.config.train.seed,
+        "versions": library_versions(),
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:
+    """Write a fitted detector to ``directory`` (created if missing)."""
+    encoder, center, radius = det._fitted()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(encoder.state_dict(), directory / ENCODER_WEIGHTS)
+    data = _header("model", det) | {
+        "center": [float(v) for v in center],
+        "radius": radius,
+        "normalisation": _normalisation(encoder),
+        "holdout": det.holdout_,
+        "training": training or {},
+        "history": det.history_,
+    }
+    _write_json(directory / MODEL_JSON, data)
+    return directory
+
+
+def save_pretrained(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:
+    """Write the pretrained autoencoder of ``det`` to ``directory``."""
+    if det.autoencoder_ is None:
+        raise ModelError("nothing to save: the autoencoder is not pretrained")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(det.autoencoder_.state_dict(), directory / AE_WEIGHTS)
+    data = _header("autoencoder", det) | {"training": training or {}, "history": det.history_}
+    _write_json(directory / AE_JSON, data)
+    return directory
+
+
+def _normalisation(encoder: Encoder) -> dict[str, list[float]]:
+    return {"mean": encoder.adapter.mean.flatten().tolist(), "std": encoder.adapter.std.flatten().tolist()}
+
+
+def read_json(directory: str | Path, name: str, kind: str) -> dict[str, Any]:
+    """Read and version-check a model or autoencoder JSON file."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelError(f"{directory}: model directory does not exist")
+    path = directory / name
+    if not path.is_file():
+        raise ModelError(f"{path}: missing; {directory} is not an inspect-svdd {kind} directory")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise ModelError(f"{path}: not an inspect-svdd {kind} file")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version} (made by inspect-svdd {data.get('inspect_svdd_version', '?')}) "
+            f"is not supported by this inspect-svdd {__version__} (format {FORMAT_VERSION}); refit the model"
+        )
+    return data
+
+
+def _load_state(module: torch.nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise ModelError(f"{path}: weights file missing")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: weights do not load ({first})") from None
+    module.eval()
+
+
+def _config(data: dict[str, Any], path: Path) -> FitConfig:
+    try:
+        return FitConfig.from_dict(data["config"])
+    except (KeyError, TypeError, InspectError) as exc:
+        raise ModelError(f"{path}: invalid config ({exc})") from None
+
+
+def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
+    """Load a fitted detector and its JSON record from ``directory``."""
+    directory = Path(directory)
+    data = read_json(directory, MODEL_JSON, "model")
+    cfg = _config(data, directory / MODEL_JSON)
+    det = DeepSVDD(cfg)
+    encoder = Encoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
+    _load_state(encoder, directory / ENCODER_WEIGHTS)
+    try:
+        center = torch.tensor(data["center"], dtype=torch.float32)
+        radius = float(data["radius"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{directory / MODEL_JSON}: centre or radius missing or invalid") from None
+    if center.shape != (cfg.net.rep_dim,):
+        raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {cfg.net.rep_dim}")
+    det.encoder_, det.center_, det.radius_ = encoder, center, radius
+    det.history_ = list(data.get("history", []))
+    det.holdout_ = dict(data.get("holdout", {}))
+    return det, data
+
+
+def load_pretrained(directory: str | Path, config: FitConfig) -> tuple[AutoEncoder, dict[str, Any]]:
+    """Load a pretrained autoencoder and check it fits ``config``'s input and network."""
+    directory = Path(directory)
+    data = read_json(directory, AE_JSON, "autoencoder")
+    saved = _config(data, directory / AE_JSON)
+    if saved.preprocess != config.preprocess or saved.net != config.net:
+        raise ModelError(
+            f"{directory}: pretrained with other input or network settings "
+            f"({saved.preprocess}, {saved.net}) than this fit ({config.preprocess}, {config.net})"
+        )
+    ae = AutoEncoder(saved.net, saved.preprocess.channels, saved.preprocess.image_size)
+    _load_state(ae, directory / AE_WEIGHTS)
+    return ae, data

@@ -1,0 +1,102 @@
+"""Augmentation presets and pipeline files, in albumentations' own format.
+
+A preset is a plain albumentations ``Compose``; a custom pipeline is a file
+written by ``albumentations.save`` (JSON or YAML) and read back with
+``albumentations.load``. ``fit`` (on the fly) and ``augment`` (to disk) both get
+their pipeline from :func:`build_pipeline`, so they cannot drift apart.
+
+Every preset keeps a good part good: photometric changes a camera and lighting
+produce, and for ``jitter`` the small shifts, rotations and scale changes a
+fixture allows. Nothing adds, removes or hides structure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspect_svdd.errors import ConfigError
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
+import albumentations as A  # noqa: E402
+
+PRESETS = ("none", "photometric", "jitter")
+
+
+def _photometric() -> list[Any]:
+    return [
+        A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.8),
+        A.RandomGamma(gamma_limit=(90, 110), p=0.5),
+        A.GaussNoise(std_range=(0.005, 0.02), p=0.5),
+        A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.1, 0.6), p=0.2),
+        A.ImageCompression(quality_range=(85, 100), p=0.2),
+    ]
+
+
+def _geometric() -> list[Any]:
+    return [
+        A.Affine(
+            translate_percent=(-0.02, 0.02),
+            rotate=(-2.0, 2.0),
+            scale=(0.98, 1.02),
+            border_mode=cv2.BORDER_REPLICATE,
+            p=0.8,
+        )
+    ]
+
+
+def preset(name: str, seed: int | None = None) -> A.Compose:
+    """Return the named preset as an albumentations Compose."""
+    if name == "none":
+        transforms: list[Any] = []
+    elif name == "photometric":
+        transforms = _photometric()
+    elif name == "jitter":
+        transforms = _geometric() + _photometric()
+    else:
+        raise ConfigError(f"unknown augmentation preset {name!r}; choose {', '.join(PRESETS)} or a pipeline file")
+    return A.Compose(transforms, seed=seed)
+
+
+def load_pipeline_file(path: str | Path, seed: int | None = None) -> A.Compose:
+    """Load a pipeline saved by ``albumentations.save`` (.json, .yaml or .yml)."""
+    path = Path(path)
+    fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+    try:
+        loaded = A.load(str(path), data_format=fmt)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: augmentation file not found") from None
+    except Exception as exc:  # albumentations raises many types for a bad file
+        raise ConfigError(f"{path}: not an albumentations pipeline file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(loaded, A.Compose):
+        loaded = A.Compose([loaded])
+    loaded.set_random_seed(seed)
+    return loaded
+
+
+def build_pipeline(spec: str, seed: int | None = None) -> A.Compose:
+    """A preset name or a pipeline file path -> a seeded Compose."""
+    if spec in PRESETS:
+        return preset(spec, seed)
+    if Path(spec).suffix.lower() in (".json", ".yaml", ".yml"):
+        return load_pipeline_file(spec, seed)
+    raise ConfigError(f"unknown augmentation {spec!r}; choose {', '.join(PRESETS)} or a .json/.yaml pipeline file")
+
+
+def dump_pipeline(spec: str, path: str | Path) -> None:
+    """Write a preset (or a loaded file) in albumentations' serialisation format."""
+    path = Path(path)
+    fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+    A.save(build_pipeline(spec), str(path), data_format=fmt)
+
+
+def apply(pipeline: A.Compose, image: np.ndarray) -> np.ndarray:
+    """Augment one uint8 HxWxC image, keeping its shape and dtype."""
+    out = pipeline(image=image)["image"]
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return np.ascontiguousarray(out, dtype=np.uint8)

@@ -1,0 +1,84 @@
+"""Shared pieces of the command line: the group, error mapping, option parsers.
+
+No maths here. Library errors (:class:`InspectError`) become one-line messages
+with exit code 2; results go to stdout or files, logs and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from inspect_svdd import __version__
+from inspect_svdd.errors import InspectError
+from inspect_svdd.report import EXIT_USAGE
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCORE_EPILOG = """\b
+Exit codes:
+  0  every image passed
+  1  at least one image failed (none unreadable)
+  2  usage error: bad option, missing folder, unusable model
+  3  at least one image could not be read (error rows; the rest were scored)
+"""
+
+
+class CliError(click.ClickException):
+    """A user-facing error: one line on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one-line CLI errors (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InspectError as exc:
+            raise CliError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def log(message: str, quiet: bool = False) -> None:
+    """Print a log line to stderr unless quiet."""
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def parse_roi(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int, int, int] | None:
+    """``x,y,w,h`` -> tuple of four ints."""
+    if value is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected x,y,width,height in pixels, e.g. 10,20,300,300") from None
+    return x, y, w, h
+
+
+def parse_milestones(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``50,100`` -> (50, 100)."""
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter("expected comma-separated epochs, e.g. 50,100") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="inspect-svdd")
+def main() -> None:
+    """Learn what good parts look like from golden samples; pass/fail new images (Deep SVDD)."""
+
+
+def elapsed(start: float) -> str:
+    """Seconds since ``start`` as text."""
+    return f"{time.perf_counter() - start:.1f} s"

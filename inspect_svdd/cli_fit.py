@@ -1,0 +1,150 @@
+"""``fit`` and ``pretrain``: golden folder -> model directory.
+
+Options map one to one onto :mod:`inspect_svdd.config` fields; their defaults
+are read from the dataclasses, so they live in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inspect_svdd.cli_common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
+from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.errors import InspectError
+
+P, N, T = PreprocessConfig(), NetConfig(), TrainConfig()
+
+
+def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by ``fit`` and ``pretrain``."""
+    options = [
+        click.option("--image-size", default=P.image_size, show_default=True, help="Network input side (pixels)."),
+        click.option("--channels", type=click.Choice(["auto", "1", "3"]), default="auto", show_default=True,
+                     help="1 = gray, 3 = RGB; auto: gray if every golden image is gray."),
+        click.option("--roi", callback=parse_roi, metavar="X,Y,W,H", help="Crop box applied before the resize."),
+        click.option("--resize", type=click.Choice(["area", "linear", "nearest"]), default=P.resize, show_default=True),
+        click.option("--architecture", type=click.Choice(["strided", "pooled"]), default=N.architecture,
+                     show_default=True, help="strided: 3x3 stride-2 convs (fast); pooled: 5x5 convs + max-pool."),
+        click.option("--rep-dim", default=N.rep_dim, show_default=True, help="Embedding size."),
+        click.option("--ae-epochs", default=T.ae_epochs, show_default=True, help="Autoencoder pretraining epochs."),
+        click.option("--epochs", default=T.epochs, show_default=True, help="Deep SVDD epochs."),
+        click.option("--batch-size", default=T.batch_size, show_default=True),
+        click.option("--ae-lr", default=T.ae_lr, show_default=True),
+        click.option("--lr", default=T.lr, show_default=True),
+        click.option("--ae-weight-decay", default=T.ae_weight_decay, show_default=True),
+        click.option("--weight-decay", default=T.weight_decay, show_default=True),
+        click.option("--lr-milestones", default="", callback=parse_milestones, help="Epochs where lr drops 10x, e.g. 50."),
+        click.option("--objective", type=click.Choice(["one-class", "soft-boundary"]), default=T.objective, show_default=True),
+        click.option("--nu", default=T.nu, show_default=True, help="Soft-boundary outlier fraction."),
+        click.option("--eps", default=T.eps, show_default=True, help="Centre coordinates are kept at least this far from 0."),
+        click.option("--target-frr", default=T.target_frr, show_default=True,
+                     help="False-reject rate the radius is set for, on held-out golden images."),
+        click.option("--holdout", default=T.holdout, show_default=True, help="Share of golden images held out for the radius."),
+        click.option("--augment", default=T.augment, show_default=True,
+                     help="Preset (none, photometric, jitter) or an albumentations .json/.yaml file."),
+        click.option("--augment-factor", default=T.augment_factor, show_default=True,
+                     help="Augmented views of each golden image per epoch."),
+        click.option("--seed", default=T.seed, show_default=True),
+        click.option("-q", "--quiet", is_flag=True, help="No progress or log lines."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
+    """Map CLI keyword arguments onto a FitConfig (channels resolved later when auto)."""
+    pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"])
+    net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],
+                    widths=N.widths if kw["architecture"] == N.architecture else (32, 64, 128, 256, 256))
+    train = TrainConfig(**{f: kw[f] for f in (
+        "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
+        "objective", "nu", "eps", "target_frr", "holdout", "augment", "augment_factor", "seed")})
+    return FitConfig(pre, net, train), kw["channels"]
+
+
+def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any, FitConfig, dict[str, Any]]:
+    import dataclasses
+
+    from inspect_svdd.artifact import files_digest
+    from inspect_svdd.dataset import load_folder
+
+    def skip(err: InspectError) -> None:
+        click.echo(f"skipped: {err}", err=True)
+
+    folder = load_folder(golden, cfg.preprocess, channels, on_skip=skip)
+    cfg = dataclasses.replace(cfg, preprocess=folder.preprocess)
+    log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
+        f"{cfg.preprocess.channels} channel(s), {cfg.preprocess.image_size}x{cfg.preprocess.image_size}", quiet)
+    training = {
+        "folder": str(golden),
+        "count": len(folder.files),
+        "files_sha256": files_digest(folder.files, golden),
+        "skipped": [{"path": str(p), "problem": why} for p, why in folder.skipped],
+    }
+    return folder.images, cfg, training
+
+
+@main.command()
+@click.argument("golden", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("ae"), show_default=True,
+              help="Directory for the pretrained autoencoder.")
+@fit_options
+@handle_errors
+def pretrain(golden: Path, output: Path, **kw: Any) -> None:
+    """Pretrain the autoencoder on GOLDEN (use it later with fit --pretrained)."""
+    from inspect_svdd.artifact import save_pretrained
+    from inspect_svdd.detector import DeepSVDD
+
+    start = time.perf_counter()
+    cfg, channels = build_config(kw)
+    images, cfg, training = _load(golden, cfg, channels, kw["quiet"])
+    det = DeepSVDD(cfg).pretrain(images, progress=not kw["quiet"])
+    save_pretrained(det, output, training)
+    loss = det.history_[-1]["loss"] if det.history_ else float("nan")
+    click.echo(f"pretrained autoencoder written to {output} (final loss {loss:.4g}) in {elapsed(start)}", err=True)
+
+
+@main.command()
+@click.argument("golden", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
+              help="Model directory to write.")
+@click.option("--pretrained", type=click.Path(path_type=Path), help="Autoencoder directory from `pretrain`.")
+@click.option("--onnx/--no-onnx", default=True, show_default=True, help="Also write model.onnx (with a parity check).")
+@fit_options
+@handle_errors
+def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: Any) -> None:
+    """Learn a Deep SVDD model from the good images under GOLDEN."""
+    from inspect_svdd.artifact import ONNX_FILE, load_pretrained, save_model
+    from inspect_svdd.detector import DeepSVDD
+
+    start = time.perf_counter()
+    quiet = kw["quiet"]
+    cfg, channels = build_config(kw)
+    if pretrained is not None and channels == "auto":
+        from inspect_svdd.artifact import AE_JSON, read_json
+
+        channels = str(read_json(pretrained, AE_JSON, "autoencoder")["config"]["preprocess"]["channels"])
+    images, cfg, training = _load(golden, cfg, channels, quiet)
+    det = DeepSVDD(cfg)
+    if pretrained is not None:
+        det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
+        det.history_ = list(ae_record.get("history", []))
+        training["pretrained"] = str(pretrained)
+    det.fit(images, progress=not quiet)
+    record_seconds = round(time.perf_counter() - start, 1)
+    training["seconds"] = record_seconds
+    save_model(det, output, training)
+    message = f"model written to {output}: radius {det.radius_:.4g}, held-out false-reject rate " \
+              f"{det.holdout_['false_reject_rate']:.1%} ({det.holdout_['count']} images)"
+    if onnx:
+        from inspect_svdd.export import export_onnx
+
+        err = export_onnx(det, output / ONNX_FILE, {"training": training}, images[: min(len(images), 64)])
+        message += f"; {ONNX_FILE} parity {err:.1e}"
+    click.echo(f"{message}; fit took {elapsed(start)}", err=True)

@@ -1,0 +1,129 @@
+"""``score`` and ``export``: model -> verdicts on a folder, model -> ONNX file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from inspect_svdd.cli_common import SCORE_EPILOG, CliError, handle_errors, log, main
+from inspect_svdd.errors import ModelError
+from inspect_svdd.scoring import Backend, Row
+
+
+def open_backend(model: Path, backend: str, device: str, threads: int | None) -> Backend:
+    """Pick and open a backend: onnx when the model has (or is) an ONNX file, else torch."""
+    from inspect_svdd.artifact import ONNX_FILE
+
+    onnx_path = model if model.suffix == ".onnx" else model / ONNX_FILE
+    if backend == "auto":
+        backend = "onnx" if onnx_path.is_file() else "torch"
+    if backend == "onnx":
+        from inspect_svdd.runtime import OnnxScorer
+
+        if not model.exists():
+            raise ModelError(f"{model}: model directory does not exist")
+        if not onnx_path.is_file():
+            raise ModelError(f"{onnx_path}: no ONNX file; run `inspect-svdd export {model}` or use --backend torch")
+        return OnnxScorer(onnx_path, device=device, threads=threads)
+    if model.suffix == ".onnx":
+        raise ModelError(f"{model}: the torch backend needs the model directory, not the ONNX file")
+    if device == "cuda":
+        raise CliError("--device cuda is for the onnx backend")
+    from inspect_svdd.detector import TorchBackend
+
+    return TorchBackend.load(model)
+
+
+@main.command(epilog=SCORE_EPILOG)
+@click.argument("incoming", type=click.Path(path_type=Path))
+@click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
+              help="Model directory (or its .onnx file).")
+@click.option("--csv", "csv_path", metavar="FILE", help="Write one row per image to FILE; '-' for stdout.")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
+              help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="ONNX Runtime device; auto uses CUDA only where it really works.")
+@click.option("--radius", type=float, help="Decision radius overriding the model's (score = distance - radius^2).")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="Decoding threads.")
+@click.option("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints.")
+@handle_errors
+def score(incoming: Path, model: Path, csv_path: str | None, backend: str, device: str, radius: float | None,
+          batch_size: int, workers: int, threads: int | None, quiet: bool) -> None:
+    """Score every image under INCOMING (recursive, sorted) and give each a pass/fail verdict."""
+    from inspect_svdd.images import list_images
+    from inspect_svdd.report import CsvWriter, Report
+    from inspect_svdd.scoring import score_files
+
+    scorer = open_backend(model, backend, device, threads)
+    paths = list_images(incoming)
+    if radius is not None and radius < 0:
+        raise CliError("--radius must be >= 0")
+    log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider})", quiet)
+    report = Report()
+    stream: TextIO | None = None
+    if csv_path == "-":
+        stream = sys.stdout
+    elif csv_path:
+        stream = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finally
+    writer = CsvWriter(stream) if stream else None
+
+    def on_row(row: Row) -> None:
+        report.add(row)
+        if writer:
+            writer.write(row)
+        elif not quiet:
+            click.echo(_line(row))
+
+    try:
+        score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers)
+    except KeyboardInterrupt:
+        where = f"; rows so far are in {csv_path}" if csv_path and csv_path != "-" else ""
+        click.echo(f"interrupted after {report.total} of {len(paths)} images{where}", err=True)
+        raise SystemExit(130) from None
+    finally:
+        if stream is not None and stream is not sys.stdout:
+            stream.close()
+    click.echo(report.summary(scorer.name, scorer.provider), err=True)
+    sys.exit(report.exit_code)
+
+
+def _line(row: Row) -> str:
+    if row.verdict == "error":
+        return f"error  {'':>10}  {row.path}: {row.error}"
+    return f"{row.verdict:5s}  {row.score:+10.4f}  {row.path}"
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="ONNX file (default: MODEL/model.onnx).")
+@click.option("--check", "check_dir", type=click.Path(path_type=Path),
+              help="Folder of images for the ONNX-vs-PyTorch parity check (default: the training folder).")
+@handle_errors
+def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
+    """Export MODEL (encoder, centre, radius, preprocessing) as one ONNX file."""
+    from inspect_svdd.artifact import ONNX_FILE, load_model
+    from inspect_svdd.export import export_onnx
+    from inspect_svdd.images import list_images
+    from inspect_svdd.preprocess import iter_loaded
+
+    det, record = load_model(model)
+    output = output or model / ONNX_FILE
+    folder = check_dir or Path(record.get("training", {}).get("folder", ""))
+    images = None
+    if folder and folder.is_dir():
+        import numpy as np
+
+        loaded = [img for _, img, _ in iter_loaded(list_images(folder)[:64], det.config.preprocess) if img is not None]
+        images = np.stack(loaded) if loaded else None
+    if images is None:
+        raise CliError(f"no images for the parity check (training folder {folder} not found); pass --check FOLDER")
+    err = export_onnx(det, output, record, images)
+    click.echo(f"wrote {output}: ONNX Runtime vs PyTorch max relative score difference {err:.1e} "
+               f"on {len(images)} images from {folder}", err=True)
+
+

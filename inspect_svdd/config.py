@@ -1,0 +1,160 @@
+"""Frozen settings for preprocessing, network and training.
+
+Defaults live here and only here; CLI options map onto these fields one to one,
+and the full configuration is saved inside every model so that a reader never
+has to guess how an image was preprocessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from inspect_svdd.errors import ConfigError
+
+Resize = Literal["area", "linear", "nearest"]
+Objective = Literal["one-class", "soft-boundary"]
+Architecture = Literal["strided", "pooled"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a decoded image becomes the network's uint8 input.
+
+    Attributes:
+        image_size: side of the square network input, in pixels.
+        channels: 1 (grayscale) or 3 (RGB, in that order).
+        roi: optional crop box ``(x, y, width, height)`` in source pixels,
+            applied before the resize.
+        resize: OpenCV interpolation used for the resize.
+    """
+
+    image_size: int = 128
+    channels: int = 1
+    roi: tuple[int, int, int, int] | None = None
+    resize: Resize = "area"
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
+        if self.image_size < 16 or self.image_size % 16:
+            raise ConfigError(f"image size must be a multiple of 16 and >= 16, got {self.image_size}")
+        if self.roi is not None:
+            if len(self.roi) != 4 or min(self.roi[2:]) <= 0 or min(self.roi[:2]) < 0:
+                raise ConfigError(f"region of interest must be x,y,width,height with width,height > 0, got {self.roi}")
+            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
+        if self.resize not in ("area", "linear", "nearest"):
+            raise ConfigError(f"resize must be area, linear or nearest, got {self.resize!r}")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Encoder/decoder shape.
+
+    Attributes:
+        architecture: ``strided`` (3x3 stride-2 convolutions, cheap) or
+            ``pooled`` (5x5 convolutions + max-pooling, as in the paper's nets).
+        widths: channels of the successive convolution stages.
+        rep_dim: size of the embedding (the hypersphere's space).
+        leaky_slope: negative slope of the leaky ReLU.
+    """
+
+    architecture: Architecture = "strided"
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
+    rep_dim: int = 512
+    leaky_slope: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if self.architecture not in ("strided", "pooled"):
+            raise ConfigError(f"architecture must be strided or pooled, got {self.architecture!r}")
+        if not self.widths or min(self.widths) <= 0 or self.rep_dim <= 0:
+            raise ConfigError("network widths and rep_dim must be positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for both stages.
+
+    Attributes:
+        ae_epochs: autoencoder pretraining epochs (0 skips pretraining).
+        epochs: Deep SVDD epochs.
+        batch_size: mini-batch size of both stages.
+        ae_lr, lr: Adam learning rates.
+        ae_weight_decay, weight_decay: Adam weight decay (L2 on the weights).
+        lr_milestones: epochs at which the learning rate is divided by 10.
+        objective: ``one-class`` or ``soft-boundary``.
+        nu: soft-boundary trade-off (fraction of outliers allowed).
+        eps: centre coordinates closer than this to zero are pushed to +-eps.
+        target_frr: false-reject rate the radius is set for on held-out images.
+        holdout: fraction of golden images held out to set the radius.
+        min_holdout: the fewest held-out images accepted.
+        augment: augmentation preset name or path of an albumentations file.
+        augment_factor: augmented copies of each golden image per epoch.
+        seed: seed of every random generator.
+    """
+
+    ae_epochs: int = 40
+    epochs: int = 40
+    batch_size: int = 32
+    ae_lr: float = 1e-3
+    lr: float = 1e-4
+    ae_weight_decay: float = 5e-6
+    weight_decay: float = 5e-6
+    lr_milestones: tuple[int, ...] = ()
+    objective: Objective = "one-class"
+    nu: float = 0.05
+    eps: float = 0.1
+    target_frr: float = 0.01
+    holdout: float = 0.2
+    min_holdout: int = 5
+    augment: str = "jitter"
+    augment_factor: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr_milestones", tuple(int(m) for m in self.lr_milestones))
+        if self.objective not in ("one-class", "soft-boundary"):
+            raise ConfigError(f"objective must be one-class or soft-boundary, got {self.objective!r}")
+        if not 0 < self.nu <= 1:
+            raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
+        if not 0 <= self.target_frr < 1:
+            raise ConfigError(f"target false-reject rate must be in [0, 1), got {self.target_frr}")
+        if not 0 < self.holdout < 1:
+            raise ConfigError(f"holdout fraction must be in (0, 1), got {self.holdout}")
+        if self.epochs < 1 or self.ae_epochs < 0 or self.batch_size < 1 or self.augment_factor < 1:
+            raise ConfigError("epochs, batch size and augment factor must be positive")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a model: preprocessing, network and training."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are a ConfigError."""
+        return cls(
+            preprocess=_build(PreprocessConfig, data.get("preprocess", {})),
+            net=_build(NetConfig, data.get("net", {})),
+            train=_build(TrainConfig, data.get("train", {})),
+        )
+
+
+T = TypeVar("T")
+
+
+def _build(kind: type[T], values: dict[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown {kind.__name__} settings: {', '.join(sorted(unknown))}")
+    return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

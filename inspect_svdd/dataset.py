@@ -1,0 +1,82 @@
+"""Load a folder of golden images into one uint8 NHWC array, through the shared loader.
+
+Unreadable files are reported (callback) and skipped, so one bad photo does not
+stop a fit; the caller records what was skipped in the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inspect_svdd.config import PreprocessConfig
+from inspect_svdd.errors import DatasetError, InspectError
+from inspect_svdd.images import decode_image, is_grayscale, list_images
+from inspect_svdd.preprocess import iter_loaded, preprocess
+
+
+@dataclass
+class Folder:
+    """Images loaded from a folder, with the settings actually used."""
+
+    images: np.ndarray
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+    preprocess: PreprocessConfig
+
+
+def _decode(path: Path, _cfg: PreprocessConfig) -> np.ndarray:
+    return decode_image(path)
+
+
+def load_folder(
+    folder: str | Path,
+    cfg: PreprocessConfig,
+    channels: str = "auto",
+    on_skip: Callable[[InspectError], None] | None = None,
+    workers: int = 2,
+) -> Folder:
+    """Decode and preprocess every image under ``folder``.
+
+    Args:
+        cfg: preprocessing settings; its ``channels`` is replaced when
+            ``channels`` is ``auto`` (1 if every image is gray, else 3).
+        channels: ``auto``, ``1`` or ``3``.
+        on_skip: called with the error of each unreadable file.
+
+    Raises:
+        DatasetError: no image at all, or none readable.
+    """
+    paths = list_images(folder)
+    decoded: list[tuple[Path, np.ndarray]] = []
+    skipped: list[tuple[Path, str]] = []
+    for path, image, error in iter_loaded(paths, cfg, workers, loader=_decode):
+        if image is None:
+            skipped.append((path, getattr(error, "problem", str(error))))
+            if on_skip and error:
+                on_skip(error)
+        else:
+            decoded.append((path, image))
+    if not decoded:
+        raise DatasetError(f"{folder}: none of the {len(paths)} image file(s) could be read")
+    if channels == "auto":
+        n = 1 if all(is_grayscale(img) for _, img in decoded) else 3
+    else:
+        n = int(channels)
+    cfg = dataclasses.replace(cfg, channels=n)
+    images, files = [], []
+    for path, image in decoded:
+        try:
+            images.append(preprocess(image, cfg, path))
+            files.append(path)
+        except InspectError as exc:
+            skipped.append((path, getattr(exc, "problem", str(exc))))
+            if on_skip:
+                on_skip(exc)
+    if not images:
+        raise DatasetError(f"{folder}: no image could be preprocessed (see messages above)")
+    return Folder(np.stack(images), files, skipped, cfg)

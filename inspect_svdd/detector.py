@@ -1,0 +1,178 @@
+"""The core object: a scikit-learn-like Deep SVDD detector.
+
+``DeepSVDD(config).fit(images)`` learns the hypersphere from golden images;
+:meth:`DeepSVDD.score` returns ``squared distance - R**2`` where **higher means
+more anomalous** and > 0 means outside the sphere (note: scikit-learn's
+``score_samples`` and PyOD use other sign conventions). Images are uint8 NHWC
+arrays as :func:`inspect_svdd.preprocess.preprocess` makes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inspect_svdd.augment import build_pipeline
+from inspect_svdd.config import FitConfig
+from inspect_svdd.errors import ConfigError, DatasetError
+from inspect_svdd.hypersphere import init_center, quantile_radius, squared_distances
+from inspect_svdd.nets import AutoEncoder, Encoder
+from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
+
+MIN_TRAIN_IMAGES = 5
+
+
+def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, held-out) index split of ``n_images``.
+
+    Raises:
+        DatasetError: too few images to hold some out and still train.
+    """
+    n_hold = max(minimum, int(round(fraction * n_images)))
+    if n_images - n_hold < MIN_TRAIN_IMAGES:
+        need = n_hold + MIN_TRAIN_IMAGES
+        raise DatasetError(
+            f"too few golden images for a held-out split: found {n_images}, need at least {need} "
+            f"({MIN_TRAIN_IMAGES} to train and {n_hold} held out to set the radius); "
+            "add images or use augmentation to make more"
+        )
+    order = np.random.default_rng(seed).permutation(n_images)
+    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+
+
+def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 NHWC images scaled to [0, 1]."""
+    scaled = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return scaled.mean(axis=0).tolist(), scaled.std(axis=0).tolist()
+
+
+class DeepSVDD:
+    """Deep SVDD detector (Ruff et al., ICML 2018).
+
+    Args:
+        config: preprocessing, network and training settings. ``__init__``
+            only stores them; :meth:`fit` sets the attributes ending in ``_``.
+
+    Attributes:
+        encoder_: the trained bias-free encoder (eval mode).
+        center_: hypersphere centre, a ``rep_dim`` tensor.
+        radius_: hypersphere radius R.
+        history_: one dict per training epoch, both stages.
+        holdout_: facts about the held-out golden images (count, distances, FRR).
+    """
+
+    def __init__(self, config: FitConfig | None = None) -> None:
+        self.config = config or FitConfig()
+        self.autoencoder_: AutoEncoder | None = None
+        self.encoder_: Encoder | None = None
+        self.center_: torch.Tensor | None = None
+        self.radius_: float | None = None
+        self.history_: History = []
+        self.holdout_: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- training
+    def _check_images(self, images: np.ndarray) -> None:
+        p = self.config.preprocess
+        expected = (p.image_size, p.image_size, p.channels)
+        if images.ndim != 4 or images.shape[1:] != expected or images.dtype != np.uint8:
+            raise ConfigError(f"images must be uint8 N x {expected}, got {images.dtype} {images.shape}")
+
+    def _split(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = self.config.train
+        train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed)
+        return images[train_idx], images[hold_idx]
+
+    def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
+        """Pretrain the autoencoder on the training split of ``images``."""
+        self._check_images(images)
+        train_images, _ = self._split(images)
+        cfg = self.config
+        generator = seed_everything(cfg.train.seed)
+        ae = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
+        ae.encoder.adapter.set_stats(*channel_stats(train_images))
+        pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
+        history = pretrain_autoencoder(ae, make_loader(train_images, pipeline, cfg.train, generator), cfg.train, progress)
+        self.autoencoder_ = ae
+        self.history_ = history
+        return self
+
+    def fit(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
+        """Learn centre and radius from golden images (uint8 NHWC).
+
+        Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
+        present, otherwise pretrains first (unless ``ae_epochs`` is 0).
+        """
+        self._check_images(images)
+        cfg, t = self.config, self.config.train
+        if self.autoencoder_ is None:
+            if t.ae_epochs > 0:
+                self.pretrain(images, progress)
+            else:
+                self.autoencoder_ = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
+                self.autoencoder_.encoder.adapter.set_stats(*channel_stats(self._split(images)[0]))
+                self.history_ = []
+        assert self.autoencoder_ is not None  # set just above; for the type checker
+        train_images, hold_images = self._split(images)
+        generator = seed_everything(t.seed + 1)
+        encoder = self.autoencoder_.encoder
+        center = init_center(embed(encoder, train_images), t.eps)
+        pipeline = build_pipeline(t.augment, t.seed + 1)
+        history, learned_r = train_svdd(encoder, make_loader(train_images, pipeline, t, generator), center, t, progress)
+        hold_dist = squared_distances(embed(encoder, hold_images), center).numpy()
+        radius = learned_r if t.objective == "soft-boundary" else quantile_radius(hold_dist, 1 - t.target_frr)
+        self.encoder_, self.center_, self.radius_ = encoder, center, radius
+        self.history_ = self.history_ + history
+        self.holdout_ = {
+            "count": len(hold_images),
+            "train_count": len(train_images),
+            "distances": [round(float(d), 6) for d in hold_dist],
+            "false_reject_rate": float(np.mean(hold_dist > radius**2)),
+        }
+        return self
+
+    # ------------------------------------------------------------------ scoring
+    def _fitted(self) -> tuple[Encoder, torch.Tensor, float]:
+        if self.encoder_ is None or self.center_ is None or self.radius_ is None:
+            raise ConfigError("this detector is not fitted yet; call fit() or load a model")
+        return self.encoder_, self.center_, self.radius_
+
+    def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Squared distance of each image's embedding to the centre."""
+        encoder, center, _ = self._fitted()
+        self._check_images(images)
+        return squared_distances(embed(encoder, images, batch_size), center).numpy()
+
+    def score(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
+        """Anomaly score ``d^2 - R^2`` per image: higher = more anomalous, > 0 = fail."""
+        r = self._fitted()[2] if radius is None else radius
+        return self.distances(images) - r**2
+
+    def predict(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
+        """Boolean array, True where an image fails (lies outside the sphere)."""
+        return self.score(images, radius) > 0
+
+
+class TorchBackend:
+    """Scoring backend running a saved model in PyTorch (see :mod:`inspect_svdd.scoring`)."""
+
+    name = "torch"
+    provider = "PyTorch CPU"
+
+    def __init__(self, det: DeepSVDD) -> None:
+        self.det = det
+        self.preprocess = det.config.preprocess
+        self.radius = det._fitted()[2]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TorchBackend:
+        """Open a model directory."""
+        from inspect_svdd.artifact import load_model
+
+        return cls(load_model(directory)[0])
+
+    def distances(self, batch: np.ndarray) -> np.ndarray:
+        """Squared distances of a uint8 NHWC batch."""
+        return self.det.distances(batch, batch_size=len(batch)).astype(np.float64)

@@ -1,0 +1,39 @@
+"""Typed errors with messages a line worker can act on.
+
+Every error that can reach a user derives from :class:`InspectError`. The CLI
+turns them into one-line messages; library code never uses ``assert`` for user
+input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InspectError(Exception):
+    """Base class of every error inspect-svdd reports to a user."""
+
+
+class ImageError(InspectError):
+    """One image file cannot be used (missing, corrupt, unsupported pixel type...)."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class DatasetError(InspectError):
+    """A folder of images cannot be used (empty, no images, too few images)."""
+
+
+class ModelError(InspectError):
+    """A model directory or file is missing, incomplete or from an incompatible version."""
+
+
+class ConfigError(InspectError):
+    """A setting is out of range or inconsistent with another one."""
+
+
+class ExportError(InspectError):
+    """ONNX export failed or the exported graph disagrees with PyTorch."""

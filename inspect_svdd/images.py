@@ -1,0 +1,126 @@
+"""List image files and decode one image to uint8 HxWxC, with explicit errors.
+
+This module (like :mod:`inspect_svdd.preprocess`) uses only numpy and OpenCV so
+that the torch-free runtime can import it.
+
+Pixel types are normalised here, once, for every caller:
+
+* 8-bit gray, RGB, palette: used as they are (palette indices are expanded).
+* 16-bit: scaled to 8 bits (``v * 255 / 65535``, rounded).
+* 4-channel (alpha): the alpha channel is dropped.
+* anything else (float or 32-bit TIFFs, 2-channel images): an :class:`ImageError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspect_svdd.errors import DatasetError, ImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # quiet: codec warnings would mix with results
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Return the image files under ``root``, recursive and sorted.
+
+    Sorting is on the path relative to ``root`` so the order does not depend on
+    the file system. Symbolic links to folders are followed once (cycles are
+    skipped).
+
+    Raises:
+        DatasetError: ``root`` is missing, not a folder, empty, or holds no image.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: folder does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    found: list[Path] = []
+    others: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            (found if path.suffix.lower() in IMAGE_EXTENSIONS else others).append(path)
+    if not found:
+        if not others:
+            raise DatasetError(f"{root}: folder is empty")
+        example = sorted(others)[0].relative_to(root)
+        raise DatasetError(
+            f"{root}: no images ({len(others)} other file(s), e.g. {example}); "
+            f"expected {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """Decode one file to a uint8 array of shape HxWx1 (gray) or HxWx3 (RGB).
+
+    Raises:
+        ImageError: the file is missing, empty, truncated, corrupt, or of an
+            unsupported pixel type. The message names the file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror})") from None
+    if not data:
+        raise ImageError(path, "file is empty (0 bytes)")
+    _check_complete(path, data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageError(path, "not a readable image (corrupt or unknown format)")
+    return _to_uint8_gray_or_rgb(path, image)
+
+
+def _check_complete(path: Path, data: bytes) -> None:
+    """Reject truncated PNG/JPEG files, which OpenCV would half-decode silently."""
+    if data.startswith(b"\x89PNG"):
+        if b"IEND" not in data[-64:]:
+            raise ImageError(path, "PNG file is truncated (no end marker)")
+    elif data.startswith(b"\xff\xd8"):
+        if b"\xff\xd9" not in data.rstrip(b"\x00")[-16:]:
+            raise ImageError(path, "JPEG file is truncated (no end marker)")
+
+
+def _to_uint8_gray_or_rgb(path: Path, image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint16:
+        image = np.round(image.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ImageError(path, f"unsupported pixel type {image.dtype} (use 8- or 16-bit images)")
+    if image.ndim == 2:
+        return image[:, :, None]
+    channels = image.shape[2]
+    if channels == 1:
+        return image
+    if channels == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    raise ImageError(path, f"unsupported number of channels ({channels})")
+
+
+def is_grayscale(image: np.ndarray) -> bool:
+    """True for 1-channel images and RGB images whose three channels are equal."""
+    if image.shape[2] == 1:
+        return True
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))

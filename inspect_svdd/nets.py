@@ -1,0 +1,141 @@
+"""Bias-free networks following Ruff et al. (2018).
+
+The paper's rules, kept under test: no bias terms anywhere (a bias lets the
+encoder map everything to the centre), BatchNorm without affine parameters, and
+no bounded activations in the encoder (leaky ReLU only). The first module of
+every network, :class:`InputAdapter`, takes the uint8 NHWC batch that the shared
+loader produces, so normalisation lives in the network and in its ONNX graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from inspect_svdd.config import NetConfig
+
+
+class InputAdapter(nn.Module):
+    """uint8 NHWC batch -> float NCHW, ``(x / 255 - mean) / std`` per channel."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.full((1, channels, 1, 1), 0.5))
+        self.register_buffer("std", torch.full((1, channels, 1, 1), 0.25))
+
+    def set_stats(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Store per-channel mean and std of the [0, 1]-scaled training images."""
+        self.mean.copy_(torch.tensor(mean, dtype=torch.float32).view_as(self.mean))
+        self.std.copy_(torch.tensor(std, dtype=torch.float32).clamp_min(1e-3).view_as(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convert and normalise; accepts uint8 or float input in 0-255."""
+        x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        return (x - self.mean) / self.std
+
+
+def _stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
+    if cfg.architecture == "strided":
+        conv: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False)]
+    else:
+        conv = [nn.Conv2d(cin, cout, 5, padding=2, bias=False)]
+    layers = [*conv, nn.BatchNorm2d(cout, eps=1e-4, affine=False), nn.LeakyReLU(cfg.leaky_slope)]
+    if cfg.architecture == "pooled":
+        layers.append(nn.MaxPool2d(2))
+    return layers
+
+
+def _up_stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
+    return [
+        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(cout, eps=1e-4, affine=False),
+        nn.LeakyReLU(cfg.leaky_slope),
+    ]
+
+
+class Encoder(nn.Module):
+    """uint8 NHWC image batch -> ``rep_dim`` embedding (the hypersphere's space)."""
+
+    def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.adapter = InputAdapter(channels)
+        layers: list[nn.Module] = []
+        cin = channels
+        for width in cfg.widths:
+            layers += _stage(cfg, cin, width)
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.grid = image_size // 2 ** len(cfg.widths)
+        if self.grid < 1:
+            raise ValueError(f"image size {image_size} too small for {len(cfg.widths)} stages")
+        self.fc = nn.Linear(cin * self.grid * self.grid, cfg.rep_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed a batch."""
+        return self.fc(self.features(self.adapter(x)).flatten(1))
+
+
+class Decoder(nn.Module):
+    """Embedding -> normalised image (NCHW), mirror of the encoder."""
+
+    def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
+        super().__init__()
+        widths = list(reversed(cfg.widths))
+        self.grid = image_size // 2 ** len(widths)
+        self.first = widths[0]
+        self.fc = nn.Linear(cfg.rep_dim, widths[0] * self.grid * self.grid, bias=False)
+        self.bn = nn.BatchNorm2d(widths[0], eps=1e-4, affine=False)
+        self.act = nn.LeakyReLU(cfg.leaky_slope)
+        layers: list[nn.Module] = []
+        for cin, cout in zip(widths, [*widths[1:], widths[-1]], strict=True):
+            layers += _up_stage(cfg, cin, cout)
+        layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1, bias=False))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstruct a normalised image from an embedding."""
+        x = self.fc(z).view(-1, self.first, self.grid, self.grid)
+        return self.body(self.act(self.bn(x)))
+
+
+class AutoEncoder(nn.Module):
+    """Encoder + decoder; pretrained on golden images to initialise the encoder."""
+
+    def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
+        super().__init__()
+        self.encoder = Encoder(cfg, channels, image_size)
+        self.decoder = Decoder(cfg, channels, image_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(reconstruction, normalised input)``, both NCHW floats."""
+        target = self.encoder.adapter(x)
+        return self.decoder(self.encoder(x)), target
+
+
+def count_macs(model: nn.Module, channels: int, image_size: int) -> int:
+    """Multiply-accumulates of one forward pass of one image (convs and linears)."""
+    total = 0
+
+    def hook(module: nn.Module, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += out[0].numel() * k
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, image_size, image_size, channels, dtype=torch.uint8))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total

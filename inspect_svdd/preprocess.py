@@ -1,0 +1,100 @@
+"""The one place where a decoded image becomes the network's input.
+
+``decoded uint8 HxWxC -> channel conversion -> ROI crop -> resize -> uint8 SxSxC``.
+Training, torch scoring, ONNX export and the ONNX runtime all call
+:func:`preprocess`; normalisation to floats happens inside the network (and so
+inside the ONNX graph), never here. numpy/OpenCV only: the runtime imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspect_svdd.config import PreprocessConfig
+from inspect_svdd.errors import ImageError, InspectError
+from inspect_svdd.images import decode_image
+
+_INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+
+INPUT_CONTRACT = (
+    "uint8 array of shape (N, S, S, C): N images, S = image_size rows and columns, "
+    "C = channels (1 = gray, 3 = RGB in that order), values 0-255, channels last"
+)
+
+
+def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<array>") -> np.ndarray:
+    """Turn a decoded uint8 HxWxC image into the uint8 SxSxC network input.
+
+    Args:
+        image: uint8 array from :func:`inspect_svdd.images.decode_image`.
+        cfg: the model's preprocessing settings.
+        path: used only to name the file in error messages.
+
+    Raises:
+        ImageError: the region of interest does not fit inside the image.
+    """
+    image = _convert_channels(image, cfg.channels)
+    if cfg.roi is not None:
+        x, y, w, h = cfg.roi
+        rows, cols = image.shape[:2]
+        if x + w > cols or y + h > rows:
+            raise ImageError(path, f"region of interest {x},{y},{w},{h} does not fit in a {cols}x{rows} image")
+        image = image[y : y + h, x : x + w]
+    size = cfg.image_size
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=_INTERPOLATION[cfg.resize])
+    if image.ndim == 2:
+        image = image[:, :, None]
+    return np.ascontiguousarray(image)
+
+
+def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    have = image.shape[2]
+    if have == channels:
+        return image
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+
+
+def load_image(path: str | Path, cfg: PreprocessConfig) -> np.ndarray:
+    """Decode and preprocess one file (the shared loader's unit of work)."""
+    return preprocess(decode_image(path), cfg, path)
+
+
+LoadResult = tuple[Path, np.ndarray | None, InspectError | None]
+
+
+def iter_loaded(
+    paths: Sequence[Path], cfg: PreprocessConfig, workers: int = 2, loader: Callable[..., np.ndarray] = load_image
+) -> Iterator[LoadResult]:
+    """Yield ``(path, image or None, error or None)`` in the order of ``paths``.
+
+    Decoding runs in ``workers`` threads (OpenCV releases the GIL), a bounded
+    window ahead of the consumer so memory stays flat on large folders.
+    """
+
+    def work(path: Path) -> LoadResult:
+        try:
+            return path, loader(path, cfg), None
+        except InspectError as exc:
+            return path, None, exc
+
+    if workers <= 1:
+        yield from map(work, paths)
+        return
+    window = max(4 * workers, 16)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = [pool.submit(work, p) for p in paths[:window]]
+        for index in range(len(paths)):
+            result = pending[index].result()
+            pending[index] = None  # type: ignore[call-overload]
+            nxt = index + window
+            if nxt < len(paths):
+                pending.append(pool.submit(work, paths[nxt]))
+            yield result

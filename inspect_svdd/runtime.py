@@ -1,0 +1,142 @@
+"""Torch-free scoring with ONNX Runtime: what a line PC needs.
+
+Imports onnxruntime, numpy, OpenCV and the shared preprocessing only, never
+torch. The ONNX file describes itself: preprocessing and radius come from its
+metadata, so a deployment cannot preprocess differently from training::
+
+    from inspect_svdd.runtime import OnnxScorer
+    scorer = OnnxScorer("model/model.onnx")
+    distance, score = scorer.score_file("part.png")   # score > 0: fail
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from inspect_svdd.config import PreprocessConfig
+from inspect_svdd.errors import ConfigError, InspectError, ModelError
+from inspect_svdd.preprocess import load_image
+
+META_PREFIX = "inspect_svdd."
+SUPPORTED_FORMAT = "1"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_device_count() -> int:
+    """Number of CUDA devices the driver reports (0 without driver or GPU)."""
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+        count = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return int(count.value)
+    except (OSError, AttributeError):
+        return 0
+
+
+def _tensorrt_present() -> bool:
+    for name in ("libnvinfer.so.10", "libnvinfer.so.8", "nvinfer_10.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _wanted_providers(device: str, available: list[str]) -> list[str]:
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    gpu_ok = "CUDAExecutionProvider" in available and cuda_device_count() > 0
+    if device == "cuda" and not gpu_ok:
+        raise ConfigError("--device cuda: no usable CUDA device or CUDA provider on this machine")
+    if not gpu_ok:
+        return ["CPUExecutionProvider"]
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if "TensorrtExecutionProvider" in available and _tensorrt_present():
+        providers.insert(0, "TensorrtExecutionProvider")
+    return providers
+
+
+class OnnxScorer:
+    """Score uint8 images (or files) with an exported inspect-svdd ONNX model.
+
+    Args:
+        path: the ``.onnx`` file written by ``inspect-svdd export`` or ``fit``.
+        device: ``auto`` (CUDA when it really works, else CPU), ``cpu`` or ``cuda``.
+        threads: ONNX Runtime intra-op threads (default: all cores).
+    """
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: ONNX model file not found")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        providers = _wanted_providers(device, ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider == "CPUExecutionProvider":
+            raise ConfigError("--device cuda: ONNX Runtime could not start its CUDA provider")
+        self.metadata = {
+            k[len(META_PREFIX) :]: v
+            for k, v in self.session.get_modelmeta().custom_metadata_map.items()
+            if k.startswith(META_PREFIX)
+        }
+        self._check_metadata()
+        self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
+        self.radius = float(self.metadata["radius"])
+
+    def _check_metadata(self) -> None:
+        missing = {"format_version", "radius", "preprocess"} - set(self.metadata)
+        if missing:
+            raise ModelError(f"{self.path}: not an inspect-svdd model (metadata lacks {', '.join(sorted(missing))})")
+        if self.metadata["format_version"] != SUPPORTED_FORMAT:
+            raise ModelError(
+                f"{self.path}: model format version {self.metadata['format_version']} is not supported "
+                f"(this runtime reads version {SUPPORTED_FORMAT}); re-export the model"
+            )
+
+    def distances(self, batch: np.ndarray) -> np.ndarray:
+        """Squared distances of a uint8 (N, S, S, C) batch."""
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        return self.session.run(["distance"], {"images": batch})[0].astype(np.float64)
+
+    def score(self, batch: np.ndarray, radius: float | None = None) -> np.ndarray:
+        """``distance - R**2`` per image (> 0: fail); ``radius`` overrides the model's."""
+        r = self.radius if radius is None else radius
+        return self.distances(batch) - r**2
+
+    def score_file(self, path: str | Path, radius: float | None = None) -> tuple[float, float]:
+        """Decode, preprocess and score one file; returns ``(distance, score)``."""
+        image = load_image(path, self.preprocess)
+        dist = float(self.distances(image[None])[0])
+        r = self.radius if radius is None else radius
+        return dist, dist - r**2
+
+
+def _preprocess_fields(text: str) -> dict[str, object]:
+    try:
+        fields = json.loads(text)
+        if fields.get("roi") is not None:
+            fields["roi"] = tuple(fields["roi"])
+        return dict(fields)
+    except (ValueError, AttributeError) as exc:
+        raise InspectError(f"invalid preprocessing metadata ({exc})") from None

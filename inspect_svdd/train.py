@@ -1,0 +1,128 @@
+"""Training loops: autoencoder pretraining and Deep SVDD.
+
+The loops know nothing about files or the CLI: they take uint8 NHWC image
+arrays, an augmentation pipeline and a :class:`TrainConfig`, and return a
+history (one dict per epoch) that is stored in the model.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from inspect_svdd.augment import apply
+from inspect_svdd.config import TrainConfig
+from inspect_svdd.hypersphere import quantile_radius, squared_distances, svdd_loss
+from inspect_svdd.nets import AutoEncoder, Encoder
+
+History = list[dict[str, Any]]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a generator for data loaders."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class AugmentedImages(Dataset[torch.Tensor]):
+    """``factor`` augmented views of each image per epoch (uint8 HWC tensors)."""
+
+    def __init__(self, images: np.ndarray, pipeline: Any, factor: int = 1) -> None:
+        self.images = images
+        self.pipeline = pipeline
+        self.factor = factor
+
+    def __len__(self) -> int:
+        return len(self.images) * self.factor
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = self.images[index % len(self.images)]
+        if self.pipeline is not None:
+            image = apply(self.pipeline, image)
+        return torch.from_numpy(image)
+
+
+def make_loader(images: np.ndarray, pipeline: Any, cfg: TrainConfig, generator: torch.Generator) -> DataLoader:
+    """Shuffled loader over augmented views; drops a last batch of one (BatchNorm needs two)."""
+    dataset = AugmentedImages(images, pipeline, cfg.augment_factor)
+    drop_last = len(dataset) % cfg.batch_size == 1
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=drop_last)
+
+
+def _optimizer(params: Any, lr: float, wd: float, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=0.1)
+    return opt, sched
+
+
+def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, progress: bool = True) -> History:
+    """Train ``ae`` to reconstruct its (normalised) input; return the history."""
+    opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg)
+    history: History = []
+    ae.train()
+    for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=not progress, unit="epoch"):
+        start, total, count = time.perf_counter(), 0.0, 0
+        for batch in loader:
+            recon, target = ae(batch)
+            loss = ((recon - target) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(batch)
+            count += len(batch)
+        sched.step()
+        history.append({"stage": "pretrain", "epoch": epoch + 1, "loss": total / max(count, 1),
+                        "seconds": round(time.perf_counter() - start, 3)})
+    ae.eval()
+    return history
+
+
+def train_svdd(
+    encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True
+) -> tuple[History, float]:
+    """Minimise the Deep SVDD objective; return the history and the learned R.
+
+    For ``soft-boundary`` R is updated after each epoch past a warm-up, to the
+    (1 - nu) quantile of the epoch's distances (Ruff et al.); for ``one-class``
+    the returned R is 0 and the caller sets it from held-out images.
+    """
+    opt, sched = _optimizer(encoder.parameters(), cfg.lr, cfg.weight_decay, cfg)
+    warm_up = min(10, cfg.epochs // 4)
+    radius = 0.0
+    history: History = []
+    encoder.train()
+    for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=not progress, unit="epoch"):
+        start, total, count = time.perf_counter(), 0.0, 0
+        epoch_dist: list[torch.Tensor] = []
+        for batch in loader:
+            dist = squared_distances(encoder(batch), center)
+            loss = svdd_loss(dist, radius, cfg.objective, cfg.nu)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            epoch_dist.append(dist.detach())
+            total += loss.item() * len(batch)
+            count += len(batch)
+        sched.step()
+        if cfg.objective == "soft-boundary" and epoch >= warm_up:
+            radius = quantile_radius(torch.cat(epoch_dist), 1 - cfg.nu)
+        history.append({"stage": "svdd", "epoch": epoch + 1, "loss": total / max(count, 1), "radius": radius,
+                        "seconds": round(time.perf_counter() - start, 3)})
+    encoder.eval()
+    return history, radius
+
+
+@torch.no_grad()
+def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 64) -> torch.Tensor:
+    """Embeddings of uint8 NHWC images in eval mode (no augmentation)."""
+    encoder.eval()
+    parts = [encoder(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, encoder.cfg.rep_dim)

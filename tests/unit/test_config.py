@@ -1,0 +1,28 @@
+"""Config round trip and validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.errors import ConfigError
+
+
+def test_round_trip_through_json() -> None:
+    cfg = FitConfig(PreprocessConfig(channels=3, roi=(1, 2, 30, 40)), NetConfig(rep_dim=64),
+                    TrainConfig(lr_milestones=(5, 9), objective="soft-boundary", seed=7))
+    again = FitConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+
+
+def test_unknown_key_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="unknown TrainConfig settings: warp"):
+        FitConfig.from_dict({"train": {"warp": 9}})
+
+
+@pytest.mark.parametrize("kwargs", [{"objective": "two-class"}, {"nu": 0}, {"target_frr": 1.0}, {"holdout": 0}, {"epochs": 0}])
+def test_bad_training_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,135 @@
+"""The shared loader: listing and decoding, with a clear error for every bad file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspect_svdd.errors import DatasetError, ImageError
+from inspect_svdd.images import decode_image, is_grayscale, list_images
+
+
+def _png(path: Path, image: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_list_images_recursive_sorted_filtered(tmp_path: Path) -> None:
+    img = np.zeros((8, 8), np.uint8)
+    _png(tmp_path / "b.png", img)
+    (tmp_path / "sub").mkdir()
+    _png(tmp_path / "sub" / "a.PNG", img)
+    _png(tmp_path / "a.bmp", img)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert found == ["a.bmp", "b.png", "sub/a.PNG"]
+
+
+def test_list_images_survives_symlink_loop(tmp_path: Path) -> None:
+    _png(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    os.symlink(tmp_path, tmp_path / "loop")
+    assert [p.name for p in list_images(tmp_path)] == ["a.png"]
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=rf"{tmp_path}: folder is empty"):
+        list_images(tmp_path)
+
+
+def test_folder_without_images_names_an_example(tmp_path: Path) -> None:
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(DatasetError, match=r"no images \(1 other file\(s\), e.g. readme.txt\)"):
+        list_images(tmp_path)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        list_images(tmp_path / "nope")
+
+
+def test_decode_gray_and_rgb_order(tmp_path: Path) -> None:
+    gray = decode_image(_png(tmp_path / "g.png", np.full((5, 7), 42, np.uint8)))
+    assert gray.shape == (5, 7, 1) and gray.dtype == np.uint8 and int(gray[0, 0, 0]) == 42
+    bgr = np.zeros((4, 4, 3), np.uint8)
+    bgr[..., 2] = 255  # red in OpenCV's BGR order
+    rgb = decode_image(_png(tmp_path / "red.png", bgr))
+    assert rgb.shape == (4, 4, 3) and rgb[0, 0].tolist() == [255, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.png", b"", "file is empty"),
+        ("corrupt.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40 + b"IEND\xaeB`\x82", "not a readable image"),
+        ("text.jpg", b"hello, I am a text file", "not a readable image"),
+    ],
+)
+def test_bad_files_name_file_and_problem(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message) as info:
+        decode_image(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_truncated_files_are_rejected(tmp_path: Path, ext: str) -> None:
+    rng = np.random.default_rng(0)
+    full = tmp_path / f"full{ext}"
+    assert cv2.imwrite(str(full), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    cut = tmp_path / f"cut{ext}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    assert decode_image(full).shape == (64, 64, 3)
+    with pytest.raises(ImageError, match="truncated"):
+        decode_image(cut)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="file not found"):
+        decode_image(tmp_path / "gone.png")
+
+
+def test_16bit_is_scaled_to_8bit(tmp_path: Path) -> None:
+    img16 = np.array([[0, 257 * 128, 65535]], np.uint16)
+    out = decode_image(_png(tmp_path / "deep.png", img16))
+    assert out.dtype == np.uint8 and out[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_palette_png_is_expanded(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pal = Image.new("P", (4, 4))
+    pal.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    pal.putpixel((1, 1), 1)
+    path = tmp_path / "pal.png"
+    pal.save(path)
+    out = decode_image(path)
+    assert out.shape == (4, 4, 3) and out[1, 1].tolist() == [10, 200, 30] and out[0, 0].tolist() == [0, 0, 0]
+
+
+def test_alpha_channel_is_dropped(tmp_path: Path) -> None:
+    bgra = np.zeros((3, 3, 4), np.uint8)
+    bgra[..., 0] = 200  # blue
+    bgra[..., 3] = 10  # nearly transparent: ignored, colour kept
+    out = decode_image(_png(tmp_path / "rgba.png", bgra))
+    assert out.shape == (3, 3, 3) and out[0, 0].tolist() == [0, 0, 200]
+
+
+def test_float_tiff_is_unsupported(tmp_path: Path) -> None:
+    path = tmp_path / "float.tif"
+    assert cv2.imwrite(str(path), np.ones((4, 4), np.float32))
+    with pytest.raises(ImageError, match="unsupported pixel type float32"):
+        decode_image(path)
+
+
+def test_is_grayscale() -> None:
+    assert is_grayscale(np.zeros((2, 2, 1), np.uint8))
+    assert is_grayscale(np.full((2, 2, 3), 7, np.uint8))
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0, 1] = 1
+    assert not is_grayscale(rgb)
