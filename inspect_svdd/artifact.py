@@ -25,14 +25,8 @@ from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import InspectError, ModelError
+from inspect_svdd.layout import AE_JSON, AE_WEIGHTS, ENCODER_WEIGHTS, FORMAT_VERSION, MODEL_JSON
 from inspect_svdd.nets import AutoEncoder, Encoder
-
-FORMAT_VERSION = 1
-MODEL_JSON = "model.json"
-ENCODER_WEIGHTS = "encoder.pt"
-AE_JSON = "autoencoder.json"
-AE_WEIGHTS = "autoencoder.pt"
-ONNX_FILE = "model.onnx"
 
 
 def library_versions() -> dict[str, str]:

@@ -22,7 +22,7 @@ import numpy as np
 from inspect_svdd.errors import ConfigError
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
-import albumentations as A  # noqa: E402
+import albumentations as A
 
 PRESETS = ("none", "photometric", "jitter")
 

@@ -120,14 +120,16 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
 @handle_errors
 def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.artifact import ONNX_FILE, load_pretrained, save_model
+    from inspect_svdd.artifact import load_pretrained, save_model
     from inspect_svdd.detector import DeepSVDD
+    from inspect_svdd.layout import ONNX_FILE
 
     start = time.perf_counter()
     quiet = kw["quiet"]
     cfg, channels = build_config(kw)
     if pretrained is not None and channels == "auto":
-        from inspect_svdd.artifact import AE_JSON, read_json
+        from inspect_svdd.artifact import read_json
+        from inspect_svdd.layout import AE_JSON
 
         channels = str(read_json(pretrained, AE_JSON, "autoencoder")["config"]["preprocess"]["channels"])
     images, cfg, training = _load(golden, cfg, channels, quiet)

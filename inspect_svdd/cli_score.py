@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
@@ -15,7 +15,7 @@ from inspect_svdd.scoring import Backend, Row
 
 def open_backend(model: Path, backend: str, device: str, threads: int | None) -> Backend:
     """Pick and open a backend: onnx when the model has (or is) an ONNX file, else torch."""
-    from inspect_svdd.artifact import ONNX_FILE
+    from inspect_svdd.layout import ONNX_FILE
 
     onnx_path = model if model.suffix == ".onnx" else model / ONNX_FILE
     if backend == "auto":
@@ -73,11 +73,11 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
     writer = CsvWriter(stream) if stream else None
 
     def on_row(row: Row) -> None:
-        report.add(row)
         if writer:
             writer.write(row)
         elif not quiet:
             click.echo(_line(row))
+        report.add(row)  # counted once written, so an interrupt reports what was kept
 
     try:
         score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers)
@@ -106,9 +106,10 @@ def _line(row: Row) -> str:
 @handle_errors
 def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
     """Export MODEL (encoder, centre, radius, preprocessing) as one ONNX file."""
-    from inspect_svdd.artifact import ONNX_FILE, load_model
+    from inspect_svdd.artifact import load_model
     from inspect_svdd.export import export_onnx
     from inspect_svdd.images import list_images
+    from inspect_svdd.layout import ONNX_FILE
     from inspect_svdd.preprocess import iter_loaded
 
     det, record = load_model(model)

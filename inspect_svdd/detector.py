@@ -31,7 +31,7 @@ def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tu
     Raises:
         DatasetError: too few images to hold some out and still train.
     """
-    n_hold = max(minimum, int(round(fraction * n_images)))
+    n_hold = max(minimum, round(fraction * n_images))
     if n_images - n_hold < MIN_TRAIN_IMAGES:
         need = n_hold + MIN_TRAIN_IMAGES
         raise DatasetError(

@@ -25,14 +25,13 @@ import torch
 from torch import nn
 
 from inspect_svdd import __version__
-from inspect_svdd.artifact import FORMAT_VERSION
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ExportError
+from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
 from inspect_svdd.preprocess import INPUT_CONTRACT
 
 OPSET = 18
 PARITY_RTOL = 1e-4
-META_PREFIX = "inspect_svdd."
 
 
 class ScoringGraph(nn.Module):

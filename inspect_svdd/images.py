@@ -94,12 +94,10 @@ def decode_image(path: str | Path) -> np.ndarray:
 
 def _check_complete(path: Path, data: bytes) -> None:
     """Reject truncated PNG/JPEG files, which OpenCV would half-decode silently."""
-    if data.startswith(b"\x89PNG"):
-        if b"IEND" not in data[-64:]:
-            raise ImageError(path, "PNG file is truncated (no end marker)")
-    elif data.startswith(b"\xff\xd8"):
-        if b"\xff\xd9" not in data.rstrip(b"\x00")[-16:]:
-            raise ImageError(path, "JPEG file is truncated (no end marker)")
+    if data.startswith(b"\x89PNG") and b"IEND" not in data[-64:]:
+        raise ImageError(path, "PNG file is truncated (no end marker)")
+    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data.rstrip(b"\x00")[-16:]:
+        raise ImageError(path, "JPEG file is truncated (no end marker)")
 
 
 def _to_uint8_gray_or_rgb(path: Path, image: np.ndarray) -> np.ndarray:

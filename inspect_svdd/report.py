@@ -34,9 +34,9 @@ class CsvWriter:
         """Append one row and flush it."""
         self.writer.writerow([
             row.path,
-            "" if row.score is None else f"{row.score:.6g}",
-            "" if row.distance is None else f"{row.distance:.6g}",
-            f"{row.radius:.6g}",
+            "" if row.score is None else f"{row.score:.9g}",
+            "" if row.distance is None else f"{row.distance:.9g}",
+            f"{row.radius:.9g}",
             row.verdict,
             row.error,
         ])

@@ -16,15 +16,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError
+from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
 from inspect_svdd.preprocess import load_image
 
-META_PREFIX = "inspect_svdd."
-SUPPORTED_FORMAT = "1"
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -108,10 +108,10 @@ class OnnxScorer:
         missing = {"format_version", "radius", "preprocess"} - set(self.metadata)
         if missing:
             raise ModelError(f"{self.path}: not an inspect-svdd model (metadata lacks {', '.join(sorted(missing))})")
-        if self.metadata["format_version"] != SUPPORTED_FORMAT:
+        if self.metadata["format_version"] != str(FORMAT_VERSION):
             raise ModelError(
                 f"{self.path}: model format version {self.metadata['format_version']} is not supported "
-                f"(this runtime reads version {SUPPORTED_FORMAT}); re-export the model"
+                f"(this runtime reads version {FORMAT_VERSION}); re-export the model"
             )
 
     def distances(self, batch: np.ndarray) -> np.ndarray:
@@ -132,7 +132,7 @@ class OnnxScorer:
         return dist, dist - r**2
 
 
-def _preprocess_fields(text: str) -> dict[str, object]:
+def _preprocess_fields(text: str) -> dict[str, Any]:
     try:
         fields = json.loads(text)
         if fields.get("roi") is not None:

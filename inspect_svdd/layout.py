@@ -1,0 +1,9 @@
+"""Names and version of the model artifact; torch-free so the runtime and CLI can read them."""
+
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+ENCODER_WEIGHTS = "encoder.pt"
+AE_JSON = "autoencoder.json"
+AE_WEIGHTS = "autoencoder.pt"
+ONNX_FILE = "model.onnx"
+META_PREFIX = "inspect_svdd."

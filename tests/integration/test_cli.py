@@ -1,0 +1,191 @@
+"""End to end through Click's CliRunner: fit, score, CSV, exit codes, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from inspect_svdd.cli import main
+from tests.conftest import FAST_FIT, draw_part, write_rgb
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
+    record = json.loads((model_dir / "model.json").read_text())
+    assert record["format_version"] == 1 and record["kind"] == "model"
+    assert record["config"]["preprocess"] == {"image_size": 128, "channels": 3, "roi": None, "resize": "area"}
+    assert len(record["center"]) == 512 and record["radius"] > 0
+    assert record["training"]["count"] == 12 and len(record["training"]["files_sha256"]) == 64
+    assert [h["stage"] for h in record["history"]] == ["pretrain"] * 2 + ["svdd"] * 2
+    assert record["holdout"]["count"] == 5 and record["seed"] == 0
+    assert {"torch", "numpy", "albumentations"} <= set(record["versions"])
+    assert (model_dir / "encoder.pt").is_file() and (model_dir / "model.onnx").is_file()
+
+
+def test_score_csv_to_stdout_with_error_row(model_dir: Path, incoming_dir: Path) -> None:
+    code, out, err = run("score", str(incoming_dir), "-m", str(model_dir), "--csv", "-")
+    rows = read_csv(out)
+    assert list(rows[0]) == ["path", "score", "distance", "radius", "verdict", "error"]
+    assert [Path(r["path"]).name for r in rows] == [
+        "good_0.png", "good_1.png", "good_2.png", "scratch_0.png", "scratch_1.png", "scratch_2.png", "zz_corrupt.png"]
+    bad = rows[-1]
+    assert bad["verdict"] == "error" and bad["score"] == "" and bad["error"] == "PNG file is truncated (no end marker)"
+    for r in rows[:-1]:
+        score, dist, radius = float(r["score"]), float(r["distance"]), float(r["radius"])
+        assert score == pytest.approx(dist - radius**2, rel=1e-4, abs=1e-6)
+        assert r["verdict"] == ("fail" if score > 0 else "pass")
+    assert code == 3  # one unreadable image
+    assert "7 images:" in err and "1 error" in err and "images/s" in err
+    assert "path,score" not in err
+
+
+def test_radius_override_changes_verdicts_and_exit_code(model_dir: Path, incoming_dir: Path) -> None:
+    good = incoming_dir / "good"
+    code, out, _ = run("score", str(good), "-m", str(model_dir), "--csv", "-", "--radius", "1e6")
+    assert code == 0 and {r["verdict"] for r in read_csv(out)} == {"pass"}
+    code, out, _ = run("score", str(good), "-m", str(model_dir), "--csv", "-", "--radius", "0")
+    assert code == 1 and {r["verdict"] for r in read_csv(out)} == {"fail"}
+
+
+def test_csv_file_and_plain_lines(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "results.csv"
+    code, out, _ = run("score", str(incoming_dir / "good"), "-m", str(model_dir), "--csv", str(target))
+    assert code in (0, 1) and len(read_csv(target.read_text())) == 3 and out == ""
+    code, out, _ = run("score", str(incoming_dir / "good"), "-m", str(model_dir))
+    assert len(out.strip().splitlines()) == 3 and all(line.split()[0] in ("pass", "fail") for line in out.splitlines())
+
+
+def test_interrupted_run_keeps_written_rows(model_dir: Path, incoming_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_svdd import report
+
+    target = tmp_path / "partial.csv"
+    original = report.CsvWriter.write
+    calls = {"n": 0}
+
+    def write_then_stop(self: report.CsvWriter, row: object) -> None:
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        original(self, row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report.CsvWriter, "write", write_then_stop)
+    code, _, err = run("score", str(incoming_dir), "-m", str(model_dir), "--csv", str(target), "--batch-size", "2")
+    assert code == 130 and "interrupted after 4 of 7 images" in err and str(target) in err
+    assert len(read_csv(target.read_text())) == 4
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("empty", "folder is empty"),
+        ("text_only", "no images (1 other file(s), e.g. notes.txt)"),
+        ("few", "too few golden images for a held-out split: found 4, need at least 10"),
+        ("all_corrupt", "none of the 2 image file(s) could be read"),
+    ],
+)
+def test_fit_bad_folders_one_line_error(tmp_path: Path, setup: str, message: str) -> None:
+    folder = tmp_path / "golden"
+    folder.mkdir()
+    if setup == "text_only":
+        (folder / "notes.txt").write_text("hello")
+    elif setup == "few":
+        for i in range(4):
+            write_rgb(folder / f"{i}.png", draw_part(i))
+    elif setup == "all_corrupt":
+        (folder / "a.png").write_bytes(b"")
+        (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), *FAST_FIT)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("Error: ") and "Traceback" not in err
+    assert all(line.startswith("skipped: ") for line in lines[:-1])  # unreadable files are each named
+    assert len(lines) == (3 if setup == "all_corrupt" else 1)
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_skips_unreadable_golden_files_and_records_them(tmp_path: Path) -> None:
+    folder = tmp_path / "golden"
+    for i in range(11):
+        write_rgb(folder / f"p{i:02d}.png", draw_part(i))
+    (folder / "zero.png").write_bytes(b"")
+    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    assert f"skipped: {folder / 'zero.png'}: file is empty (0 bytes)" in err
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert record["training"]["count"] == 11 and record["training"]["skipped"][0]["path"].endswith("zero.png")
+
+
+def test_grayscale_golden_gives_one_channel_model(tmp_path: Path) -> None:
+    import cv2
+
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(folder / f"{i}.png"), cv2.cvtColor(draw_part(i), cv2.COLOR_RGB2GRAY))
+    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["config"]["preprocess"]["channels"] == 1
+    # colour images are converted to the model's channels when scored
+    code, out, _ = run("score", str(folder), "-m", str(tmp_path / "m"), "--csv", "-")
+    assert code in (0, 1) and len(read_csv(out)) == 10
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: None, "model directory does not exist"),
+        (lambda d: d.mkdir(), "model.json: missing"),
+        (lambda d: (d.mkdir(), (d / "model.json").write_text('{"kind": "model", "format_version": 99}')),
+         "model format version 99"),
+        (lambda d: (d.mkdir(), (d / "model.json").write_text("{not json")), "unreadable"),
+    ],
+)
+def test_score_bad_model_dir(tmp_path: Path, incoming_dir: Path, make: object, message: str) -> None:
+    model = tmp_path / "model"
+    make(model)  # type: ignore[operator]
+    code, _, err = run("score", str(incoming_dir), "-m", str(model), "--backend", "torch")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_pretrain_then_fit_with_pretrained(golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / "ae"), *FAST_FIT)
+    assert code == 0, err
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--pretrained", str(tmp_path / "ae"),
+                       "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert record["training"]["pretrained"] == str(tmp_path / "ae")
+    assert [h["stage"] for h in record["history"]] == ["pretrain"] * 2 + ["svdd"] * 2
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m2"), "--pretrained", str(tmp_path / "ae"),
+                       "--rep-dim", "64", *FAST_FIT)
+    assert code == 2 and "pretrained with other input or network settings" in err
+
+
+def test_help_documents_exit_codes() -> None:
+    code, out, _ = run("score", "--help")
+    assert code == 0 and "3  at least one image could not be read" in out
+
+
+def test_score_varied_images_not_all_equal(model_dir: Path, tmp_path: Path) -> None:
+    """Collapse guard: a fitted model must not map everything to one point."""
+    for i in range(4):
+        rng = np.random.default_rng(i)
+        write_rgb(tmp_path / "v" / f"{i}.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    _, out, _ = run("score", str(tmp_path / "v"), "-m", str(model_dir), "--csv", "-")
+    distances = [float(r["distance"]) for r in read_csv(out)]
+    assert np.std(distances) > 1e-3 * np.mean(distances)

@@ -1,0 +1,146 @@
+"""ONNX export and the torch-free runtime: parity, metadata, providers, no torch import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from inspect_svdd.cli import main
+from tests.conftest import REPO, SAMPLES
+
+
+def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
+    model = onnx.load(str(model_dir / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    record = json.loads((model_dir / "model.json").read_text())
+    assert float(meta["inspect_svdd.radius"]) == pytest.approx(record["radius"])
+    assert meta["inspect_svdd.image_size"] == "128" and meta["inspect_svdd.channels"] == "3"
+    assert meta["inspect_svdd.resize"] == "area" and meta["inspect_svdd.roi"] == ""
+    assert meta["inspect_svdd.format_version"] == "1"
+    assert meta["inspect_svdd.train_files_sha256"] == record["training"]["files_sha256"]
+    norm = json.loads(meta["inspect_svdd.normalisation"])
+    assert norm["mean"] == pytest.approx(record["normalisation"]["mean"])
+    assert {"inspect_svdd.version", "inspect_svdd.created", "inspect_svdd.input_contract"} <= set(meta)
+    assert [i.name for i in model.graph.input] == ["images"]
+    assert [o.name for o in model.graph.output] == ["distance", "score"]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [128, 128, 3]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+
+
+def test_parity_torch_vs_onnx_on_samples(model_dir: Path) -> None:
+    from inspect_svdd.artifact import load_model
+    from inspect_svdd.export import parity_error
+    from inspect_svdd.images import list_images
+    from inspect_svdd.preprocess import load_image
+
+    det, _ = load_model(model_dir)
+    images = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])
+    assert parity_error(det, model_dir / "model.onnx", images) <= 1e-4
+
+
+def test_export_command_rewrites_with_parity(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.onnx"
+    result = CliRunner().invoke(main, ["export", str(model_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    match = re.search(r"max relative score difference ([0-9.e+-]+)", result.stderr)
+    assert match and float(match.group(1)) <= 1e-4 and out.is_file()
+
+
+def test_export_leaves_encoder_in_eval_mode(model_dir: Path, tmp_path: Path) -> None:
+    from inspect_svdd.artifact import load_model
+    from inspect_svdd.export import export_onnx
+
+    det, record = load_model(model_dir)
+    assert det.encoder_ is not None
+    det.encoder_.train()  # the trap: a wrapper built around a module in training mode
+    export_onnx(det, tmp_path / "m.onnx", record)
+    assert not any(m.training for m in det.encoder_.modules())
+
+
+def test_both_backends_give_identical_verdicts_on_samples(model_dir: Path) -> None:
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming"), "-m", str(model_dir),
+                                           "--backend", backend, "--csv", "-"])
+        assert result.exit_code in (0, 1), result.output
+        assert f"[{backend}," in result.stderr
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows["torch"]) == 40
+    assert [r["verdict"] for r in rows["torch"]] == [r["verdict"] for r in rows["onnx"]]
+    for a, b in zip(rows["torch"], rows["onnx"], strict=True):
+        assert float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-4)
+
+
+def test_runtime_works_with_torch_unimportable(model_dir: Path) -> None:
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any 'import torch' now raises ImportError
+from inspect_svdd.runtime import OnnxScorer
+from inspect_svdd.images import list_images
+from inspect_svdd.preprocess import load_image
+import numpy as np
+scorer = OnnxScorer({str(model_dir / "model.onnx")!r})
+paths = list_images({str(SAMPLES / "incoming")!r})
+scores = scorer.score(np.stack([load_image(p, scorer.preprocess) for p in paths]))
+print(len(scores), scorer.provider, "torch" in sys.modules and sys.modules["torch"] is not None)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["40", "CPUExecutionProvider", "False"]
+
+
+def test_score_cli_onnx_path_does_not_import_torch(model_dir: Path) -> None:
+    code = f"""
+import sys
+sys.modules["torch"] = None
+from inspect_svdd.cli import main
+sys.argv = ["inspect-svdd", "score", {str(SAMPLES / "incoming" / "good")!r}, "-m", {str(model_dir)!r}, "-q"]
+main()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode in (0, 1), out.stderr
+    assert "16 images" in out.stderr and "[onnx, CPUExecutionProvider]" in out.stderr
+
+
+def test_device_cuda_without_gpu_is_a_clear_error(model_dir: Path) -> None:
+    from inspect_svdd.runtime import cuda_device_count
+
+    if cuda_device_count() > 0:
+        pytest.skip("this machine has a GPU")
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming" / "good"), "-m", str(model_dir),
+                                       "--device", "cuda"])
+    assert result.exit_code == 2 and "no usable CUDA device" in result.stderr
+
+
+def test_auto_device_falls_back_to_cpu_quietly(model_dir: Path) -> None:
+    from inspect_svdd.runtime import OnnxScorer, cuda_device_count
+
+    scorer = OnnxScorer(model_dir / "model.onnx", device="auto")
+    expected = "CUDAExecutionProvider" if cuda_device_count() else "CPUExecutionProvider"
+    assert scorer.provider in (expected, "TensorrtExecutionProvider")
+
+
+def test_readme_deployment_snippet_runs(model_dir: Path, tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Deploying with ONNX Runtime", 1)[1]
+    snippet = block.split("```python", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace("model/model.onnx", str(model_dir / "model.onnx"))
+    snippet = snippet.replace("samples/incoming/scratch/scratch_000.png",
+                              str(SAMPLES / "incoming" / "scratch" / "scratch_000.png"))
+    script = tmp_path / "snippet.py"
+    script.write_text("import sys\nsys.modules['torch'] = None\n" + snippet)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
+    assert re.search(r"(pass|fail) score=[-+0-9.e]+", out.stdout)
