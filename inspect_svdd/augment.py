@@ -40,11 +40,11 @@ def _photometric() -> list[Any]:
 def _geometric() -> list[Any]:
     return [
         A.Affine(
-            translate_percent=(-0.02, 0.02),
-            rotate=(-2.0, 2.0),
-            scale=(0.98, 1.02),
+            translate_percent=(-0.012, 0.012),
+            rotate=(-1.0, 1.0),
+            scale=(0.99, 1.01),
             border_mode=cv2.BORDER_REPLICATE,
-            p=0.8,
+            p=0.5,
         )
     ]
 
@@ -100,3 +100,28 @@ def apply(pipeline: A.Compose, image: np.ndarray) -> np.ndarray:
     if out.ndim == 2:
         out = out[:, :, None]
     return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def image_seed(seed: int, source_index: int, copy_index: int) -> int:
+    """Seed of one augmented copy, so each output can be reproduced on its own."""
+    return (seed * 1_000_003 + source_index * 1_009 + copy_index) % 2**31
+
+
+def augmented_copy(pipeline: A.Compose, image: np.ndarray, seed: int) -> np.ndarray:
+    """One augmentation of ``image`` drawn with ``seed`` (reseeds the pipeline)."""
+    pipeline.set_random_seed(seed)
+    return apply(pipeline, image)
+
+
+def expand(images: np.ndarray, pipeline: A.Compose, target: int, seed: int) -> np.ndarray:
+    """Grow a too-small golden set to ``target`` images with augmented copies.
+
+    The originals come first, then copies drawn round-robin from them.
+    """
+    out = list(images)
+    k = 0
+    while len(out) < target:
+        src = k % len(images)
+        out.append(augmented_copy(pipeline, images[src], image_seed(seed, src, k // len(images) + 1)))
+        k += 1
+    return np.stack(out)

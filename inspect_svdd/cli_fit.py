@@ -38,7 +38,8 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--lr", default=T.lr, show_default=True),
         click.option("--ae-weight-decay", default=T.ae_weight_decay, show_default=True),
         click.option("--weight-decay", default=T.weight_decay, show_default=True),
-        click.option("--lr-milestones", default="", callback=parse_milestones, help="Epochs where lr drops 10x, e.g. 50."),
+        click.option("--lr-milestones", default=",".join(map(str, T.lr_milestones)), show_default=True,
+                     callback=parse_milestones, help="Epochs where the learning rate drops 10x ('' for none)."),
         click.option("--objective", type=click.Choice(["one-class", "soft-boundary"]), default=T.objective, show_default=True),
         click.option("--nu", default=T.nu, show_default=True, help="Soft-boundary outlier fraction."),
         click.option("--eps", default=T.eps, show_default=True, help="Centre coordinates are kept at least this far from 0."),
@@ -142,6 +143,9 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: A
     record_seconds = round(time.perf_counter() - start, 1)
     training["seconds"] = record_seconds
     save_model(det, output, training)
+    if det.expanded_from_ is not None:
+        log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
+            f"with augmentation '{cfg.train.augment}', so the radius is set on augmented views", quiet)
     message = f"model written to {output}: radius {det.radius_:.4g}, held-out false-reject rate " \
               f"{det.holdout_['false_reject_rate']:.1%} ({det.holdout_['count']} images)"
     if onnx:

@@ -95,14 +95,14 @@ class TrainConfig:
         seed: seed of every random generator.
     """
 
-    ae_epochs: int = 40
-    epochs: int = 40
+    ae_epochs: int = 30
+    epochs: int = 250
     batch_size: int = 32
     ae_lr: float = 1e-3
-    lr: float = 1e-4
+    lr: float = 1e-3
     ae_weight_decay: float = 5e-6
     weight_decay: float = 5e-6
-    lr_milestones: tuple[int, ...] = ()
+    lr_milestones: tuple[int, ...] = (200,)
     objective: Objective = "one-class"
     nu: float = 0.05
     eps: float = 0.1
@@ -110,7 +110,7 @@ class TrainConfig:
     holdout: float = 0.2
     min_holdout: int = 5
     augment: str = "jitter"
-    augment_factor: int = 4
+    augment_factor: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspect_svdd.augment import build_pipeline
+from inspect_svdd.augment import build_pipeline, expand
 from inspect_svdd.config import FitConfig
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.hypersphere import init_center, quantile_radius, squared_distances
@@ -23,6 +23,7 @@ from inspect_svdd.nets import AutoEncoder, Encoder
 from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
 
 MIN_TRAIN_IMAGES = 5
+MIN_EXPANDED = 25
 
 
 def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +38,7 @@ def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tu
         raise DatasetError(
             f"too few golden images for a held-out split: found {n_images}, need at least {need} "
             f"({MIN_TRAIN_IMAGES} to train and {n_hold} held out to set the radius); "
-            "add images or use augmentation to make more"
+            "add images, or keep augmentation on so that fit can make copies"
         )
     order = np.random.default_rng(seed).permutation(n_images)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
@@ -72,6 +73,7 @@ class DeepSVDD:
         self.radius_: float | None = None
         self.history_: History = []
         self.holdout_: dict[str, Any] = {}
+        self.expanded_from_: int | None = None
 
     # ----------------------------------------------------------------- training
     def _check_images(self, images: np.ndarray) -> None:
@@ -81,7 +83,16 @@ class DeepSVDD:
             raise ConfigError(f"images must be uint8 N x {expected}, got {images.dtype} {images.shape}")
 
     def _split(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Train/held-out split; a too-small set is first grown with augmented copies.
+
+        With fewer than ``min_holdout + MIN_TRAIN_IMAGES`` golden images (down to
+        one) and augmentation on, augmented copies fill the set up to
+        ``MIN_EXPANDED`` images, so the radius is set on augmented views.
+        """
         t = self.config.train
+        if len(images) < t.min_holdout + MIN_TRAIN_IMAGES and t.augment != "none":
+            self.expanded_from_ = len(images)
+            images = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
         train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed)
         return images[train_idx], images[hold_idx]
 
@@ -130,6 +141,7 @@ class DeepSVDD:
             "train_count": len(train_images),
             "distances": [round(float(d), 6) for d in hold_dist],
             "false_reject_rate": float(np.mean(hold_dist > radius**2)),
+            "expanded_from": self.expanded_from_,
         }
         return self
 

@@ -85,7 +85,7 @@ def _draw_defect(img: np.ndarray, kind: str, p: dict[str, float], box: tuple[int
         cx, cy = p["cx"], p["cy"]
         dx, dy = np.cos(a) * length / 2, np.sin(a) * length / 2
         pt0, pt1 = (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy))
-        cv2.line(img, pt0, pt1, (178, 180, 184), 2, cv2.LINE_AA)
+        cv2.line(img, pt0, pt1, (178, 180, 184), 3, cv2.LINE_AA)
     elif kind == "stain":
         layer = np.zeros(img.shape[:2], np.float32)
         cv2.ellipse(layer, (int(p["cx"]), int(p["cy"])), (int(p["rx"]), int(p["ry"])), p["angle"], 0, 360, 1.0, -1)
@@ -145,13 +145,14 @@ def write(path: Path, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def make(out: Path, n_golden: int = 60, n_good: int = 12, n_hard: int = 4, n_defect: int = 4) -> None:
+def make(out: Path, n_golden: int = 120, n_good: int = 12, n_hard: int = 4, n_defect: int = 4) -> None:
     """Write golden/ and incoming/ under ``out``, replacing what was there."""
     for sub in ("golden", "incoming"):
         shutil.rmtree(out / sub, ignore_errors=True)
     rng = np.random.default_rng(2026)
     for i in range(n_golden):
         write(out / "golden" / f"part_{i:03d}.png", render(_good(rng), seed=1000 + i))
+    rng = np.random.default_rng(2027)  # incoming/ does not change with the size of golden/
     for i in range(n_good):
         write(out / "incoming" / "good" / f"good_{i:03d}.png", render(_good(rng), seed=2000 + i))
     for i in range(n_hard):

@@ -109,13 +109,24 @@ def test_fit_bad_folders_one_line_error(tmp_path: Path, setup: str, message: str
     elif setup == "all_corrupt":
         (folder / "a.png").write_bytes(b"")
         (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), *FAST_FIT)
+    extra = ["--augment", "none"] if setup == "few" else []
+    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), *FAST_FIT, *extra)
     assert code == 2
     lines = err.strip().splitlines()
     assert message in lines[-1] and lines[-1].startswith("Error: ") and "Traceback" not in err
     assert all(line.startswith("skipped: ") for line in lines[:-1])  # unreadable files are each named
     assert len(lines) == (3 if setup == "all_corrupt" else 1)
     assert not (tmp_path / "m").exists()
+
+
+def test_single_golden_image_is_grown_by_augmentation(tmp_path: Path) -> None:
+    folder = tmp_path / "one"
+    write_rgb(folder / "only.png", draw_part(0))
+    code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), "--no-onnx", *FAST_FIT[:-1])
+    assert code == 0, err
+    assert "only 1 golden image(s); grown to 25 with augmentation 'jitter'" in err
+    holdout = json.loads((tmp_path / "m" / "model.json").read_text())["holdout"]
+    assert holdout["expanded_from"] == 1 and holdout["count"] == 5 and holdout["train_count"] == 20
 
 
 def test_fit_skips_unreadable_golden_files_and_records_them(tmp_path: Path) -> None:

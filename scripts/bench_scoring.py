@@ -1,0 +1,79 @@
+"""Benchmark batch scoring: ONNX Runtime vs PyTorch vs decoding alone, in one run.
+
+    python scripts/bench_scoring.py -m model --images 1000
+
+Makes a folder of N images (variants of samples/incoming, written once), then
+times, over the same files: decode + preprocess only, ``score --backend onnx``
+and ``score --backend torch`` (both through the same scoring code as the CLI).
+Speed is reported as ratios, which carry across machines; absolute rates do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspect_svdd.images import decode_image, list_images
+from inspect_svdd.scoring import Backend, decode_rate, score_files
+
+
+def make_folder(out: Path, n: int, source: Path) -> list[Path]:
+    """Write ``n`` PNG variants (noise added) of the images under ``source``."""
+    sources = list_images(source)
+    rng = np.random.default_rng(0)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image = decode_image(sources[i % len(sources)]).astype(np.int16)
+        image = np.clip(image + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(out / f"img_{i:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return list_images(out)
+
+
+def rate(paths: list[Path], backend: Backend, batch_size: int, workers: int) -> float:
+    """Images per second of a full scoring pass."""
+    count = 0
+
+    def on_row(_row: object) -> None:
+        nonlocal count
+        count += 1
+
+    start = time.perf_counter()
+    score_files(paths, backend, on_row, batch_size=batch_size, workers=workers)
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Run the benchmark and print the rates and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", type=Path, default=Path("model"))
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--source", type=Path, default=Path("samples/incoming"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from inspect_svdd.detector import TorchBackend
+    from inspect_svdd.runtime import OnnxScorer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_folder(Path(tmp) / "images", args.images, args.source)
+        onnx_backend = OnnxScorer(args.model / "model.onnx", device="cpu")
+        torch_backend = TorchBackend.load(args.model)
+        decode_rate(paths[:64], onnx_backend.preprocess, args.workers)  # warm the file cache
+        decode = decode_rate(paths, onnx_backend.preprocess, args.workers)
+        onnx_rate = rate(paths, onnx_backend, args.batch_size, args.workers)
+        torch_rate = rate(paths, torch_backend, args.batch_size, args.workers)
+    print(f"{len(paths)} images, batch {args.batch_size}, {args.workers} decode threads")
+    print(f"decode+preprocess only: {decode:8.1f} images/s")
+    print(f"onnx backend:           {onnx_rate:8.1f} images/s")
+    print(f"torch backend:          {torch_rate:8.1f} images/s")
+    print(f"onnx / torch = {onnx_rate / torch_rate:.2f}x; onnx / decode-only = {onnx_rate / decode:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The detector object and its model directory: save/load, rules, errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspect_svdd.artifact import load_model, save_model
+from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.detector import DeepSVDD, split_holdout
+from inspect_svdd.errors import ConfigError, DatasetError, ModelError
+from tests.conftest import draw_part
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.stack([draw_part(i) for i in range(12)])
+
+
+@pytest.fixture(scope="module")
+def fitted(images: np.ndarray) -> DeepSVDD:
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    return DeepSVDD(cfg).fit(images, progress=False)
+
+
+def test_fitted_attributes_and_rules(fitted: DeepSVDD, images: np.ndarray) -> None:
+    assert fitted.center_ is not None and fitted.radius_ is not None and fitted.radius_ > 0
+    assert bool((fitted.center_.abs() >= fitted.config.train.eps).all())  # centre pushed away from zero
+    scores = fitted.score(images)
+    assert scores.shape == (12,) and np.std(scores) > 0  # not collapsed to a constant map
+    np.testing.assert_array_equal(fitted.predict(images), scores > 0)
+    d = fitted.distances(images)
+    np.testing.assert_allclose(scores, d - fitted.radius_**2, rtol=1e-6)
+    assert fitted.holdout_["count"] == 5 and len(fitted.holdout_["distances"]) == 5
+    assert [h["stage"] for h in fitted.history_] == ["pretrain", "svdd", "svdd"]
+
+
+def test_radius_is_heldout_quantile(fitted: DeepSVDD) -> None:
+    hold = np.sqrt(np.array(fitted.holdout_["distances"]))
+    assert fitted.radius_ == pytest.approx(np.quantile(hold, 0.99), rel=1e-4)
+
+
+def test_save_load_round_trip_identical_scores(fitted: DeepSVDD, images: np.ndarray, tmp_path: Path) -> None:
+    save_model(fitted, tmp_path / "m", {"count": 12})
+    loaded, record = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.score(images), fitted.score(images))
+    assert loaded.config == fitted.config and record["training"] == {"count": 12}
+
+
+def test_weights_are_not_unpickled(fitted: DeepSVDD, tmp_path: Path) -> None:
+    save_model(fitted, tmp_path / "m")
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("pwned",))
+
+    (tmp_path / "m" / "encoder.pt").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ModelError, match=r"encoder\.pt: weights do not load"):
+        load_model(tmp_path / "m")
+
+
+def test_incompatible_models(fitted: DeepSVDD, tmp_path: Path) -> None:
+    save_model(fitted, tmp_path / "m")
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    shutil.copytree(tmp_path / "m", tmp_path / "old")
+    (tmp_path / "old" / "model.json").write_text(json.dumps(record | {"format_version": 0}))
+    with pytest.raises(ModelError, match=r"model format version 0 .* is not supported"):
+        load_model(tmp_path / "old")
+    shutil.copytree(tmp_path / "m", tmp_path / "other")
+    record["config"]["net"]["rep_dim"] = 64
+    (tmp_path / "other" / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ModelError, match="weights do not load"):
+        load_model(tmp_path / "other")
+    (tmp_path / "m" / "encoder.pt").unlink()
+    with pytest.raises(ModelError, match="weights file missing"):
+        load_model(tmp_path / "m")
+
+
+def test_split_needs_enough_images() -> None:
+    train, hold = split_holdout(20, 0.2, 5, seed=0)
+    assert len(hold) == 5 and len(train) == 15 and not set(train) & set(hold)
+    with pytest.raises(DatasetError, match="found 9, need at least 10"):
+        split_holdout(9, 0.2, 5, seed=0)
+
+
+def test_wrong_image_shape_and_unfitted(images: np.ndarray) -> None:
+    det = DeepSVDD(FitConfig(PreprocessConfig(channels=1)))
+    with pytest.raises(ConfigError, match="images must be uint8"):
+        det.fit(images)
+    with pytest.raises(ConfigError, match="not fitted"):
+        det.score(images[..., :1])
+
+
+def test_soft_boundary_uses_learned_radius(images: np.ndarray) -> None:
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=4, augment_factor=1, batch_size=8,
+                                                                     objective="soft-boundary", nu=0.1))
+    det = DeepSVDD(cfg).fit(images, progress=False)
+    assert det.radius_ == det.history_[-1]["radius"] and det.radius_ > 0
+    assert torch.is_tensor(det.center_)
