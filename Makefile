@@ -20,10 +20,10 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/inspect-svdd fit samples/golden -o model
 	$(BIN)/inspect-svdd score samples/incoming -m model --csv results.csv; \
-	  code=$$?; column -s, -t < results.csv; echo "exit code $$code (0 all pass, 1 some fail, 3 unreadable)"
+	  code=$$?; cat results.csv; echo "score exit code $$code (0 all pass, 1 some fail, 3 unreadable)"
 
 lint: install-test
-	$(BIN)/ruff check inspect_svdd tests recipes samples scripts
+	$(BIN)/ruff check inspect_svdd tests samples scripts
 	$(BIN)/mypy inspect_svdd
 
 test: lint

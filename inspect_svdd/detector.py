@@ -23,7 +23,7 @@ from inspect_svdd.nets import AutoEncoder, Encoder
 from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
 
 MIN_TRAIN_IMAGES = 5
-MIN_EXPANDED = 25
+MIN_EXPANDED = 60
 
 
 def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,19 +19,32 @@ import cv2
 import numpy as np
 
 from inspect_svdd.images import decode_image, list_images
+from inspect_svdd.preprocess import iter_loaded
 from inspect_svdd.scoring import Backend, decode_rate, score_files
 
 
-def make_folder(out: Path, n: int, source: Path) -> list[Path]:
-    """Write ``n`` PNG variants (noise added) of the images under ``source``."""
+def make_folder(out: Path, n: int, source: Path, size: int, ext: str) -> list[Path]:
+    """Write ``n`` variants (resized to ``size`` px, noise added) of the images under ``source``."""
     sources = list_images(source)
     rng = np.random.default_rng(0)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        image = decode_image(sources[i % len(sources)]).astype(np.int16)
-        image = np.clip(image + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(out / f"img_{i:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        image = decode_image(sources[i % len(sources)])
+        if size:
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+        image = np.clip(image.astype(np.int16) + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(out / f"img_{i:05d}.{ext}"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     return list_images(out)
+
+
+def network_rate(backend: Backend, batch: np.ndarray, seconds: float = 3.0) -> float:
+    """Images per second of the network alone on one preprocessed batch."""
+    backend.distances(batch)
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        backend.distances(batch)
+        count += len(batch)
+    return count / (time.perf_counter() - start)
 
 
 def rate(paths: list[Path], backend: Backend, batch_size: int, workers: int) -> float:
@@ -55,20 +68,28 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=Path("samples/incoming"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--size", type=int, default=0, help="resize the bench images to SIZE px (0: keep)")
+    parser.add_argument("--ext", default="png", choices=["png", "jpg", "bmp"])
     args = parser.parse_args()
 
     from inspect_svdd.detector import TorchBackend
     from inspect_svdd.runtime import OnnxScorer
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_folder(Path(tmp) / "images", args.images, args.source)
-        onnx_backend = OnnxScorer(args.model / "model.onnx", device="cpu")
+        paths = make_folder(Path(tmp) / "images", args.images, args.source, args.size, args.ext)
+        onnx_backend = OnnxScorer(args.model / "model.onnx", device="cpu", threads=args.threads)
         torch_backend = TorchBackend.load(args.model)
         decode_rate(paths[:64], onnx_backend.preprocess, args.workers)  # warm the file cache
         decode = decode_rate(paths, onnx_backend.preprocess, args.workers)
         onnx_rate = rate(paths, onnx_backend, args.batch_size, args.workers)
         torch_rate = rate(paths, torch_backend, args.batch_size, args.workers)
-    print(f"{len(paths)} images, batch {args.batch_size}, {args.workers} decode threads")
+        batch = np.stack([img for _, img, _ in iter_loaded(paths[: args.batch_size], onnx_backend.preprocess)])
+        onnx_net, torch_net = network_rate(onnx_backend, batch), network_rate(torch_backend, batch)
+        shape = decode_image(paths[0]).shape
+    print(f"{len(paths)} {args.ext} images of {shape[1]}x{shape[0]}, batch {args.batch_size}, "
+          f"{args.workers} decode threads, onnx threads {args.threads or 'all'}")
+    print(f"network only: onnx {onnx_net:.1f} images/s, torch {torch_net:.1f} images/s ({onnx_net / torch_net:.2f}x)")
     print(f"decode+preprocess only: {decode:8.1f} images/s")
     print(f"onnx backend:           {onnx_rate:8.1f} images/s")
     print(f"torch backend:          {torch_rate:8.1f} images/s")

@@ -124,9 +124,9 @@ def test_single_golden_image_is_grown_by_augmentation(tmp_path: Path) -> None:
     write_rgb(folder / "only.png", draw_part(0))
     code, _, err = run("fit", str(folder), "-o", str(tmp_path / "m"), "--no-onnx", *FAST_FIT[:-1])
     assert code == 0, err
-    assert "only 1 golden image(s); grown to 25 with augmentation 'jitter'" in err
+    assert "only 1 golden image(s); grown to 60 with augmentation 'jitter'" in err
     holdout = json.loads((tmp_path / "m" / "model.json").read_text())["holdout"]
-    assert holdout["expanded_from"] == 1 and holdout["count"] == 5 and holdout["train_count"] == 20
+    assert holdout["expanded_from"] == 1 and holdout["count"] == 12 and holdout["train_count"] == 48
 
 
 def test_fit_skips_unreadable_golden_files_and_records_them(tmp_path: Path) -> None:
