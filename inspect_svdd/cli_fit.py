@@ -6,6 +6,7 @@ are read from the dataclasses, so they live in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,8 +71,6 @@ def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
 
 
 def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any, FitConfig, dict[str, Any]]:
-    import dataclasses
-
     from inspect_svdd.artifact import files_digest
     from inspect_svdd.dataset import load_folder
 
@@ -140,8 +139,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: A
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
     det.fit(images, progress=not quiet)
-    record_seconds = round(time.perf_counter() - start, 1)
-    training["seconds"] = record_seconds
+    training["seconds"] = round(time.perf_counter() - start, 1)
     save_model(det, output, training)
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "

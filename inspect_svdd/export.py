@@ -77,7 +77,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
     return {META_PREFIX + k: v for k, v in facts.items()}
 
 
-def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_images: np.ndarray | None = None) -> float:
+def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_images: np.ndarray) -> float:
     """Write ``det`` as an ONNX file; return the parity error on ``check_images``.
 
     Raises:
@@ -123,8 +123,6 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     tmp = path.with_suffix(".onnx.tmp")
     onnx.save_model(proto, str(tmp))
     tmp.replace(path)
-    if check_images is None:
-        return 0.0
     err = parity_error(det, path, check_images)
     if not err <= PARITY_RTOL:
         path.unlink(missing_ok=True)

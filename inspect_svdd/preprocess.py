@@ -8,6 +8,8 @@ inside the ONNX graph), never here. numpy/OpenCV only: the runtime imports it.
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,12 +91,11 @@ def iter_loaded(
         yield from map(work, paths)
         return
     window = max(4 * workers, 16)
+    todo = iter(paths)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = [pool.submit(work, p) for p in paths[:window]]
-        for index in range(len(paths)):
-            result = pending[index].result()
-            pending[index] = None  # type: ignore[call-overload]
-            nxt = index + window
-            if nxt < len(paths):
-                pending.append(pool.submit(work, paths[nxt]))
+        pending = deque(pool.submit(work, p) for p in itertools.islice(todo, window))
+        while pending:
+            result = pending.popleft().result()
+            for path in itertools.islice(todo, 1):
+                pending.append(pool.submit(work, path))
             yield result

@@ -68,7 +68,7 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
     opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg)
     history: History = []
     ae.train()
-    for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=not progress, unit="epoch"):
+    for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=None if progress else True, unit="epoch"):
         start, total, count = time.perf_counter(), 0.0, 0
         for batch in loader:
             recon, target = ae(batch)
@@ -99,7 +99,7 @@ def train_svdd(
     radius = 0.0
     history: History = []
     encoder.train()
-    for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=not progress, unit="epoch"):
+    for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch"):
         start, total, count = time.perf_counter(), 0.0, 0
         epoch_dist: list[torch.Tensor] = []
         for batch in loader:

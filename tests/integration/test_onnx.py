@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from inspect_svdd.cli import main
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, draw_part
 
 
 def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
@@ -66,7 +66,8 @@ def test_export_leaves_encoder_in_eval_mode(model_dir: Path, tmp_path: Path) -> 
     det, record = load_model(model_dir)
     assert det.encoder_ is not None
     det.encoder_.train()  # the trap: a wrapper built around a module in training mode
-    export_onnx(det, tmp_path / "m.onnx", record)
+    images = np.stack([draw_part(i) for i in range(4)])
+    assert export_onnx(det, tmp_path / "m.onnx", record, images) <= 1e-4
     assert not any(m.training for m in det.encoder_.modules())
 
 
