@@ -68,15 +68,17 @@ def load_folder(
     else:
         n = int(channels)
     cfg = dataclasses.replace(cfg, channels=n)
-    images, files = [], []
+    images, files, failed = [], [], []
     for path, image in decoded:
         try:
             images.append(preprocess(image, cfg, path))
             files.append(path)
         except InspectError as exc:
-            skipped.append((path, getattr(exc, "problem", str(exc))))
-            if on_skip:
-                on_skip(exc)
-    if not images:
-        raise DatasetError(f"{folder}: no image could be preprocessed (see messages above)")
+            failed.append(exc)
+    if not images:  # a setting (e.g. the ROI) fits no image: one message, not one per file
+        raise DatasetError(f"{folder}: no image could be preprocessed, e.g. {failed[0]}")
+    for error in failed:
+        skipped.append((Path(getattr(error, "path", "")), getattr(error, "problem", str(error))))
+        if on_skip:
+            on_skip(error)
     return Folder(np.stack(images), files, skipped, cfg)

@@ -173,6 +173,12 @@ def test_score_bad_model_dir(tmp_path: Path, incoming_dir: Path, make: object, m
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_roi_that_fits_no_image_is_one_line(golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--roi", "0,0,500,500", *FAST_FIT)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no image could be preprocessed, e.g." in err and "does not fit in a 128x128 image" in err
+
+
 def test_pretrain_then_fit_with_pretrained(golden_dir: Path, tmp_path: Path) -> None:
     code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / "ae"), *FAST_FIT)
     assert code == 0, err
