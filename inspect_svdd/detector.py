@@ -99,7 +99,9 @@ class DeepSVDD:
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
         """Pretrain the autoencoder on the training split of ``images``."""
         self._check_images(images)
-        train_images, _ = self._split(images)
+        return self._pretrain(self._split(images)[0], progress)
+
+    def _pretrain(self, train_images: np.ndarray, progress: bool) -> DeepSVDD:
         cfg = self.config
         generator = seed_everything(cfg.train.seed)
         ae = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
@@ -118,15 +120,15 @@ class DeepSVDD:
         """
         self._check_images(images)
         cfg, t = self.config, self.config.train
+        train_images, hold_images = self._split(images)
         if self.autoencoder_ is None:
             if t.ae_epochs > 0:
-                self.pretrain(images, progress)
+                self._pretrain(train_images, progress)
             else:
                 self.autoencoder_ = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-                self.autoencoder_.encoder.adapter.set_stats(*channel_stats(self._split(images)[0]))
+                self.autoencoder_.encoder.adapter.set_stats(*channel_stats(train_images))
                 self.history_ = []
         assert self.autoencoder_ is not None  # set just above; for the type checker
-        train_images, hold_images = self._split(images)
         generator = seed_everything(t.seed + 1)
         encoder = self.autoencoder_.encoder
         center = init_center(embed(encoder, train_images), t.eps)

@@ -45,13 +45,10 @@ class Row:
     error: str = ""
 
 
-def verdict_rows(paths: Sequence[Path], distances: np.ndarray, radius: float) -> list[Row]:
-    """Rows for scored images: fail where ``distance > radius**2``."""
-    rows = []
-    for path, dist in zip(paths, distances, strict=True):
-        score = float(dist) - radius**2
-        rows.append(Row(str(path), score, float(dist), radius, "fail" if score > 0 else "pass"))
-    return rows
+def verdict_row(path: Path, distance: float, radius: float) -> Row:
+    """Row for a scored image: fail where ``distance > radius**2``."""
+    score = float(distance) - radius**2
+    return Row(str(path), score, float(distance), radius, "fail" if score > 0 else "pass")
 
 
 def error_row(path: Path, error: InspectError, radius: float) -> Row:
@@ -87,7 +84,7 @@ def score_files(
             if img is None:
                 on_row(error_row(path, err or InspectError("unknown error"), r))
             else:
-                on_row(verdict_rows([path], np.array([next(dist)]), r)[0])
+                on_row(verdict_row(path, next(dist), r))
         pending.clear()
         n_images = 0
 
