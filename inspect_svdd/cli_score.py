@@ -46,7 +46,8 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
               help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="ONNX Runtime device; auto uses CUDA only where it really works.")
-@click.option("--radius", type=float, help="Decision radius overriding the model's (score = distance - radius^2).")
+@click.option("--radius", type=click.FloatRange(min=0),
+              help="Decision radius overriding the model's (score = distance - radius^2).")
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="Decoding threads.")
 @click.option("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores).")
@@ -61,8 +62,6 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
 
     scorer = open_backend(model, backend, device, threads)
     paths = list_images(incoming)
-    if radius is not None and radius < 0:
-        raise CliError("--radius must be >= 0")
     log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider})", quiet)
     report = Report()
     stream: TextIO | None = None

@@ -90,8 +90,9 @@ class DeepSVDD:
         ``MIN_EXPANDED`` images, so the radius is set on augmented views.
         """
         t = self.config.train
-        if len(images) < t.min_holdout + MIN_TRAIN_IMAGES and t.augment != "none":
-            self.expanded_from_ = len(images)
+        grow = len(images) < t.min_holdout + MIN_TRAIN_IMAGES and t.augment != "none"
+        self.expanded_from_ = len(images) if grow else None  # reset on every split, so a refit never reports stale growth
+        if grow:
             images = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
         train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed)
         return images[train_idx], images[hold_idx]

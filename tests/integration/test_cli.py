@@ -59,6 +59,8 @@ def test_radius_override_changes_verdicts_and_exit_code(model_dir: Path, incomin
     assert code == 0 and {r["verdict"] for r in read_csv(out)} == {"pass"}
     code, out, _ = run("score", str(good), "-m", str(model_dir), "--csv", "-", "--radius", "0")
     assert code == 1 and {r["verdict"] for r in read_csv(out)} == {"fail"}
+    code, out, err = run("score", str(good), "-m", str(model_dir), "--radius", "-1")
+    assert code == 2 and out == "" and "-1.0 is not in the range x>=0" in err
 
 
 def test_csv_file_and_plain_lines(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
