@@ -73,7 +73,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
     data = _header("model", det) | {
         "center": [float(v) for v in center],
         "radius": radius,
-        "normalisation": _normalisation(encoder),
+        "normalisation": encoder.adapter.describe(),
         "holdout": det.holdout_,
         "training": training or {},
         "history": det.history_,
@@ -92,10 +92,6 @@ def save_pretrained(det: DeepSVDD, directory: str | Path, training: dict[str, An
     data = _header("autoencoder", det) | {"training": training or {}, "history": det.history_}
     _write_json(directory / AE_JSON, data)
     return directory
-
-
-def _normalisation(encoder: Encoder) -> dict[str, list[float]]:
-    return {"mean": encoder.adapter.mean.flatten().tolist(), "std": encoder.adapter.std.flatten().tolist()}
 
 
 def read_json(directory: str | Path, name: str, kind: str) -> dict[str, Any]:

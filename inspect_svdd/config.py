@@ -16,6 +16,8 @@ from inspect_svdd.errors import ConfigError
 Resize = Literal["area", "linear", "nearest"]
 Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled"]
+InputNorm = Literal["mean-std", "gcn-l1-minmax"]
+AeLoss = Literal["pixel-mean", "image-sum"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if self.image_size < 16 or self.image_size % 16:
-            raise ConfigError(f"image size must be a multiple of 16 and >= 16, got {self.image_size}")
+        if self.image_size < 8 or self.image_size % 4:
+            raise ConfigError(f"image size must be a multiple of 4 and >= 8, got {self.image_size}")
         if self.roi is not None:
             if len(self.roi) != 4 or min(self.roi[2:]) <= 0 or min(self.roi[:2]) < 0:
                 raise ConfigError(f"region of interest must be x,y,width,height with width,height > 0, got {self.roi}")
@@ -58,17 +60,25 @@ class NetConfig:
         widths: channels of the successive convolution stages.
         rep_dim: size of the embedding (the hypersphere's space).
         leaky_slope: negative slope of the leaky ReLU.
+        input_norm: how the network normalises its uint8 input: ``mean-std``
+            (per-channel mean and std of the training images) or
+            ``gcn-l1-minmax`` (the paper's global contrast normalisation with
+            the l1 norm, then min-max scaling by the training images' extremes).
+            The statistics are computed in ``fit`` and stored as buffers.
     """
 
     architecture: Architecture = "strided"
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
     rep_dim: int = 512
     leaky_slope: float = 0.1
+    input_norm: InputNorm = "mean-std"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         if self.architecture not in ("strided", "pooled"):
             raise ConfigError(f"architecture must be strided or pooled, got {self.architecture!r}")
+        if self.input_norm not in ("mean-std", "gcn-l1-minmax"):
+            raise ConfigError(f"input normalisation must be mean-std or gcn-l1-minmax, got {self.input_norm!r}")
         if not self.widths or min(self.widths) <= 0 or self.rep_dim <= 0:
             raise ConfigError("network widths and rep_dim must be positive")
 
@@ -83,12 +93,18 @@ class TrainConfig:
         batch_size: mini-batch size of both stages.
         ae_lr, lr: Adam learning rates.
         ae_weight_decay, weight_decay: Adam weight decay (L2 on the weights).
-        lr_milestones: epochs at which the learning rate is divided by 10.
+        lr_milestones: Deep SVDD epochs at which the learning rate is divided by 10.
+        ae_lr_milestones: the same for pretraining.
+        ae_loss: reconstruction error averaged over pixels (``pixel-mean``) or
+            summed over each image's pixels and averaged over the batch
+            (``image-sum``, the paper's; it weighs the error against weight decay).
         objective: ``one-class`` or ``soft-boundary``.
         nu: soft-boundary trade-off (fraction of outliers allowed).
         eps: centre coordinates closer than this to zero are pushed to +-eps.
         target_frr: false-reject rate the radius is set for on held-out images.
-        holdout: fraction of golden images held out to set the radius.
+        holdout: fraction of golden images held out to set the radius; 0 sets
+            it on the training images themselves (optimistic; for benchmarks
+            that train on every normal image, as the paper does).
         min_holdout: the fewest held-out images accepted.
         augment: augmentation preset name or path of an albumentations file.
         augment_factor: augmented copies of each golden image per epoch.
@@ -103,6 +119,8 @@ class TrainConfig:
     ae_weight_decay: float = 5e-6
     weight_decay: float = 5e-6
     lr_milestones: tuple[int, ...] = (200,)
+    ae_lr_milestones: tuple[int, ...] = ()
+    ae_loss: AeLoss = "pixel-mean"
     objective: Objective = "one-class"
     nu: float = 0.05
     eps: float = 0.1
@@ -115,14 +133,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_milestones", tuple(int(m) for m in self.lr_milestones))
+        object.__setattr__(self, "ae_lr_milestones", tuple(int(m) for m in self.ae_lr_milestones))
+        if self.ae_loss not in ("pixel-mean", "image-sum"):
+            raise ConfigError(f"autoencoder loss must be pixel-mean or image-sum, got {self.ae_loss!r}")
         if self.objective not in ("one-class", "soft-boundary"):
             raise ConfigError(f"objective must be one-class or soft-boundary, got {self.objective!r}")
         if not 0 < self.nu <= 1:
             raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
         if not 0 <= self.target_frr < 1:
             raise ConfigError(f"target false-reject rate must be in [0, 1), got {self.target_frr}")
-        if not 0 < self.holdout < 1:
-            raise ConfigError(f"holdout fraction must be in (0, 1), got {self.holdout}")
+        if not 0 <= self.holdout < 1:
+            raise ConfigError(f"holdout fraction must be in [0, 1), got {self.holdout}")
         if self.epochs < 1 or self.ae_epochs < 0 or self.batch_size < 1 or self.augment_factor < 1:
             raise ConfigError("epochs, batch size and augment factor must be positive")
 
@@ -134,6 +155,11 @@ class FitConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        size, stages = self.preprocess.image_size, len(self.net.widths)
+        if size % 2**stages:
+            raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""

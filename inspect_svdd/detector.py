@@ -29,9 +29,14 @@ MIN_EXPANDED = 60
 def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic (train, held-out) index split of ``n_images``.
 
+    A ``fraction`` of 0 holds nothing out (the radius is then set on the
+    training images).
+
     Raises:
         DatasetError: too few images to hold some out and still train.
     """
+    if fraction == 0:
+        return np.arange(n_images), np.arange(0)
     n_hold = max(minimum, round(fraction * n_images))
     if n_images - n_hold < MIN_TRAIN_IMAGES:
         need = n_hold + MIN_TRAIN_IMAGES
@@ -42,12 +47,6 @@ def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tu
         )
     order = np.random.default_rng(seed).permutation(n_images)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
-
-
-def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 NHWC images scaled to [0, 1]."""
-    scaled = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-    return scaled.mean(axis=0).tolist(), scaled.std(axis=0).tolist()
 
 
 class DeepSVDD:
@@ -106,7 +105,7 @@ class DeepSVDD:
         cfg = self.config
         generator = seed_everything(cfg.train.seed)
         ae = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-        ae.encoder.adapter.set_stats(*channel_stats(train_images))
+        ae.encoder.adapter.fit_stats(train_images)
         pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
         history = pretrain_autoencoder(ae, make_loader(train_images, pipeline, cfg.train, generator), cfg.train, progress)
         self.autoencoder_ = ae
@@ -127,7 +126,7 @@ class DeepSVDD:
                 self._pretrain(train_images, progress)
             else:
                 self.autoencoder_ = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-                self.autoencoder_.encoder.adapter.set_stats(*channel_stats(train_images))
+                self.autoencoder_.encoder.adapter.fit_stats(train_images)
                 self.history_ = []
         assert self.autoencoder_ is not None  # set just above; for the type checker
         generator = seed_everything(t.seed + 1)
@@ -135,6 +134,8 @@ class DeepSVDD:
         center = init_center(embed(encoder, train_images), t.eps)
         pipeline = build_pipeline(t.augment, t.seed + 1)
         history, learned_r = train_svdd(encoder, make_loader(train_images, pipeline, t, generator), center, t, progress)
+        if len(hold_images) == 0:  # holdout 0: the radius comes from the training images (optimistic)
+            hold_images = train_images
         hold_dist = squared_distances(embed(encoder, hold_images), center).numpy()
         radius = learned_r if t.objective == "soft-boundary" else quantile_radius(hold_dist, 1 - t.target_frr)
         self.encoder_, self.center_, self.radius_ = encoder, center, radius

@@ -56,7 +56,6 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
     """Deployment facts stored in the ONNX file's metadata_props (all strings)."""
     encoder, _, radius = det._fitted()
     p = det.config.preprocess
-    norm = {"scale": 1 / 255, "mean": encoder.adapter.mean.flatten().tolist(), "std": encoder.adapter.std.flatten().tolist()}
     facts = {
         "format_version": str(FORMAT_VERSION),
         "version": __version__,
@@ -67,7 +66,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "channel_order": "gray" if p.channels == 1 else "RGB",
         "resize": p.resize,
         "roi": "" if p.roi is None else ",".join(map(str, p.roi)),
-        "normalisation": json.dumps(norm),
+        "normalisation": json.dumps(encoder.adapter.describe()),
         "preprocess": json.dumps(det.config.to_dict()["preprocess"]),
         "input_contract": INPUT_CONTRACT,
         "objective": det.config.train.objective,

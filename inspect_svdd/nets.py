@@ -10,6 +10,9 @@ loader produces, so normalisation lives in the network and in its ONNX graph.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -33,10 +36,63 @@ class InputAdapter(nn.Module):
         self.mean.copy_(torch.tensor(mean, dtype=torch.float32).view_as(self.mean))
         self.std.copy_(torch.tensor(std, dtype=torch.float32).clamp_min(1e-3).view_as(self.std))
 
+    def fit_stats(self, images: np.ndarray) -> None:
+        """Set the statistics from uint8 NHWC training images."""
+        scaled = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+        self.set_stats(scaled.mean(axis=0).tolist(), scaled.std(axis=0).tolist())
+
+    def describe(self) -> dict[str, Any]:
+        """The normalisation as stored in model.json and the ONNX metadata."""
+        return {"kind": "mean-std", "scale": 1 / 255, "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convert and normalise; accepts uint8 or float input in 0-255."""
         x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
         return (x - self.mean) / self.std
+
+
+class GcnAdapter(nn.Module):
+    """The paper's preprocessing inside the network: l1 global contrast normalisation, then min-max.
+
+    Each image has its mean subtracted and is divided by its mean absolute value
+    (GCN with the l1 norm); the result is scaled to [0, 1] by the smallest and
+    largest GCN value over the *training* images (Ruff et al. compute these per
+    normal class), which :meth:`fit_stats` stores as buffers, so they travel
+    with the weights and into the ONNX graph.
+    """
+
+    low: torch.Tensor
+    high: torch.Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("low", torch.tensor(-1.0))
+        self.register_buffer("high", torch.tensor(1.0))
+
+    @staticmethod
+    def gcn(x: torch.Tensor) -> torch.Tensor:
+        """Global contrast normalisation (l1) of each image of an NCHW float batch."""
+        x = x - x.mean(dim=(1, 2, 3), keepdim=True)
+        return x / x.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+
+    def fit_stats(self, images: np.ndarray, batch_size: int = 1024) -> None:
+        """Set ``low``/``high`` to the extremes of the GCN of uint8 NHWC training images."""
+        lows, highs = [], []
+        for i in range(0, len(images), batch_size):
+            x = self.gcn(torch.from_numpy(images[i : i + batch_size]).permute(0, 3, 1, 2).to(torch.float32))
+            lows.append(float(x.min()))
+            highs.append(float(x.max()))
+        self.low.fill_(min(lows))
+        self.high.fill_(max(max(highs), min(lows) + 1e-3))
+
+    def describe(self) -> dict[str, Any]:
+        """The normalisation as stored in model.json and the ONNX metadata."""
+        return {"kind": "gcn-l1-minmax", "low": float(self.low), "high": float(self.high)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convert, normalise the contrast of each image and scale by the training extremes."""
+        x = self.gcn(x.permute(0, 3, 1, 2).to(torch.float32))
+        return (x - self.low) / (self.high - self.low)
 
 
 def _stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
@@ -64,7 +120,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.adapter = InputAdapter(channels)
+        self.adapter: InputAdapter | GcnAdapter = InputAdapter(channels) if cfg.input_norm == "mean-std" else GcnAdapter(channels)
         layers: list[nn.Module] = []
         cin = channels
         for width in cfg.widths:

@@ -57,22 +57,23 @@ def make_loader(images: np.ndarray, pipeline: Any, cfg: TrainConfig, generator: 
     return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=drop_last)
 
 
-def _optimizer(params: Any, lr: float, wd: float, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+def _optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...]) -> tuple[torch.optim.Optimizer, Any]:
     opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
     return opt, sched
 
 
 def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, progress: bool = True) -> History:
     """Train ``ae`` to reconstruct its (normalised) input; return the history."""
-    opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg)
+    opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg.ae_lr_milestones)
     history: History = []
     ae.train()
     for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=None if progress else True, unit="epoch"):
         start, total, count = time.perf_counter(), 0.0, 0
         for batch in loader:
             recon, target = ae(batch)
-            loss = ((recon - target) ** 2).mean()
+            sq_err = (recon - target) ** 2
+            loss = sq_err.flatten(1).sum(dim=1).mean() if cfg.ae_loss == "image-sum" else sq_err.mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -94,7 +95,7 @@ def train_svdd(
     (1 - nu) quantile of the epoch's distances (Ruff et al.); for ``one-class``
     the returned R is 0 and the caller sets it from held-out images.
     """
-    opt, sched = _optimizer(encoder.parameters(), cfg.lr, cfg.weight_decay, cfg)
+    opt, sched = _optimizer(encoder.parameters(), cfg.lr, cfg.weight_decay, cfg.lr_milestones)
     warm_up = min(10, cfg.epochs // 4)
     radius = 0.0
     history: History = []

@@ -22,7 +22,20 @@ def test_unknown_key_is_rejected() -> None:
         FitConfig.from_dict({"train": {"warp": 9}})
 
 
-@pytest.mark.parametrize("kwargs", [{"objective": "two-class"}, {"nu": 0}, {"target_frr": 1.0}, {"holdout": 0}, {"epochs": 0}])
+@pytest.mark.parametrize("kwargs", [{"objective": "two-class"}, {"nu": 0}, {"target_frr": 1.0}, {"holdout": 1.0},
+                                    {"holdout": -0.1}, {"epochs": 0}, {"ae_loss": "sum"}])
 def test_bad_training_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_image_size_must_fit_the_network_stages() -> None:
+    with pytest.raises(ConfigError, match="multiple of 32 for 5 network stages"):
+        FitConfig(PreprocessConfig(image_size=112))
+    paper = FitConfig(PreprocessConfig(image_size=28), NetConfig(architecture="pooled", widths=(8, 4), rep_dim=32))
+    assert paper.preprocess.image_size == 28
+
+
+def test_unknown_input_normalisation_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="input normalisation"):
+        NetConfig(input_norm="zscore")  # type: ignore[arg-type]

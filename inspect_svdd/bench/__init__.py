@@ -1,0 +1,1 @@
+"""Validation benchmarks: recipe parsing, data, runner, baselines and reports."""

@@ -1,0 +1,192 @@
+"""Benchmark data: torchvision's one-class sets and labelled folders in the MVTec AD layout.
+
+Everything comes out as uint8 NHWC arrays, the same input the detector takes
+from :func:`inspect_svdd.dataset.load_folder`. Nothing is downloaded unless
+``download=True`` is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from inspect_svdd.config import PreprocessConfig
+from inspect_svdd.dataset import load_folder
+from inspect_svdd.errors import DatasetError
+
+DATA_ROOT_ENV = "INSPECT_SVDD_DATA"
+CACHE_ENV = "INSPECT_SVDD_CACHE"
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+@dataclass
+class Split:
+    """One benchmark case: normal training images and a labelled test set.
+
+    ``test_groups`` names each test image's group (its class or defect type;
+    ``good`` for folder sets); ``test_anomalous`` is True for anomalies.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    test_anomalous: np.ndarray
+    test_groups: list[str]
+    facts: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class LabelledSet:
+    """A whole torchvision set: images (uint8 NHWC) and integer labels."""
+
+    train: np.ndarray
+    train_labels: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+    class_names: list[str]
+
+
+def default_data_root() -> Path:
+    """``$INSPECT_SVDD_DATA``, else ``../shared/datasets`` (where this project keeps real data)."""
+    return Path(os.environ.get(DATA_ROOT_ENV, "../shared/datasets"))
+
+
+def default_cache() -> Path:
+    """Writable folder for files unpacked from a read-only data root."""
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "inspect-svdd"))
+
+
+def _unpacked_mnist_root(kind: type, root: Path, cache: Path) -> Path:
+    """A root in which torchvision finds ``kind``'s unpacked idx files.
+
+    A root holding only the original ``.gz`` files (as a read-only share may)
+    is unpacked into ``cache`` after torchvision's own md5 check of each file.
+    """
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    raw = root / kind.__name__ / "raw"
+    names = [Path(url).name for url, _ in kind.resources]
+    if all((raw / Path(n).stem).is_file() for n in names):
+        return root
+    target = cache / kind.__name__ / "raw"
+    for (_url, md5), name in zip(kind.resources, names, strict=True):
+        if (target / Path(name).stem).is_file():
+            continue
+        if not check_integrity(str(raw / name), md5):
+            raise DatasetError(f"{raw / name}: missing or corrupt (md5 differs); pass --download on a connected machine")
+        target.mkdir(parents=True, exist_ok=True)
+        extract_archive(str(raw / name), str(target))
+    return cache
+
+
+def load_torchvision(name: str, root: str | Path, download: bool = False, cache: str | Path | None = None) -> LabelledSet:
+    """Load MNIST, Fashion-MNIST or CIFAR-10 from ``root`` in torchvision's layout.
+
+    Raises:
+        DatasetError: the set is not under ``root`` and ``download`` is False.
+    """
+    import torchvision.datasets as tvd
+
+    if name not in TORCHVISION_SETS:
+        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(TORCHVISION_SETS)}")
+    kind = getattr(tvd, TORCHVISION_SETS[name])
+    root = Path(root)
+    if name == "cifar10":
+        if download:
+            kind(str(root), train=True, download=True)
+        return _read_cifar(kind, root)
+    if not download:
+        root = _unpacked_mnist_root(kind, root, Path(cache) if cache else default_cache())
+    try:
+        train, test = (kind(str(root), train=flag, download=download) for flag in (True, False))
+    except RuntimeError as exc:  # torchvision's "Dataset not found or corrupted"
+        raise DatasetError(f"{root}: {TORCHVISION_SETS[name]} not found ({exc}); pass --download to fetch it") from None
+
+    def arrays(ds: object) -> tuple[np.ndarray, np.ndarray]:
+        data = np.asarray(ds.data, dtype=np.uint8)  # type: ignore[attr-defined]
+        return (data[..., None] if data.ndim == 3 else data), np.asarray(ds.targets, dtype=np.int64)  # type: ignore[attr-defined]
+
+    (xtr, ytr), (xte, yte) = arrays(train), arrays(test)
+    return LabelledSet(xtr, ytr, xte, yte, list(train.classes))
+
+
+def _read_cifar(kind: type, root: Path) -> LabelledSet:
+    """Read CIFAR-10's python pickles (``cifar-10-batches-py``) without torchvision's md5 check.
+
+    The file names come from torchvision; skipping the checksum lets a test
+    use a tiny file in the same format.
+    """
+    import pickle
+
+    folder = root / kind.base_folder
+
+    def unpickle(name: str) -> dict[str, object]:
+        path = folder / name
+        if not path.is_file():
+            raise DatasetError(f"{path}: CIFAR-10 file missing; expected torchvision's layout, or pass --download")
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh, encoding="latin1")  # noqa: S301  (the dataset's own format)
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            raise DatasetError(f"{path}: not a CIFAR-10 batch file ({exc})") from None
+
+    def batches(files: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        parts = [unpickle(name) for name, _md5 in files]
+        data = np.concatenate([np.asarray(p["data"], dtype=np.uint8) for p in parts])
+        labels = np.concatenate([np.asarray(p["labels"], dtype=np.int64) for p in parts])
+        return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+
+    (xtr, ytr), (xte, yte) = batches(kind.train_list), batches(kind.test_list)
+    names = [str(n) for n in unpickle(kind.meta["filename"])[kind.meta["key"]]]  # type: ignore[attr-defined]
+    return LabelledSet(xtr, ytr, xte, yte, names)
+
+
+def subsample(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``range(n)`` of at most ``limit``."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def one_class_split(data: LabelledSet, normal: int, train_limit: int | None = None,
+                    test_limit: int | None = None, seed: int = 0) -> Split:
+    """The paper's protocol: train on class ``normal`` only, test on the whole test set."""
+    train = data.train[data.train_labels == normal]
+    train = train[subsample(len(train), train_limit, seed)]
+    keep = subsample(len(data.test), test_limit, seed)
+    labels = data.test_labels[keep]
+    return Split(train, data.test[keep], labels != normal, [data.class_names[i] for i in labels],
+                 {"normal": data.class_names[normal], "train_count": len(train), "test_count": len(keep)})
+
+
+def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",
+               train_limit: int | None = None, test_limit: int | None = None, seed: int = 0) -> tuple[Split, PreprocessConfig]:
+    """A folder in the MVTec AD layout: ``train/good``, ``test/good``, ``test/<defect type>``.
+
+    Images go through the shared loader and preprocessing, exactly as in
+    ``fit`` and ``score``; ``test_limit`` caps each test group separately.
+
+    Raises:
+        DatasetError: the layout is missing a part.
+    """
+    root = Path(root)
+    for part in ("train/good", "test/good"):
+        if not (root / part).is_dir():
+            raise DatasetError(f"{root}: no {part} folder; expected the MVTec AD layout (train/good, test/good, test/<defect>)")
+    train = load_folder(root / "train" / "good", cfg, channels)
+    cfg = train.preprocess
+    images = train.images[subsample(len(train.images), train_limit, seed)]
+    groups = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
+    if groups == ["good"]:
+        raise DatasetError(f"{root / 'test'}: no defect folder beside good; nothing to detect")
+    test, names = [], []
+    for group in groups:
+        loaded = load_folder(root / "test" / group, cfg, str(cfg.channels)).images
+        loaded = loaded[subsample(len(loaded), test_limit, seed)]
+        test.append(loaded)
+        names += [group] * len(loaded)
+    anomalous = np.array([g != "good" for g in names])
+    facts = {"normal": "good", "train_count": len(images), "test_count": len(names), "skipped": len(train.skipped)}
+    return Split(images, np.concatenate(test), anomalous, names, facts), cfg

@@ -1,0 +1,166 @@
+"""Run a recipe: for each case and seed, fit :class:`DeepSVDD`, score the test set, compare baselines.
+
+The detector, loaders and preprocessing are the toolkit's own (the same code
+as ``fit`` and ``score``). Results are written to the JSON file after every
+run, so an interrupted benchmark keeps what it finished and ``resume`` skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from inspect_svdd.artifact import library_versions
+from inspect_svdd.bench.baselines import raw_pixels, run_baselines
+from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvision, one_class_split
+from inspect_svdd.bench.recipe import Recipe
+from inspect_svdd.config import FitConfig, PreprocessConfig
+from inspect_svdd.detector import DeepSVDD
+from inspect_svdd.errors import ConfigError, DatasetError
+from inspect_svdd.preprocess import preprocess
+from inspect_svdd.train import embed
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run and where the data are."""
+
+    setting: str
+    size: str = "full"
+    cases: tuple[str, ...] | None = None
+    seeds: int = 1
+    data_root: Path = Path("../shared/datasets")
+    download: bool = False
+    resume: bool = False
+    progress: bool = False
+
+
+def metrics(anomalous: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC and AUPR (anomalies positive) of scores where higher = more anomalous."""
+    if anomalous.all() or not anomalous.any():
+        raise DatasetError("the test set needs both normal and anomalous images")
+    return {"auroc": float(roc_auc_score(anomalous, scores)), "aupr": float(average_precision_score(anomalous, scores))}
+
+
+def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, float]]:
+    """For folder sets: AUROC of good vs each defect type, and its escape rate at the radius."""
+    groups = np.array(split.test_groups)
+    good = groups == "good"
+    out: dict[str, dict[str, float]] = {}
+    for group in sorted(set(split.test_groups) - {"good"}):
+        mask = good | (groups == group)
+        out[group] = {**metrics(groups[mask] == group, scores[mask]), "escape_rate": float(np.mean(scores[groups == group] <= 0)),
+                      "count": int(np.sum(groups == group))}
+    return out
+
+
+def _resized(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Bring arrays from a torchvision set to the setting's input size through the shared preprocessing."""
+    if images.shape[1:] == (cfg.image_size, cfg.image_size, cfg.channels):
+        return images
+    return np.stack([preprocess(img, cfg) for img in images])
+
+
+class RecipeRunner:
+    """Runs the cases of one recipe setting and writes ``<name>-<setting>-<size>.json``."""
+
+    def __init__(self, recipe: Recipe, options: RunOptions, out_dir: str | Path, log: Log = print) -> None:
+        self.recipe, self.opt, self.log = recipe, options, log
+        self.out_dir = Path(out_dir)
+        self.json_path = self.out_dir / f"{recipe.name}-{options.setting}-{options.size}.json"
+        self._labelled: LabelledSet | None = None
+        recipe.config(options.setting, options.size, 0)  # fail now, not after loading data
+
+    def cases(self) -> tuple[str, ...]:
+        """Case names to run: normal classes, or ``all`` for a folder set."""
+        if self.recipe.dataset == "folder":
+            return ("all",)
+        chosen = self.opt.cases or self.recipe.size(self.opt.size).cases or tuple(str(i) for i in range(10))
+        bad = [c for c in chosen if not c.isdigit() or not 0 <= int(c) <= 9]
+        if bad:
+            raise ConfigError(f"{self.recipe.path}: classes must be 0-9, got {', '.join(bad)}")
+        return chosen
+
+    def _split(self, case: str, cfg: FitConfig, seed: int) -> tuple[Split, FitConfig]:
+        size = self.recipe.size(self.opt.size)
+        if self.recipe.dataset == "folder":
+            root = Path(self.recipe.folder or "")
+            root = root if root.is_absolute() else self.opt.data_root / root
+            split, pre = load_mvtec(root, cfg.preprocess, "auto", size.train_limit, size.test_limit, seed)
+            return split, FitConfig(pre, cfg.net, cfg.train)
+        if self._labelled is None:
+            self._labelled = load_torchvision(self.recipe.dataset, self.opt.data_root, self.opt.download)
+        split = one_class_split(self._labelled, int(case), size.train_limit, size.test_limit, seed)
+        split.train, split.test = _resized(split.train, cfg.preprocess), _resized(split.test, cfg.preprocess)
+        return split, cfg
+
+    def run_one(self, case: str, seed: int) -> dict[str, Any]:
+        """Fit and evaluate one case with one seed; return the JSON-ready result."""
+        cfg = self.recipe.config(self.opt.setting, self.opt.size, seed)
+        split, cfg = self._split(case, cfg, seed)
+        start = time.perf_counter()
+        det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
+        train_seconds = time.perf_counter() - start
+        scores = det.score(split.test)
+        result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),
+                                  "train_seconds": round(train_seconds, 1), "radius": det.radius_,
+                                  "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
+                                  "test_escape_rate": float(np.mean(scores[split.test_anomalous] <= 0)),
+                                  "score_std": float(np.std(scores)), "config": cfg.to_dict()}
+        if self.recipe.dataset == "folder":
+            result["groups"] = per_group(split, scores)
+        if self.recipe.baselines:
+            assert det.encoder_ is not None  # fitted above
+            inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
+                      "features": (embed(det.encoder_, split.train).numpy(), embed(det.encoder_, split.test).numpy())}
+            for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
+                result.setdefault("baselines", {})[name] = {
+                    **metrics(split.test_anomalous, base.pop("scores")), **base}  # type: ignore[arg-type]
+        return result
+
+    def _load_previous(self) -> list[dict[str, Any]]:
+        if not (self.opt.resume and self.json_path.is_file()):
+            return []
+        try:
+            return list(json.loads(self.json_path.read_text()).get("runs", []))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{self.json_path}: cannot resume from it ({exc})") from None
+
+    def document(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The results file's content for ``runs``."""
+        return {"recipe": self.recipe.name, "recipe_file": str(self.recipe.path), "setting": self.opt.setting,
+                "size": self.opt.size, "dataset": self.recipe.dataset, "paper_auroc": self.recipe.paper,
+                "versions": library_versions(), "torch_threads": torch.get_num_threads(), "runs": runs}
+
+    def run(self) -> dict[str, Any]:
+        """Run every (case, seed), saving after each; return the document."""
+        runs = self._load_previous()
+        done = {(r["case"], r["seed"]) for r in runs}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for case in self.cases():
+            for seed in range(self.opt.seeds):
+                if (case, seed) in done:
+                    continue
+                result = self.run_one(case, seed)
+                runs.append(result)
+                self._save(runs)
+                self.log(f"{self.recipe.name} {self.opt.setting} case {case} seed {seed}: AUROC {result['auroc']:.4f} "
+                         f"({result['train_seconds']:.0f} s)")
+        doc = self.document(runs)
+        self._save(runs)
+        return doc
+
+    def _save(self, runs: list[dict[str, Any]]) -> None:
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.document(runs), indent=1) + "\n")
+        tmp.replace(self.json_path)

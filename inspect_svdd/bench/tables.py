@@ -1,0 +1,96 @@
+"""Summaries of recipe results: mean +- std over seeds, a markdown table beside the paper, a bar plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _mean_std(values: list[float]) -> str:
+    pct = 100 * np.asarray(values)
+    return f"{pct.mean():.1f} ± {pct.std():.1f}" if len(pct) > 1 else f"{pct.mean():.1f}"
+
+
+def summarise(doc: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    """``{case: {"deep-svdd": [auroc per seed], "<baseline>": [...]}}`` in case order."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for run in doc["runs"]:
+        row = out.setdefault(run["case"], {})
+        row.setdefault("deep-svdd", []).append(run["auroc"])
+        for name, base in run.get("baselines", {}).items():
+            row.setdefault(name, []).append(base["auroc"])
+    return dict(sorted(out.items(), key=lambda kv: (not kv[0].isdigit(), int(kv[0]) if kv[0].isdigit() else 0, kv[0])))
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """AUROC (%) per case: Deep SVDD, the paper's figure, baselines; mean row; timing line."""
+    rows = summarise(doc)
+    methods = list(dict.fromkeys(m for row in rows.values() for m in row))
+    paper = doc.get("paper_auroc") or {}
+    head = ["case", *methods] + (["paper"] if paper else [])
+    lines = [f"AUROC (%), {doc['recipe']} / setting `{doc['setting']}` / size `{doc['size']}`, "
+             f"mean ± std over seeds ({max((len(r['deep-svdd']) for r in rows.values()), default=0)} per case)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, row in rows.items():
+        cells = [_mean_std(row[m]) if m in row else "" for m in methods]
+        lines.append("| " + " | ".join([case, *cells] + ([f"{paper[case]:.1f}"] if paper and case in paper else [""] if paper else [])) + " |")
+    if len(rows) > 1:
+        means = [_mean_std([float(np.mean(row[m])) for row in rows.values() if m in row]) for m in methods]
+        covered = [paper[c] for c in rows if c in paper]
+        tail = [f"{np.mean(covered):.1f}"] if paper and covered else [""] if paper else []
+        lines.append("| **mean** | " + " | ".join(means + tail) + " |")
+    seconds = [r["train_seconds"] for r in doc["runs"]]
+    lines += ["", f"Deep SVDD training time: {sum(seconds) / 60:.1f} min in all, {np.mean(seconds):.0f} s per run "
+              f"({len(seconds)} runs, {doc.get('torch_threads', '?')} torch threads)."]
+    groups = [r for r in doc["runs"] if "groups" in r]
+    if groups:
+        lines += ["", "| defect type | images | AUROC (%) | escape rate at R |", "|---|---|---|---|"]
+        for name in groups[0]["groups"]:
+            g = [r["groups"][name] for r in groups]
+            lines.append(f"| {name} | {g[0]['count']} | {_mean_std([x['auroc'] for x in g])} | "
+                         f"{100 * np.mean([x['escape_rate'] for x in g]):.1f} % |")
+        lines.append(f"| all defects | | {_mean_std([r['auroc'] for r in groups])} | "
+                     f"{100 * np.mean([r['test_escape_rate'] for r in groups]):.1f} % |")
+        lines += ["", f"False-reject rate on test/good at the fitted radius: "
+                  f"{100 * np.mean([r['test_false_reject_rate'] for r in groups]):.1f} %."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict[str, Any], path: str | Path) -> Path:
+    """Bar plot of per-case AUROC, ours (mean, std whiskers) next to the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summarise(doc)
+    paper = doc.get("paper_auroc") or {}
+    cases = list(rows)
+    x = np.arange(len(cases))
+    ours = [100 * np.mean(rows[c]["deep-svdd"]) for c in cases]
+    err = [100 * np.std(rows[c]["deep-svdd"]) for c in cases]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(cases) + 2), 3.2))
+    width = 0.4 if paper else 0.6
+    ax.bar(x - (width / 2 if paper else 0), ours, width, yerr=err, label="inspect-svdd", color="tab:blue")
+    if paper:
+        ax.bar(x + width / 2, [paper.get(c, np.nan) for c in cases], width, label="Ruff et al. 2018", color="tab:gray")
+    ax.set_xticks(x, cases)
+    ax.set_ylim(min(50.0, min(ours) - 5), 100)
+    ax.set_ylabel("AUROC (%)")
+    ax.set_title(f"{doc['recipe']} / {doc['setting']} / {doc['size']}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_reports(doc: dict[str, Any], json_path: str | Path) -> tuple[Path, Path]:
+    """Write ``.md`` and ``.png`` beside the results JSON."""
+    json_path = Path(json_path)
+    md = json_path.with_suffix(".md")
+    md.write_text(markdown(doc))
+    return md, plot(doc, json_path.with_suffix(".png"))

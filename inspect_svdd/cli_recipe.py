@@ -1,0 +1,72 @@
+"""``recipe run`` / ``recipe report``: validation benchmarks from recipes/*.yaml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from inspect_svdd.cli_common import CliError, handle_errors, log, main
+
+
+@main.group()
+def recipe() -> None:
+    """Validation benchmarks (the paper's one-class protocol, MVTec-layout folders)."""
+
+
+@recipe.command("run")
+@click.argument("recipe_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--setting", default="paper", show_default=True, help="Setting of the recipe (e.g. paper, toolkit).")
+@click.option("--size", default="full", show_default=True, help="Size of the recipe (e.g. smoke, subset, full).")
+@click.option("--classes", help="Normal classes to run, e.g. 0-9 or 1,7 (default: the size's).")
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="Seeds per class (0, 1, ...).")
+@click.option("--data-root", type=click.Path(path_type=Path, file_okay=False),
+              help="Datasets root in torchvision's layout [default: $INSPECT_SVDD_DATA or ../shared/datasets].")
+@click.option("--download", is_flag=True, help="Let torchvision fetch a missing dataset (needs a network).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, file_okay=False), default=Path("results"),
+              show_default=True, help="Folder for <recipe>-<setting>-<size>.json/.md/.png.")
+@click.option("--resume", is_flag=True, help="Keep finished runs of an earlier, interrupted call.")
+@click.option("--threads", type=click.IntRange(1), help="torch CPU threads (default: torch's choice).")
+@click.option("-q", "--quiet", is_flag=True)
+@handle_errors
+def run(recipe_file: Path, setting: str, size: str, classes: str | None, seeds: int, data_root: Path | None,
+        download: bool, output: Path, resume: bool, threads: int | None, quiet: bool) -> None:
+    """Run RECIPE_FILE: fit per class and seed, score the test set, compare baselines and the paper."""
+    import torch
+
+    from inspect_svdd.bench.data import default_data_root
+    from inspect_svdd.bench.recipe import load_recipe, parse_cases
+    from inspect_svdd.bench.runner import RecipeRunner, RunOptions
+    from inspect_svdd.bench.tables import markdown, write_reports
+
+    if threads:
+        torch.set_num_threads(threads)
+    rec = load_recipe(recipe_file)
+    options = RunOptions(setting, size, parse_cases(classes), seeds, data_root or default_data_root(), download, resume,
+                         progress=not quiet)
+    runner = RecipeRunner(rec, options, output, log=lambda m: log(m, quiet))
+    try:
+        doc = runner.run()
+    except KeyboardInterrupt:
+        raise CliError(f"interrupted; finished runs are kept in {runner.json_path} (repeat with --resume)") from None
+    md, png = write_reports(doc, runner.json_path)
+    click.echo(markdown(doc))
+    log(f"wrote {runner.json_path}, {md}, {png}", quiet)
+
+
+@recipe.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@handle_errors
+def report(results: tuple[Path, ...]) -> None:
+    """Rewrite the markdown table and plot of RESULTS JSON files (e.g. of a run still going)."""
+    from inspect_svdd.bench.tables import markdown, write_reports
+
+    for path in results:
+        try:
+            doc = json.loads(path.read_text())
+            md, png = write_reports(doc, path)
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise CliError(f"{path}: not a recipe results file ({exc})") from None
+        click.echo(markdown(doc))
+        log(f"wrote {md}, {png}")
