@@ -49,7 +49,8 @@ def run(recipe_file: Path, setting: str, size: str, classes: str | None, seeds: 
     try:
         doc = runner.run()
     except KeyboardInterrupt:
-        raise CliError(f"interrupted; finished runs are kept in {runner.json_path} (repeat with --resume)") from None
+        click.echo(f"interrupted; finished runs are kept in {runner.json_path} (repeat with --resume)", err=True)
+        raise SystemExit(130) from None
     md, png = write_reports(doc, runner.json_path)
     click.echo(markdown(doc))
     log(f"wrote {runner.json_path}, {md}, {png}", quiet)

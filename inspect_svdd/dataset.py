@@ -39,6 +39,7 @@ def load_folder(
     channels: str = "auto",
     on_skip: Callable[[InspectError], None] | None = None,
     workers: int = 2,
+    paths: list[Path] | None = None,
 ) -> Folder:
     """Decode and preprocess every image under ``folder``.
 
@@ -47,11 +48,12 @@ def load_folder(
             ``channels`` is ``auto`` (1 if every image is gray, else 3).
         channels: ``auto``, ``1`` or ``3``.
         on_skip: called with the error of each unreadable file.
+        paths: the files to load (default: every image under ``folder``).
 
     Raises:
         DatasetError: no image at all, or none readable.
     """
-    paths = list_images(folder)
+    paths = list_images(folder) if paths is None else paths
     decoded: list[tuple[Path, np.ndarray]] = []
     skipped: list[tuple[Path, str]] = []
     for path, image, error in iter_loaded(paths, cfg, workers, loader=_decode):

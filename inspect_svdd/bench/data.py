@@ -16,6 +16,7 @@ import numpy as np
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.dataset import load_folder
 from inspect_svdd.errors import DatasetError
+from inspect_svdd.images import list_images
 
 DATA_ROOT_ENV = "INSPECT_SVDD_DATA"
 CACHE_ENV = "INSPECT_SVDD_CACHE"
@@ -175,18 +176,21 @@ def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",
     for part in ("train/good", "test/good"):
         if not (root / part).is_dir():
             raise DatasetError(f"{root}: no {part} folder; expected the MVTec AD layout (train/good, test/good, test/<defect>)")
-    train = load_folder(root / "train" / "good", cfg, channels)
-    cfg = train.preprocess
-    images = train.images[subsample(len(train.images), train_limit, seed)]
+    def chosen(folder: Path, limit: int | None) -> list[Path]:
+        files = list_images(folder)
+        return [files[i] for i in subsample(len(files), limit, seed)]
+
+    train = load_folder(root / "train" / "good", cfg, channels, paths=chosen(root / "train" / "good", train_limit))
+    cfg, skipped = train.preprocess, len(train.skipped)
     groups = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
     if groups == ["good"]:
         raise DatasetError(f"{root / 'test'}: no defect folder beside good; nothing to detect")
     test, names = [], []
     for group in groups:
-        loaded = load_folder(root / "test" / group, cfg, str(cfg.channels)).images
-        loaded = loaded[subsample(len(loaded), test_limit, seed)]
-        test.append(loaded)
-        names += [group] * len(loaded)
+        loaded = load_folder(root / "test" / group, cfg, str(cfg.channels), paths=chosen(root / "test" / group, test_limit))
+        skipped += len(loaded.skipped)
+        test.append(loaded.images)
+        names += [group] * len(loaded.images)
     anomalous = np.array([g != "good" for g in names])
-    facts = {"normal": "good", "train_count": len(images), "test_count": len(names), "skipped": len(train.skipped)}
-    return Split(images, np.concatenate(test), anomalous, names, facts), cfg
+    facts = {"normal": "good", "train_count": len(train.images), "test_count": len(names), "skipped": skipped}
+    return Split(train.images, np.concatenate(test), anomalous, names, facts), cfg

@@ -1,0 +1,138 @@
+"""Benchmark pieces: CIFAR-10 reader on a fixture pickle, one-class splits, GCN adapter, baselines, tables, resume."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from inspect_svdd.bench.baselines import baseline_scores
+from inspect_svdd.bench.data import LabelledSet, load_torchvision, one_class_split
+from inspect_svdd.bench.recipe import load_recipe
+from inspect_svdd.bench.runner import RecipeRunner, RunOptions
+from inspect_svdd.bench.tables import markdown, write_reports
+from inspect_svdd.config import NetConfig
+from inspect_svdd.errors import DatasetError
+from inspect_svdd.nets import Encoder, GcnAdapter
+
+
+def _write_cifar(root: Path, per_batch: int = 4) -> np.ndarray:
+    """torchvision's cifar-10-batches-py layout, tiny: row-major CHW rows, latin1 pickles."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    first = None
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
+        first = data if first is None else first
+        with (folder / name).open("wb") as fh:
+            pickle.dump({"data": data, "labels": [i % 10 for i in range(per_batch)]}, fh)
+    with (folder / "batches.meta").open("wb") as fh:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, fh)
+    assert first is not None
+    return first
+
+
+def test_cifar_reader_on_a_fixture_file(tmp_path: Path) -> None:
+    first = _write_cifar(tmp_path)
+    data = load_torchvision("cifar10", tmp_path)
+    assert data.train.shape == (20, 32, 32, 3) and data.test.shape == (4, 32, 32, 3)
+    assert data.class_names[0] == "airplane" and list(data.train_labels[:4]) == [0, 1, 2, 3]
+    # pixel (row 5, col 7) of the first image: R, G, B planes are 1024 apart in the row
+    assert list(data.train[0, 5, 7]) == [first[0, 5 * 32 + 7], first[0, 1024 + 5 * 32 + 7], first[0, 2048 + 5 * 32 + 7]]
+
+
+def test_cifar_missing_file_is_named(tmp_path: Path) -> None:
+    _write_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DatasetError, match=r"data_batch_3: CIFAR-10 file missing"):
+        load_torchvision("cifar10", tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(DatasetError, match="data_batch_3: not a CIFAR-10 batch file"):
+        load_torchvision("cifar10", tmp_path)
+
+
+def test_mnist_missing_is_an_error_not_a_download(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="missing or corrupt.*--download"):
+        load_torchvision("mnist", tmp_path, cache=tmp_path / "cache")
+
+
+def test_one_class_split_follows_the_protocol() -> None:
+    rng = np.random.default_rng(0)
+    data = LabelledSet(rng.integers(0, 255, (50, 4, 4, 1), dtype=np.uint8), np.arange(50) % 5,
+                       rng.integers(0, 255, (30, 4, 4, 1), dtype=np.uint8), np.arange(30) % 5, list("abcde"))
+    split = one_class_split(data, normal=2)
+    assert len(split.train) == 10 and np.array_equal(split.train, data.train[data.train_labels == 2])
+    assert len(split.test) == 30 and split.test_anomalous.sum() == 24 and split.test_groups[2] == "c"
+    small = one_class_split(data, normal=2, train_limit=4, test_limit=10, seed=1)
+    assert len(small.train) == 4 and len(small.test) == 10
+
+
+def test_gcn_adapter_scales_training_images_to_unit_range_and_ignores_contrast() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 28, 28, 1), dtype=np.uint8)
+    adapter = GcnAdapter(1)
+    adapter.fit_stats(images)
+    out = adapter(torch.from_numpy(images))
+    assert float(out.min()) == pytest.approx(0.0, abs=1e-6) and float(out.max()) == pytest.approx(1.0, abs=1e-6)
+    x = torch.from_numpy(images[:2]).float()
+    assert torch.allclose(adapter(x), adapter(0.5 * x + 40), atol=1e-5)  # GCN removes brightness and contrast
+    assert adapter.describe()["kind"] == "gcn-l1-minmax"
+
+
+def test_gcn_stats_travel_in_the_state_dict() -> None:
+    enc = Encoder(NetConfig(architecture="pooled", widths=(8, 4), rep_dim=32, input_norm="gcn-l1-minmax"), 1, 28)
+    enc.adapter.fit_stats(np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8))
+    state = enc.state_dict()
+    assert {"adapter.low", "adapter.high"} <= set(state) and float(state["adapter.low"]) < 0
+    assert not any(name.endswith("bias") for name in state)
+
+
+@pytest.mark.parametrize("name", ["isolation-forest", "ocsvm"])
+def test_baselines_score_outliers_higher(name: str) -> None:
+    rng = np.random.default_rng(0)
+    train = rng.normal(0, 1, (200, 5))
+    test = np.vstack([rng.normal(0, 1, (50, 5)), rng.normal(6, 1, (50, 5))])
+    assert roc_auc_score([0] * 50 + [1] * 50, baseline_scores(name, train, test, seed=0)) > 0.95
+
+
+def _doc(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"recipe": "mnist", "setting": "paper", "size": "full", "paper_auroc": {"0": 98.0, "1": 99.7}, "runs": runs}
+
+
+def test_markdown_reports_mean_and_std_over_seeds_beside_the_paper(tmp_path: Path) -> None:
+    runs = [{"case": c, "seed": s, "auroc": a, "train_seconds": 60.0, "baselines": {"ocsvm/pixels": {"auroc": 0.9}}}
+            for c, s, a in [("0", 0, 0.97), ("0", 1, 0.99), ("1", 0, 0.995), ("1", 1, 0.995)]]
+    text = markdown(_doc(runs))
+    assert "| 0 | 98.0 ± 1.0 | 90.0 ± 0.0 | 98.0 |" in text
+    assert "| **mean** | 98.8 ± 0.8 | 90.0 ± 0.0 | 98.8 |" in text
+    md, png = write_reports(_doc(runs), tmp_path / "r.json")
+    assert md.read_text() == text and png.stat().st_size > 1000
+
+
+def test_runner_saves_each_run_and_resume_skips_finished_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "mnist.yaml")
+    calls: list[tuple[str, int]] = []
+
+    def fake_run_one(self: RecipeRunner, case: str, seed: int) -> dict[str, Any]:
+        calls.append((case, seed))
+        if case == "2":
+            raise KeyboardInterrupt
+        return {"case": case, "seed": seed, "auroc": 0.9, "train_seconds": 1.0}
+
+    monkeypatch.setattr(RecipeRunner, "run_one", fake_run_one)
+    options = RunOptions("paper", "full", ("0", "1", "2"), seeds=1, data_root=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        RecipeRunner(recipe, options, tmp_path).run()
+    saved = json.loads((tmp_path / "mnist-paper-full.json").read_text())
+    assert [r["case"] for r in saved["runs"]] == ["0", "1"]  # finished runs survive the interrupt
+    monkeypatch.setattr(RecipeRunner, "run_one", lambda self, case, seed: {"case": case, "seed": seed, "auroc": 0.8,
+                                                                            "train_seconds": 1.0})
+    resumed = RecipeRunner(recipe, RunOptions("paper", "full", ("0", "1", "2"), 1, tmp_path, resume=True), tmp_path).run()
+    assert [r["auroc"] for r in resumed["runs"]] == [0.9, 0.9, 0.8]
