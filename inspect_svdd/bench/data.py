@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def default_cache() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "inspect-svdd"))
 
 
-def _unpacked_mnist_root(kind: type, root: Path, cache: Path) -> Path:
+def _unpacked_mnist_root(kind: Any, root: Path, cache: Path) -> Path:
     """A root in which torchvision finds ``kind``'s unpacked idx files.
 
     A root holding only the original ``.gz`` files (as a read-only share may)
@@ -113,7 +114,7 @@ def load_torchvision(name: str, root: str | Path, download: bool = False, cache:
     return LabelledSet(xtr, ytr, xte, yte, list(train.classes))
 
 
-def _read_cifar(kind: type, root: Path) -> LabelledSet:
+def _read_cifar(kind: Any, root: Path) -> LabelledSet:
     """Read CIFAR-10's python pickles (``cifar-10-batches-py``) without torchvision's md5 check.
 
     The file names come from torchvision; skipping the checksum lets a test
@@ -129,7 +130,7 @@ def _read_cifar(kind: type, root: Path) -> LabelledSet:
             raise DatasetError(f"{path}: CIFAR-10 file missing; expected torchvision's layout, or pass --download")
         try:
             with path.open("rb") as fh:
-                return pickle.load(fh, encoding="latin1")  # noqa: S301  (the dataset's own format)
+                return pickle.load(fh, encoding="latin1")
         except (pickle.UnpicklingError, EOFError, ValueError) as exc:
             raise DatasetError(f"{path}: not a CIFAR-10 batch file ({exc})") from None
 

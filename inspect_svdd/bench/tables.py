@@ -35,7 +35,8 @@ def markdown(doc: dict[str, Any]) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for case, row in rows.items():
         cells = [_mean_std(row[m]) if m in row else "" for m in methods]
-        lines.append("| " + " | ".join([case, *cells] + ([f"{paper[case]:.1f}"] if paper and case in paper else [""] if paper else [])) + " |")
+        ref = ([f"{paper[case]:.1f}"] if case in paper else [""]) if paper else []
+        lines.append("| " + " | ".join([case, *cells, *ref]) + " |")
     if len(rows) > 1:
         means = [_mean_std([float(np.mean(row[m])) for row in rows.values() if m in row]) for m in methods]
         covered = [paper[c] for c in rows if c in paper]
@@ -77,7 +78,7 @@ def plot(doc: dict[str, Any], path: str | Path) -> Path:
     if paper:
         ax.bar(x + width / 2, [paper.get(c, np.nan) for c in cases], width, label="Ruff et al. 2018", color="tab:gray")
     ax.set_xticks(x, cases)
-    ax.set_ylim(min(50.0, min(ours) - 5), 100)
+    ax.set_ylim(min(50.0, float(min(ours)) - 5), 100)
     ax.set_ylabel("AUROC (%)")
     ax.set_title(f"{doc['recipe']} / {doc['setting']} / {doc['size']}")
     ax.legend(loc="lower right")

@@ -34,7 +34,8 @@ def _write_cifar(root: Path, per_batch: int = 4) -> np.ndarray:
         with (folder / name).open("wb") as fh:
             pickle.dump({"data": data, "labels": [i % 10 for i in range(per_batch)]}, fh)
     with (folder / "batches.meta").open("wb") as fh:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, fh)
+        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        pickle.dump({"label_names": names}, fh)
     assert first is not None
     return first
 
@@ -59,7 +60,7 @@ def test_cifar_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_mnist_missing_is_an_error_not_a_download(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="missing or corrupt.*--download"):
+    with pytest.raises(DatasetError, match=r"missing or corrupt.*--download"):
         load_torchvision("mnist", tmp_path, cache=tmp_path / "cache")
 
 
