@@ -1,7 +1,7 @@
 """Recipe smoke runs on the real datasets in ../shared/datasets, through the CLI.
 
 These are benchmark tests: each asserts a quality a broken model cannot reach
-(a collapsed or untrained encoder scores near 0.5 AUROC).
+(checked by breaking the training loops once: MNIST digit 1 then scored 0.91, below the 0.98 bar).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_mnist_paper_smoke_digit_one_vs_rest(tmp_path: Path, monkeypatch: pytest
     doc = _run(tmp_path, "mnist.yaml", "paper")
     (run,) = doc["runs"]
     assert run["case"] == "1" and run["train_count"] == 1000 and run["test_count"] == 2000
-    assert run["auroc"] >= 0.95, run["auroc"]
+    assert run["auroc"] >= 0.98, run["auroc"]  # trained: 0.995; untrained encoder: 0.91
     assert run["config"]["net"]["input_norm"] == "gcn-l1-minmax" and set(run["baselines"]) == {
         "isolation-forest/pixels", "isolation-forest/features", "ocsvm/pixels", "ocsvm/features"}
 
