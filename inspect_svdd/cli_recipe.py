@@ -17,7 +17,7 @@ def recipe() -> None:
 
 @recipe.command("run")
 @click.argument("recipe_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--setting", default="paper", show_default=True, help="Setting of the recipe (e.g. paper, toolkit).")
+@click.option("--setting", help="Setting of the recipe, e.g. paper or toolkit [default: the recipe's first].")
 @click.option("--size", default="full", show_default=True, help="Size of the recipe (e.g. smoke, subset, full).")
 @click.option("--classes", help="Normal classes to run, e.g. 0-9 or 1,7 (default: the size's).")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(1), help="Seeds per class (0, 1, ...).")
@@ -30,7 +30,7 @@ def recipe() -> None:
 @click.option("--threads", type=click.IntRange(1), help="torch CPU threads (default: torch's choice).")
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
-def run(recipe_file: Path, setting: str, size: str, classes: str | None, seeds: int, data_root: Path | None,
+def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, seeds: int, data_root: Path | None,
         download: bool, output: Path, resume: bool, threads: int | None, quiet: bool) -> None:
     """Run RECIPE_FILE: fit per class and seed, score the test set, compare baselines and the paper."""
     import torch
@@ -43,8 +43,8 @@ def run(recipe_file: Path, setting: str, size: str, classes: str | None, seeds: 
     if threads:
         torch.set_num_threads(threads)
     rec = load_recipe(recipe_file)
-    options = RunOptions(setting, size, parse_cases(classes), seeds, data_root or default_data_root(), download, resume,
-                         progress=not quiet)
+    options = RunOptions(setting or next(iter(rec.settings)), size, parse_cases(classes), seeds,
+                         data_root or default_data_root(), download, resume, progress=not quiet)
     runner = RecipeRunner(rec, options, output, log=lambda m: log(m, quiet))
     try:
         doc = runner.run()
