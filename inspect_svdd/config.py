@@ -17,6 +17,7 @@ Resize = Literal["area", "linear", "nearest"]
 Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled"]
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
+DecoderKind = Literal["mirror", "upsample"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 
 
@@ -65,6 +66,13 @@ class NetConfig:
             ``gcn-l1-minmax`` (the paper's global contrast normalisation with
             the l1 norm, then min-max scaling by the training images' extremes).
             The statistics are computed in ``fit`` and stored as buffers.
+        decoder: the pretraining decoder (discarded after pretraining, but it
+            shapes what the encoder learns): ``mirror`` (a linear layer to the
+            encoder's last grid, then stride-2 transposed convolutions) or
+            ``upsample`` (Ruff et al.'s: the code reshaped to ``rep_dim/16 x
+            4 x 4``, then nearest upsampling and 5x5 convolutions back through
+            the encoder's grid sizes, sigmoid output; needs ``gcn-l1-minmax``,
+            whose targets lie in [0, 1]).
     """
 
     architecture: Architecture = "strided"
@@ -72,6 +80,7 @@ class NetConfig:
     rep_dim: int = 512
     leaky_slope: float = 0.1
     input_norm: InputNorm = "mean-std"
+    decoder: DecoderKind = "mirror"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -81,6 +90,13 @@ class NetConfig:
             raise ConfigError(f"input normalisation must be mean-std or gcn-l1-minmax, got {self.input_norm!r}")
         if not self.widths or min(self.widths) <= 0 or self.rep_dim <= 0:
             raise ConfigError("network widths and rep_dim must be positive")
+        if self.decoder not in ("mirror", "upsample"):
+            raise ConfigError(f"decoder must be mirror or upsample, got {self.decoder!r}")
+        if self.decoder == "upsample" and (self.rep_dim % 16 or self.input_norm != "gcn-l1-minmax"):
+            raise ConfigError(
+                f"the upsample decoder needs rep_dim divisible by 16 and input_norm gcn-l1-minmax, "
+                f"got rep_dim {self.rep_dim} and {self.input_norm}"
+            )
 
 
 @dataclass(frozen=True)

@@ -159,13 +159,47 @@ class Decoder(nn.Module):
         return self.body(self.act(self.bn(x)))
 
 
+class UpsampleDecoder(nn.Module):
+    """Ruff et al.'s decoder: nearest upsampling and 5x5 bias-free convolutions.
+
+    The embedding is reshaped to ``rep_dim/16 x 4 x 4``; each stage applies
+    leaky ReLU (after BatchNorm from the second stage on), upsamples to the next
+    of the encoder's grid sizes (smallest first, ending at the input size) and
+    convolves. Channels run ``rep_dim/16 -> widths reversed -> channels``; a
+    sigmoid bounds the output to the [0, 1] range of the min-max scaled input.
+    For the paper's CIFAR-10 net this is its decoder exactly; for MNIST it
+    resizes 4 -> 7 -> 14 -> 28 where the paper goes 4 -> 8 -> 16 -> 14 (crop) -> 28.
+    """
+
+    def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
+        super().__init__()
+        self.first = cfg.rep_dim // 16
+        n = len(cfg.widths)
+        self.sizes = [image_size // 2**k for k in range(n, -1, -1)]
+        ins = [self.first, *reversed(cfg.widths)]
+        outs = [*reversed(cfg.widths), channels]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 5, padding=2, bias=False) for i, o in zip(ins, outs, strict=True))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(i, eps=1e-4, affine=False) for i in ins[1:])
+        self.act = nn.LeakyReLU(cfg.leaky_slope)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstruct a [0, 1]-scaled image from an embedding."""
+        x = z.view(-1, self.first, 4, 4)
+        for i, (conv, size) in enumerate(zip(self.convs, self.sizes, strict=True)):
+            x = self.act(x if i == 0 else self.norms[i - 1](x))
+            if x.shape[-1] != size:
+                x = nn.functional.interpolate(x, size=(size, size), mode="nearest")
+            x = conv(x)
+        return torch.sigmoid(x)
+
+
 class AutoEncoder(nn.Module):
     """Encoder + decoder; pretrained on golden images to initialise the encoder."""
 
     def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
         super().__init__()
         self.encoder = Encoder(cfg, channels, image_size)
-        self.decoder = Decoder(cfg, channels, image_size)
+        self.decoder = Decoder(cfg, channels, image_size) if cfg.decoder == "mirror" else UpsampleDecoder(cfg, channels, image_size)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""

@@ -39,3 +39,10 @@ def test_image_size_must_fit_the_network_stages() -> None:
 def test_unknown_input_normalisation_is_rejected() -> None:
     with pytest.raises(ConfigError, match="input normalisation"):
         NetConfig(input_norm="zscore")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs", [{"decoder": "mirrored"}, {"decoder": "upsample"},
+                                    {"decoder": "upsample", "input_norm": "gcn-l1-minmax", "rep_dim": 40}])
+def test_bad_decoder_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="decoder"):
+        NetConfig(**kwargs)  # type: ignore[arg-type]
