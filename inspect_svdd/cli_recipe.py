@@ -56,6 +56,34 @@ def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, 
     log(f"wrote {runner.json_path}, {md}, {png}", quiet)
 
 
+def _read_results(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{path}: not a recipe results file ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        raise CliError(f"{path}: not a recipe results file (no 'runs' list)")
+    return doc
+
+
+@recipe.command("merge")
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Merged results file (its .md and .png are written beside it).")
+@handle_errors
+def merge(parts: tuple[Path, ...], output: Path) -> None:
+    """Join PARTS of one benchmark run split over processes or machines (e.g. by --classes)."""
+    from inspect_svdd.bench.runner import merge_documents
+    from inspect_svdd.bench.tables import markdown, write_reports
+
+    doc = merge_documents([(str(p), _read_results(p)) for p in parts])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(doc, indent=1) + "\n")
+    md, png = write_reports(doc, output)
+    click.echo(markdown(doc))
+    log(f"wrote {output}, {md}, {png}")
+
+
 @recipe.command("report")
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @handle_errors
@@ -64,10 +92,10 @@ def report(results: tuple[Path, ...]) -> None:
     from inspect_svdd.bench.tables import markdown, write_reports
 
     for path in results:
+        doc = _read_results(path)
         try:
-            doc = json.loads(path.read_text())
             md, png = write_reports(doc, path)
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise CliError(f"{path}: not a recipe results file ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise CliError(f"{path}: not a recipe results file (missing {exc})") from None
         click.echo(markdown(doc))
         log(f"wrote {md}, {png}")

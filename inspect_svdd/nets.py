@@ -199,7 +199,8 @@ class AutoEncoder(nn.Module):
     def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
         super().__init__()
         self.encoder = Encoder(cfg, channels, image_size)
-        self.decoder = Decoder(cfg, channels, image_size) if cfg.decoder == "mirror" else UpsampleDecoder(cfg, channels, image_size)
+        decoder = Decoder if cfg.decoder == "mirror" else UpsampleDecoder
+        self.decoder = decoder(cfg, channels, image_size)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""

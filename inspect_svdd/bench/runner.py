@@ -71,6 +71,38 @@ def _resized(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return np.stack([preprocess(img, cfg) for img in images])
 
 
+def merge_documents(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One results document from several of the same recipe, setting and size.
+
+    A long benchmark can be split over processes or machines (``--classes``)
+    and joined afterwards; ``docs`` are ``(name, document)`` pairs, the name
+    used in errors. Library versions and thread counts of every part are kept.
+
+    Raises:
+        DatasetError: the parts differ in recipe, setting, size or dataset,
+            or two parts hold the same (case, seed).
+    """
+    if not docs:
+        raise DatasetError("nothing to merge")
+    first_name, first = docs[0]
+    keys = ("recipe", "setting", "size", "dataset")
+    runs: list[dict[str, Any]] = []
+    seen: dict[tuple[str, int], str] = {}
+    for name, doc in docs:
+        differ = [k for k in keys if doc.get(k) != first.get(k)]
+        if differ:
+            raise DatasetError(f"{name}: differs from {first_name} in {', '.join(differ)}; only parts of one run can be merged")
+        for run in doc["runs"]:
+            key = (run["case"], run["seed"])
+            if key in seen:
+                raise DatasetError(f"{name}: case {key[0]} seed {key[1]} is also in {seen[key]}")
+            seen[key] = name
+            runs.append(run)
+    parts = [{"file": name, "versions": doc.get("versions"), "torch_threads": doc.get("torch_threads"),
+              "cases": sorted({r["case"] for r in doc["runs"]})} for name, doc in docs]
+    return {**first, "runs": runs, "merged_from": parts}
+
+
 class RecipeRunner:
     """Runs the cases of one recipe setting and writes ``<name>-<setting>-<size>.json``."""
 

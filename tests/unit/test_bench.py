@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from inspect_svdd.bench.baselines import baseline_scores
 from inspect_svdd.bench.data import LabelledSet, load_torchvision, one_class_split
 from inspect_svdd.bench.recipe import load_recipe
-from inspect_svdd.bench.runner import RecipeRunner, RunOptions
+from inspect_svdd.bench.runner import RecipeRunner, RunOptions, merge_documents
 from inspect_svdd.bench.tables import markdown, write_reports
 from inspect_svdd.config import NetConfig
 from inspect_svdd.errors import DatasetError
@@ -137,3 +137,16 @@ def test_runner_saves_each_run_and_resume_skips_finished_ones(tmp_path: Path, mo
                                                                             "train_seconds": 1.0})
     resumed = RecipeRunner(recipe, RunOptions("paper", "full", ("0", "1", "2"), 1, tmp_path, resume=True), tmp_path).run()
     assert [r["auroc"] for r in resumed["runs"]] == [0.9, 0.9, 0.8]
+
+
+def test_merge_joins_parts_of_one_run_and_refuses_mixtures() -> None:
+    a = _doc([{"case": "0", "seed": 0, "auroc": 0.97, "train_seconds": 1.0}])
+    b = _doc([{"case": "1", "seed": 0, "auroc": 0.99, "train_seconds": 1.0}])
+    merged = merge_documents([("a.json", a), ("b.json", b)])
+    assert [r["case"] for r in merged["runs"]] == ["0", "1"]
+    assert [p["cases"] for p in merged["merged_from"]] == [["0"], ["1"]]
+    assert "| **mean** | 98.0 ± 1.0 | 98.8 |" in markdown(merged)
+    with pytest.raises(DatasetError, match=r"b\.json: case 0 seed 0 is also in a\.json"):
+        merge_documents([("a.json", a), ("b.json", a)])
+    with pytest.raises(DatasetError, match=r"c\.json: differs from a\.json in setting"):
+        merge_documents([("a.json", a), ("c.json", {**b, "setting": "toolkit"})])

@@ -58,7 +58,7 @@ def test_paper_decoder_reconstructs_in_unit_range(widths: tuple[int, ...], rep_d
     ae = AutoEncoder(cfg, channels, size).eval()
     recon, target = ae(torch.randint(0, 256, (3, size, size, channels), dtype=torch.uint8))
     assert recon.shape == target.shape == (3, channels, size, size)
-    assert 0 < float(recon.min()) and float(recon.max()) < 1
+    assert float(recon.min()) > 0 and float(recon.max()) < 1
     convs = [m for m in ae.decoder.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (i, o, (5, 5)) for i, o in zip([rep_dim // 16, *reversed(widths)], [*reversed(widths), channels], strict=True)

@@ -37,7 +37,9 @@ def test_roi_outside_image_names_file() -> None:
         preprocess(np.zeros((50, 100, 1), np.uint8), PreprocessConfig(roi=(90, 0, 20, 20)), "part.png")
 
 
-@pytest.mark.parametrize("kwargs", [{"channels": 2}, {"image_size": 30}, {"image_size": 4}, {"roi": (0, 0, 0, 5)}, {"resize": "cubic"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"channels": 2}, {"image_size": 30}, {"image_size": 4}, {"roi": (0, 0, 0, 5)}, {"resize": "cubic"}]
+)
 def test_invalid_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         PreprocessConfig(**kwargs)  # type: ignore[arg-type]
