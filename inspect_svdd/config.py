@@ -18,6 +18,7 @@ Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled"]
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
 DecoderKind = Literal["mirror", "upsample"]
+InitKind = Literal["default", "xavier"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 
 
@@ -73,6 +74,12 @@ class NetConfig:
             4 x 4``, then nearest upsampling and 5x5 convolutions back through
             the encoder's grid sizes, sigmoid output; needs ``gcn-l1-minmax``,
             whose targets lie in [0, 1]).
+        code_norm: batch-normalise the code (no affine) before the
+            ``upsample`` decoder, as Ruff et al.'s CIFAR-10 autoencoder does;
+            it belongs to the decoder, so the encoder is unchanged.
+        init: ``default`` (PyTorch's) or ``xavier`` (Xavier-uniform with the
+            leaky-ReLU gain on the autoencoder's convolutions, as in Ruff et
+            al.'s CIFAR-10 autoencoder).
     """
 
     architecture: Architecture = "strided"
@@ -81,6 +88,8 @@ class NetConfig:
     leaky_slope: float = 0.1
     input_norm: InputNorm = "mean-std"
     decoder: DecoderKind = "mirror"
+    code_norm: bool = False
+    init: InitKind = "default"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -92,6 +101,10 @@ class NetConfig:
             raise ConfigError("network widths and rep_dim must be positive")
         if self.decoder not in ("mirror", "upsample"):
             raise ConfigError(f"decoder must be mirror or upsample, got {self.decoder!r}")
+        if self.init not in ("default", "xavier"):
+            raise ConfigError(f"init must be default or xavier, got {self.init!r}")
+        if self.code_norm and self.decoder != "upsample":
+            raise ConfigError("code_norm needs the upsample decoder")
         if self.decoder == "upsample" and (self.rep_dim % 16 or self.input_norm != "gcn-l1-minmax"):
             raise ConfigError(
                 f"the upsample decoder needs rep_dim divisible by 16 and input_norm gcn-l1-minmax, "

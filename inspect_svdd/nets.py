@@ -167,13 +167,17 @@ class UpsampleDecoder(nn.Module):
     of the encoder's grid sizes (smallest first, ending at the input size) and
     convolves. Channels run ``rep_dim/16 -> widths reversed -> channels``; a
     sigmoid bounds the output to the [0, 1] range of the min-max scaled input.
-    For the paper's CIFAR-10 net this is its decoder exactly; for MNIST it
-    resizes 4 -> 7 -> 14 -> 28 where the paper goes 4 -> 8 -> 16 -> 14 (crop) -> 28.
+    With ``code_norm`` the code is first batch-normalised (no affine). For the
+    paper's CIFAR-10 net (with ``code_norm``) this is its decoder's layout; for
+    MNIST it resizes 4 -> 7 -> 14 -> 28 where the paper goes 4 -> 8 -> 16 -> 14
+    (crop) -> 28. The paper's transposed 5x5 convolutions (stride 1) are plain
+    5x5 convolutions here: the same family of maps.
     """
 
     def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
         super().__init__()
         self.first = cfg.rep_dim // 16
+        self.code_norm = nn.BatchNorm1d(cfg.rep_dim, eps=1e-4, affine=False) if cfg.code_norm else nn.Identity()
         n = len(cfg.widths)
         self.sizes = [image_size // 2**k for k in range(n, -1, -1)]
         ins = [self.first, *reversed(cfg.widths)]
@@ -184,7 +188,7 @@ class UpsampleDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstruct a [0, 1]-scaled image from an embedding."""
-        x = z.view(-1, self.first, 4, 4)
+        x = self.code_norm(z).view(-1, self.first, 4, 4)
         for i, (conv, size) in enumerate(zip(self.convs, self.sizes, strict=True)):
             x = self.act(x if i == 0 else self.norms[i - 1](x))
             if x.shape[-1] != size:
@@ -201,6 +205,11 @@ class AutoEncoder(nn.Module):
         self.encoder = Encoder(cfg, channels, image_size)
         decoder = Decoder if cfg.decoder == "mirror" else UpsampleDecoder
         self.decoder = decoder(cfg, channels, image_size)
+        if cfg.init == "xavier":
+            gain = nn.init.calculate_gain("leaky_relu", cfg.leaky_slope)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+                    nn.init.xavier_uniform_(module.weight, gain=gain)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -13,16 +15,18 @@ ARCHS = [
     NetConfig(),
     NetConfig(architecture="pooled", widths=(8, 16, 16, 16, 16)),
     NetConfig(architecture="pooled", widths=(8, 16, 16, 16, 16), input_norm="gcn-l1-minmax", decoder="upsample"),
+    NetConfig(architecture="pooled", widths=(8, 16, 16, 16, 16), input_norm="gcn-l1-minmax", decoder="upsample",
+              code_norm=True, init="xavier"),
 ]
 
 
-@pytest.mark.parametrize("cfg", ARCHS, ids=["strided", "pooled", "upsample-decoder"])
+@pytest.mark.parametrize("cfg", ARCHS, ids=["strided", "pooled", "upsample-decoder", "upsample-code-norm"])
 def test_no_bias_no_affine_no_bounded_activation(cfg: NetConfig) -> None:
     ae = AutoEncoder(cfg, channels=3, image_size=128)
     for name, module in ae.named_modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             assert module.bias is None, f"{name} has a bias"
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
             assert not module.affine, f"{name} has affine BatchNorm"
     assert not any(isinstance(m, nn.Sigmoid | nn.Tanh | nn.Hardtanh | nn.ReLU6) for m in ae.encoder.modules())
     assert not any("bias" in name for name, _ in ae.named_parameters())
@@ -63,3 +67,28 @@ def test_paper_decoder_reconstructs_in_unit_range(widths: tuple[int, ...], rep_d
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (i, o, (5, 5)) for i, o in zip([rep_dim // 16, *reversed(widths)], [*reversed(widths), channels], strict=True)
     ]
+
+
+def test_cifar_autoencoder_options_code_norm_and_xavier_init() -> None:
+    """Ruff et al.'s CIFAR-10 AE: non-affine BatchNorm1d on the code, Xavier-uniform convolutions."""
+    base = NetConfig(architecture="pooled", widths=(32, 64, 128), rep_dim=128, leaky_slope=0.01,
+                     input_norm="gcn-l1-minmax", decoder="upsample")
+    torch.manual_seed(0)
+    plain = AutoEncoder(base, 3, 32)
+    torch.manual_seed(0)
+    paper = AutoEncoder(dataclasses.replace(base, code_norm=True, init="xavier"), 3, 32)
+    norms = [m for m in paper.decoder.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 1 and not norms[0].affine and norms[0].num_features == 128
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in paper.encoder.modules())  # the encoder is unchanged
+    gain = nn.init.calculate_gain("leaky_relu", 0.01)
+    convs = [[m for m in ae.modules() if isinstance(m, nn.Conv2d)] for ae in (paper, plain)]
+    for conv_p, conv_d in zip(*convs, strict=True):
+        fan_in, fan_out = conv_p.in_channels * 25, conv_p.out_channels * 25
+        bound = gain * (6 / (fan_in + fan_out)) ** 0.5
+        assert float(conv_p.weight.abs().max()) <= bound + 1e-6
+        assert float(conv_p.weight.abs().max()) > 0.9 * bound  # uses the whole Xavier range
+        assert not torch.equal(conv_p.weight, conv_d.weight)
+    paper.train()
+    recon, target = paper(torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8))
+    assert recon.shape == target.shape == (4, 3, 32, 32)

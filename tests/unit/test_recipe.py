@@ -33,6 +33,7 @@ def test_cifar_paper_setting_and_soft_boundary_inherits_it() -> None:
     recipe = load_recipe(RECIPES / "cifar10.yaml")
     paper, soft = recipe.config("paper", "full", 0), recipe.config("paper-soft-boundary", "full", 0)
     assert (paper.net.widths, paper.net.rep_dim) == ((32, 64, 128), 128)
+    assert (paper.net.decoder, paper.net.code_norm, paper.net.init) == ("upsample", True, "xavier")
     assert (paper.train.ae_epochs, paper.train.ae_lr_milestones) == (350, (250,))
     assert soft.train.objective == "soft-boundary" and soft.train.nu == 0.1
     assert soft.net == paper.net and soft.train.epochs == paper.train.epochs
