@@ -71,8 +71,8 @@ class NetConfig:
             shapes what the encoder learns): ``mirror`` (a linear layer to the
             encoder's last grid, then stride-2 transposed convolutions) or
             ``upsample`` (Ruff et al.'s: the code reshaped to ``rep_dim/16 x
-            4 x 4``, then nearest upsampling and 5x5 convolutions back through
-            the encoder's grid sizes, sigmoid output; needs ``gcn-l1-minmax``,
+            4 x 4``, then nearest upsampling and 5x5 transposed convolutions
+            back through the encoder's grid sizes, sigmoid output; needs ``gcn-l1-minmax``,
             whose targets lie in [0, 1]).
         code_norm: batch-normalise the code (no affine) before the
             ``upsample`` decoder, as Ruff et al.'s CIFAR-10 autoencoder does;

@@ -160,18 +160,20 @@ class Decoder(nn.Module):
 
 
 class UpsampleDecoder(nn.Module):
-    """Ruff et al.'s decoder: nearest upsampling and 5x5 bias-free convolutions.
+    """Ruff et al.'s decoder: nearest upsampling and 5x5 bias-free transposed convolutions.
 
-    The embedding is reshaped to ``rep_dim/16 x 4 x 4``; each stage applies
-    leaky ReLU (after BatchNorm from the second stage on), upsamples to the next
-    of the encoder's grid sizes (smallest first, ending at the input size) and
-    convolves. Channels run ``rep_dim/16 -> widths reversed -> channels``; a
-    sigmoid bounds the output to the [0, 1] range of the min-max scaled input.
-    With ``code_norm`` the code is first batch-normalised (no affine). For the
-    paper's CIFAR-10 net (with ``code_norm``) this is its decoder's layout; for
-    MNIST it resizes 4 -> 7 -> 14 -> 28 where the paper goes 4 -> 8 -> 16 -> 14
-    (crop) -> 28. The paper's transposed 5x5 convolutions (stride 1) are plain
-    5x5 convolutions here: the same family of maps.
+    The embedding (batch-normalised first with ``code_norm``, no affine) is
+    reshaped to ``rep_dim/16 x 4 x 4``; each stage applies leaky ReLU (after
+    BatchNorm from the second stage on), doubles the grid by nearest
+    upsampling when it is smaller than the stage's target (the encoder's grid
+    sizes, smallest first, ending at the input size) and applies a stride-1
+    5x5 transposed convolution, which keeps the size (padding 2) or crops it
+    to the target by 2 or 4 pixels (padding 3 or 4). Channels run
+    ``rep_dim/16 -> widths reversed -> channels``; a sigmoid bounds the output
+    to the [0, 1] range of the min-max scaled input. This reproduces the
+    authors' decoders: MNIST 4 -> 8 -> 16, cropped to 14 -> 28; CIFAR-10
+    4 -> 4 -> 8 -> 16 -> 32. Input sizes where that rule does not land on the
+    input size resize to each target instead.
     """
 
     def __init__(self, cfg: NetConfig, channels: int, image_size: int) -> None:
@@ -179,20 +181,37 @@ class UpsampleDecoder(nn.Module):
         self.first = cfg.rep_dim // 16
         self.code_norm = nn.BatchNorm1d(cfg.rep_dim, eps=1e-4, affine=False) if cfg.code_norm else nn.Identity()
         n = len(cfg.widths)
-        self.sizes = [image_size // 2**k for k in range(n, -1, -1)]
+        self.plan = self._plan([image_size // 2**k for k in range(n, -1, -1)])
         ins = [self.first, *reversed(cfg.widths)]
         outs = [*reversed(cfg.widths), channels]
-        self.convs = nn.ModuleList(nn.Conv2d(i, o, 5, padding=2, bias=False) for i, o in zip(ins, outs, strict=True))
+        self.convs = nn.ModuleList(
+            nn.ConvTranspose2d(i, o, 5, padding=pad, bias=False) for i, o, (_, pad) in zip(ins, outs, self.plan, strict=True)
+        )
         self.norms = nn.ModuleList(nn.BatchNorm2d(i, eps=1e-4, affine=False) for i in ins[1:])
         self.act = nn.LeakyReLU(cfg.leaky_slope)
+
+    @staticmethod
+    def _plan(targets: list[int]) -> list[tuple[int | None, int]]:
+        """Per stage: the size to upsample to (None: keep) and the transposed conv's padding."""
+        plan: list[tuple[int | None, int]] = []
+        size = 4
+        for target in targets:
+            resize = size * 2 if size < target else None
+            size = resize or size
+            crop = size - target if size - target in (2, 4) else 0
+            plan.append((resize, 2 + crop // 2))
+            size -= crop
+        if size == targets[-1]:
+            return plan
+        return [(target, 2) for target in targets]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstruct a [0, 1]-scaled image from an embedding."""
         x = self.code_norm(z).view(-1, self.first, 4, 4)
-        for i, (conv, size) in enumerate(zip(self.convs, self.sizes, strict=True)):
+        for i, (conv, (resize, _)) in enumerate(zip(self.convs, self.plan, strict=True)):
             x = self.act(x if i == 0 else self.norms[i - 1](x))
-            if x.shape[-1] != size:
-                x = nn.functional.interpolate(x, size=(size, size), mode="nearest")
+            if resize is not None and x.shape[-1] != resize:
+                x = nn.functional.interpolate(x, size=(resize, resize), mode="nearest")
             x = conv(x)
         return torch.sigmoid(x)
 

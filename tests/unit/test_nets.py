@@ -63,7 +63,7 @@ def test_paper_decoder_reconstructs_in_unit_range(widths: tuple[int, ...], rep_d
     recon, target = ae(torch.randint(0, 256, (3, size, size, channels), dtype=torch.uint8))
     assert recon.shape == target.shape == (3, channels, size, size)
     assert float(recon.min()) > 0 and float(recon.max()) < 1
-    convs = [m for m in ae.decoder.modules() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in ae.decoder.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (i, o, (5, 5)) for i, o in zip([rep_dim // 16, *reversed(widths)], [*reversed(widths), channels], strict=True)
     ]
@@ -82,7 +82,7 @@ def test_cifar_autoencoder_options_code_norm_and_xavier_init() -> None:
     assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
     assert not any(isinstance(m, nn.BatchNorm1d) for m in paper.encoder.modules())  # the encoder is unchanged
     gain = nn.init.calculate_gain("leaky_relu", 0.01)
-    convs = [[m for m in ae.modules() if isinstance(m, nn.Conv2d)] for ae in (paper, plain)]
+    convs = [[m for m in ae.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)] for ae in (paper, plain)]
     for conv_p, conv_d in zip(*convs, strict=True):
         fan_in, fan_out = conv_p.in_channels * 25, conv_p.out_channels * 25
         bound = gain * (6 / (fan_in + fan_out)) ** 0.5
@@ -92,3 +92,18 @@ def test_cifar_autoencoder_options_code_norm_and_xavier_init() -> None:
     paper.train()
     recon, target = paper(torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8))
     assert recon.shape == target.shape == (4, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("widths", "rep_dim", "channels", "size", "grids"), [
+    ((8, 4), 32, 1, 28, [(8, 8), (16, 14), (28, 28)]),  # the authors' MNIST decoder: 8 -> 16, cropped to 14 -> 28
+    ((32, 64, 128), 128, 3, 32, [(4, 4), (8, 8), (16, 16), (32, 32)]),  # CIFAR-10: no upsampling before the first
+])
+def test_paper_decoder_grid_sizes(widths: tuple[int, ...], rep_dim: int, channels: int, size: int,
+                                  grids: list[tuple[int, int]]) -> None:
+    cfg = NetConfig(architecture="pooled", widths=widths, rep_dim=rep_dim, input_norm="gcn-l1-minmax", decoder="upsample")
+    ae = AutoEncoder(cfg, channels, size).eval()
+    seen: list[tuple[int, int]] = []
+    for conv in ae.decoder.convs:
+        conv.register_forward_hook(lambda _m, inp, out: seen.append((inp[0].shape[-1], out.shape[-1])))
+    ae(torch.randint(0, 256, (2, size, size, channels), dtype=torch.uint8))
+    assert seen == grids
