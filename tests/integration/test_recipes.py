@@ -3,7 +3,8 @@
 These are benchmark tests: each asserts a quality a broken model cannot reach, checked by breaking
 the training loops once: MNIST digit 1 then scored 0.91 (bar 0.98), Fashion-MNIST trouser 0.918
 (bar 0.95), casting 0.714 (bar 0.78). magnetic_tile has no smoke test: a short run (10 + 30 epochs)
-scores at chance (AUROC 0.50), and even the 200-image subset run reaches only 0.63 (see README).
+scores at chance (AUROC 0.50), and the full run on all 714 golden images reaches only 0.59 (see
+README).
 """
 
 from __future__ import annotations
