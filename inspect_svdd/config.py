@@ -18,7 +18,8 @@ Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled"]
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
 DecoderKind = Literal["mirror", "upsample"]
-InitKind = Literal["default", "xavier"]
+InitKind = Literal["default", "xavier", "xavier-all"]
+FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 
 
@@ -77,9 +78,16 @@ class NetConfig:
         code_norm: batch-normalise the code (no affine) before the
             ``upsample`` decoder, as Ruff et al.'s CIFAR-10 autoencoder does;
             it belongs to the decoder, so the encoder is unchanged.
-        init: ``default`` (PyTorch's) or ``xavier`` (Xavier-uniform with the
+        init: ``default`` (PyTorch's), ``xavier`` (Xavier-uniform with the
             leaky-ReLU gain on the autoencoder's convolutions, as in Ruff et
-            al.'s CIFAR-10 autoencoder).
+            al.'s PyTorch CIFAR-10 autoencoder) or ``xavier-all`` (the same,
+            plus Xavier-uniform with gain 1 on the linear layers: the Lasagne
+            defaults of the authors' original Theano code, which produced the
+            paper's tables).
+        first_filters: ``random`` (from ``init``) or ``dictionary``: the first
+            convolution's filters start as the atoms of a sparse dictionary
+            learned on patches of the normalised training images, as the
+            original Theano code initialised its autoencoders.
     """
 
     architecture: Architecture = "strided"
@@ -90,6 +98,7 @@ class NetConfig:
     decoder: DecoderKind = "mirror"
     code_norm: bool = False
     init: InitKind = "default"
+    first_filters: FirstFilters = "random"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -101,8 +110,10 @@ class NetConfig:
             raise ConfigError("network widths and rep_dim must be positive")
         if self.decoder not in ("mirror", "upsample"):
             raise ConfigError(f"decoder must be mirror or upsample, got {self.decoder!r}")
-        if self.init not in ("default", "xavier"):
-            raise ConfigError(f"init must be default or xavier, got {self.init!r}")
+        if self.init not in ("default", "xavier", "xavier-all"):
+            raise ConfigError(f"init must be default, xavier or xavier-all, got {self.init!r}")
+        if self.first_filters not in ("random", "dictionary"):
+            raise ConfigError(f"first_filters must be random or dictionary, got {self.first_filters!r}")
         if self.code_norm and self.decoder != "upsample":
             raise ConfigError("code_norm needs the upsample decoder")
         if self.decoder == "upsample" and (self.rep_dim % 16 or self.input_norm != "gcn-l1-minmax"):

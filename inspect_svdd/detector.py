@@ -105,7 +105,7 @@ class DeepSVDD:
         cfg = self.config
         generator = seed_everything(cfg.train.seed)
         ae = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-        ae.encoder.adapter.fit_stats(train_images)
+        ae.fit_input(train_images, cfg.train.seed)
         pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
         history = pretrain_autoencoder(ae, make_loader(train_images, pipeline, cfg.train, generator), cfg.train, progress)
         self.autoencoder_ = ae
@@ -125,8 +125,9 @@ class DeepSVDD:
             if t.ae_epochs > 0:
                 self._pretrain(train_images, progress)
             else:
+                seed_everything(t.seed)
                 self.autoencoder_ = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-                self.autoencoder_.encoder.adapter.fit_stats(train_images)
+                self.autoencoder_.fit_input(train_images, t.seed)
                 self.history_ = []
         assert self.autoencoder_ is not None  # set just above; for the type checker
         generator = seed_everything(t.seed + 1)

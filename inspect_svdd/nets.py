@@ -224,11 +224,19 @@ class AutoEncoder(nn.Module):
         self.encoder = Encoder(cfg, channels, image_size)
         decoder = Decoder if cfg.decoder == "mirror" else UpsampleDecoder
         self.decoder = decoder(cfg, channels, image_size)
-        if cfg.init == "xavier":
+        if cfg.init != "default":
             gain = nn.init.calculate_gain("leaky_relu", cfg.leaky_slope)
             for module in self.modules():
                 if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
                     nn.init.xavier_uniform_(module.weight, gain=gain)
+                elif isinstance(module, nn.Linear) and cfg.init == "xavier-all":
+                    nn.init.xavier_uniform_(module.weight)
+
+    def fit_input(self, images: np.ndarray, seed: int) -> None:
+        """Fit the input normalisation to uint8 NHWC training images (and the first filters, if so configured)."""
+        self.encoder.adapter.fit_stats(images)
+        if self.encoder.cfg.first_filters == "dictionary":
+            dictionary_init(self.encoder, images, seed)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""
@@ -257,3 +265,30 @@ def count_macs(model: nn.Module, channels: int, image_size: int) -> int:
     for h in handles:
         h.remove()
     return total
+
+
+def dictionary_init(encoder: Encoder, images: np.ndarray, seed: int, n_images: int = 500, n_patches: int = 10_000) -> None:
+    """Set the first convolution's filters to sparse-dictionary atoms of training patches.
+
+    As in Ruff et al.'s original code: patches of the first filter's size from
+    ``n_images`` normalised training images, standardised per pixel, and a
+    mini-batch dictionary (alpha 1, batches of 10, one pass over ``n_patches``
+    patches) with one atom per filter; the atoms have unit norm.
+    """
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+    from sklearn.feature_extraction.image import PatchExtractor
+
+    conv = next(m for m in encoder.features if isinstance(m, nn.Conv2d))
+    out_ch, in_ch, k, _ = conv.weight.shape
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(images), size=min(n_images, len(images)), replace=False)
+    with torch.no_grad():
+        x = encoder.adapter(torch.from_numpy(images[np.sort(pick)])).permute(0, 2, 3, 1).numpy()
+    patches = PatchExtractor(patch_size=(k, k)).transform(x if in_ch > 1 else x[..., 0]).reshape(-1, k * k * in_ch)
+    patches = patches[rng.choice(len(patches), size=min(n_patches, len(patches)), replace=False)]
+    patches = (patches - patches.mean(axis=0)) / patches.std(axis=0).clip(min=1e-6)
+    learner = MiniBatchDictionaryLearning(n_components=out_ch, alpha=1.0, batch_size=10, max_iter=1, tol=0.0,
+                                          max_no_improvement=None, random_state=seed)
+    atoms = learner.fit(patches.astype(np.float64)).components_.reshape(out_ch, k, k, in_ch)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(atoms).permute(0, 3, 1, 2).to(conv.weight.dtype))

@@ -43,7 +43,7 @@ def test_unknown_input_normalisation_is_rejected() -> None:
 
 @pytest.mark.parametrize("kwargs", [{"decoder": "mirrored"}, {"decoder": "upsample"},
                                     {"decoder": "upsample", "input_norm": "gcn-l1-minmax", "rep_dim": 40},
-                                    {"code_norm": True}, {"init": "he"}])
+                                    {"code_norm": True}, {"init": "he"}, {"first_filters": "pca"}])
 def test_bad_decoder_settings(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ConfigError, match=r"decoder|init"):
+    with pytest.raises(ConfigError, match=r"decoder|init|first_filters"):
         NetConfig(**kwargs)  # type: ignore[arg-type]

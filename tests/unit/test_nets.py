@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -60,7 +61,8 @@ def test_input_adapter_normalises_with_stored_stats() -> None:
 def test_paper_decoder_reconstructs_in_unit_range(widths: tuple[int, ...], rep_dim: int, channels: int, size: int) -> None:
     cfg = NetConfig(architecture="pooled", widths=widths, rep_dim=rep_dim, input_norm="gcn-l1-minmax", decoder="upsample")
     ae = AutoEncoder(cfg, channels, size).eval()
-    recon, target = ae(torch.randint(0, 256, (3, size, size, channels), dtype=torch.uint8))
+    with torch.no_grad():
+        recon, target = ae(torch.randint(0, 256, (3, size, size, channels), dtype=torch.uint8))
     assert recon.shape == target.shape == (3, channels, size, size)
     assert float(recon.min()) > 0 and float(recon.max()) < 1
     convs = [m for m in ae.decoder.modules() if isinstance(m, nn.ConvTranspose2d)]
@@ -92,6 +94,46 @@ def test_cifar_autoencoder_options_code_norm_and_xavier_init() -> None:
     paper.train()
     recon, target = paper(torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8))
     assert recon.shape == target.shape == (4, 3, 32, 32)
+
+
+def test_xavier_all_also_initialises_the_linear_layers() -> None:
+    """The original Theano code's Lasagne defaults: Xavier-uniform (gain 1) dense layers too."""
+    base = NetConfig(architecture="pooled", widths=(8, 4), rep_dim=32, leaky_slope=0.01,
+                     input_norm="gcn-l1-minmax", decoder="upsample")
+    torch.manual_seed(0)
+    convs_only = AutoEncoder(dataclasses.replace(base, init="xavier"), 1, 28)
+    torch.manual_seed(0)
+    every = AutoEncoder(dataclasses.replace(base, init="xavier-all"), 1, 28)
+    fc = every.encoder.fc.weight
+    bound = (6 / (fc.shape[0] + fc.shape[1])) ** 0.5
+    assert 0.9 * bound < float(fc.abs().max()) <= bound + 1e-6
+    assert float(convs_only.encoder.fc.weight.abs().max()) <= 1 / fc.shape[1] ** 0.5 + 1e-6  # PyTorch's default, narrower
+    assert bound > 1.5 / fc.shape[1] ** 0.5
+
+
+def test_dictionary_first_filters_learn_the_patches_structure() -> None:
+    """Images of vertical stripes: every learned 5x5 atom is (almost) constant down its columns."""
+    cfg = NetConfig(architecture="pooled", widths=(8, 4), rep_dim=32, input_norm="gcn-l1-minmax",
+                    decoder="upsample", first_filters="dictionary")
+    rng = np.random.default_rng(0)
+    stripes = [np.tile((255 * (np.sin(np.arange(28) * f + p) > 0)).astype(np.uint8), (28, 1))
+               for f, p in rng.uniform([0.3, 0], [1.5, 6], (60, 2))]
+    images = np.stack(stripes)[..., None]
+    weights = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        ae = AutoEncoder(cfg, 1, 28)
+        before = ae.encoder.features[0].weight.detach().clone()
+        ae.fit_input(images, seed)
+        w = ae.encoder.features[0].weight.detach()
+        assert not torch.equal(w, before)
+        weights.append(w)
+    w = weights[0][:, 0]  # 8 x 5 x 5
+    assert torch.allclose(w.flatten(1).norm(dim=1), torch.ones(8), atol=1e-4)
+    down_columns = w.var(dim=1).mean()
+    across_rows = w.var(dim=2).mean()
+    assert float(down_columns) < 0.05 * float(across_rows), (down_columns, across_rows)
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])  # seeded
 
 
 @pytest.mark.parametrize(("widths", "rep_dim", "channels", "size", "grids"), [
