@@ -1,7 +1,7 @@
 """Recipe smoke runs on the real datasets in ../shared/datasets, through the CLI.
 
 These are benchmark tests: each asserts a quality a broken model cannot reach, checked by breaking
-the training loops once: MNIST digit 1 then scored 0.91 (bar 0.97), Fashion-MNIST trouser 0.918
+the training loops once: MNIST digit 1 then scored 0.882 (bar 0.95), Fashion-MNIST trouser 0.918
 (bar 0.95), casting 0.714 (bar 0.78). magnetic_tile has no smoke test: a short run (10 + 30 epochs)
 scores at chance (AUROC 0.50), and the full run on all 714 golden images reaches only 0.59 (see
 README).
@@ -44,7 +44,7 @@ def test_mnist_paper_smoke_digit_one_vs_rest(tmp_path: Path, monkeypatch: pytest
     doc = _run(tmp_path, "mnist.yaml", "paper")
     (run,) = doc["runs"]
     assert run["case"] == "1" and run["train_count"] == 1000 and run["test_count"] == 2000
-    assert run["auroc"] >= 0.97, run["auroc"]  # trained: 0.985; untrained encoder: 0.91
+    assert run["auroc"] >= 0.95, run["auroc"]  # trained: 0.971; untrained (initialised) encoder: 0.882
     assert run["config"]["net"]["input_norm"] == "gcn-l1-minmax" and set(run["baselines"]) == {
         "isolation-forest/pixels", "isolation-forest/features", "ocsvm/pixels", "ocsvm/features"}
 
