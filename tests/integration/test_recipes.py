@@ -55,7 +55,7 @@ def test_fashion_mnist_paper_smoke_trouser_vs_rest(tmp_path: Path, monkeypatch: 
     doc = _run(tmp_path, "fashion_mnist.yaml", "paper")
     (run,) = doc["runs"]
     assert run["case"] == "1" and run["train_count"] == 1000 and run["test_count"] == 2000
-    assert run["auroc"] >= 0.95, run["auroc"]  # trained: 0.973; untrained encoder: 0.918
+    assert run["auroc"] >= 0.95, run["auroc"]  # trained: 0.973; untrained encoder: 0.918 (smoke starts from PyTorch's init)
 
 
 def test_casting_toolkit_smoke_is_well_above_chance(tmp_path: Path) -> None:

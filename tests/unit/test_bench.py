@@ -49,6 +49,22 @@ def test_cifar_reader_on_a_fixture_file(tmp_path: Path) -> None:
     assert list(data.train[0, 5, 7]) == [first[0, 5 * 32 + 7], first[0, 1024 + 5 * 32 + 7], first[0, 2048 + 5 * 32 + 7]]
 
 
+def test_cifar_paper_recipe_runs_end_to_end_on_a_fixture(tmp_path: Path) -> None:
+    """The CIFAR-10 paper net (3 channels, code BatchNorm, dictionary first filters) through the CLI."""
+    from click.testing import CliRunner
+
+    from inspect_svdd.cli import main
+
+    _write_cifar(tmp_path, per_batch=40)
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "cifar10.yaml"
+    result = CliRunner().invoke(main, ["recipe", "run", str(recipe), "--size", "smoke", "--data-root", str(tmp_path),
+                                       "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((tmp_path / "out" / "cifar10-paper-smoke.json").read_text())["runs"]
+    assert (run["case"], run["train_count"], run["test_count"]) == ("0", 20, 40)
+    assert run["config"]["net"]["first_filters"] == "dictionary" and 0 <= run["auroc"] <= 1
+
+
 def test_cifar_missing_file_is_named(tmp_path: Path) -> None:
     _write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()

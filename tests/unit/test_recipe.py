@@ -23,6 +23,7 @@ def test_shipped_recipes_resolve_at_every_size(path: Path) -> None:
 def test_mnist_paper_setting_is_the_papers() -> None:
     cfg = load_recipe(RECIPES / "mnist.yaml").config("paper", "full", 0)
     assert (cfg.net.architecture, cfg.net.widths, cfg.net.rep_dim, cfg.net.input_norm) == ("pooled", (8, 4), 32, "gcn-l1-minmax")
+    assert (cfg.net.decoder, cfg.net.init, cfg.net.first_filters) == ("upsample", "xavier-all", "dictionary")
     t = cfg.train
     assert (t.ae_epochs, t.epochs, t.batch_size, t.lr, t.ae_lr) == (150, 150, 200, 1e-4, 1e-4)
     assert (t.ae_weight_decay, t.weight_decay, t.ae_lr_milestones, t.lr_milestones) == (0.5e-3, 0.5e-6, (50,), (50,))
@@ -33,7 +34,8 @@ def test_cifar_paper_setting_and_soft_boundary_inherits_it() -> None:
     recipe = load_recipe(RECIPES / "cifar10.yaml")
     paper, soft = recipe.config("paper", "full", 0), recipe.config("paper-soft-boundary", "full", 0)
     assert (paper.net.widths, paper.net.rep_dim) == ((32, 64, 128), 128)
-    assert (paper.net.decoder, paper.net.code_norm, paper.net.init) == ("upsample", True, "xavier")
+    assert (paper.net.decoder, paper.net.code_norm, paper.net.init, paper.net.first_filters) == (
+        "upsample", True, "xavier-all", "dictionary")
     assert (paper.train.ae_epochs, paper.train.ae_lr_milestones) == (350, (250,))
     assert soft.train.objective == "soft-boundary" and soft.train.nu == 0.1
     assert soft.net == paper.net and soft.train.epochs == paper.train.epochs
