@@ -101,11 +101,17 @@ class DeepSVDD:
         self._check_images(images)
         return self._pretrain(self._split(images)[0], progress)
 
-    def _pretrain(self, train_images: np.ndarray, progress: bool) -> DeepSVDD:
+    def _new_autoencoder(self, train_images: np.ndarray) -> tuple[AutoEncoder, torch.Generator]:
+        """A seeded, freshly initialised autoencoder with its input (and first filters) fitted to ``train_images``."""
         cfg = self.config
         generator = seed_everything(cfg.train.seed)
         ae = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
         ae.fit_input(train_images, cfg.train.seed)
+        return ae, generator
+
+    def _pretrain(self, train_images: np.ndarray, progress: bool) -> DeepSVDD:
+        cfg = self.config
+        ae, generator = self._new_autoencoder(train_images)
         pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
         history = pretrain_autoencoder(ae, make_loader(train_images, pipeline, cfg.train, generator), cfg.train, progress)
         self.autoencoder_ = ae
@@ -119,15 +125,13 @@ class DeepSVDD:
         present, otherwise pretrains first (unless ``ae_epochs`` is 0).
         """
         self._check_images(images)
-        cfg, t = self.config, self.config.train
+        t = self.config.train
         train_images, hold_images = self._split(images)
         if self.autoencoder_ is None:
             if t.ae_epochs > 0:
                 self._pretrain(train_images, progress)
             else:
-                seed_everything(t.seed)
-                self.autoencoder_ = AutoEncoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
-                self.autoencoder_.fit_input(train_images, t.seed)
+                self.autoencoder_, _ = self._new_autoencoder(train_images)
                 self.history_ = []
         assert self.autoencoder_ is not None  # set just above; for the type checker
         generator = seed_everything(t.seed + 1)
