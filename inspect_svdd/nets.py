@@ -270,25 +270,29 @@ def count_macs(model: nn.Module, channels: int, image_size: int) -> int:
 def dictionary_init(encoder: Encoder, images: np.ndarray, seed: int, n_images: int = 500, n_patches: int = 10_000) -> None:
     """Set the first convolution's filters to sparse-dictionary atoms of training patches.
 
-    As in Ruff et al.'s original code: patches of the first filter's size from
-    ``n_images`` normalised training images, standardised per pixel, and a
+    As in Ruff et al.'s original code: ``n_patches`` patches of the first
+    filter's size, drawn from all positions of ``n_images`` normalised
+    training images (only the drawn ones are copied), standardised per pixel, and a
     mini-batch dictionary (alpha 1, batches of 10, one pass over ``n_patches``
     patches) with one atom per filter; the atoms have unit norm.
     """
     from sklearn.decomposition import MiniBatchDictionaryLearning
-    from sklearn.feature_extraction.image import PatchExtractor
 
     conv = next(m for m in encoder.features if isinstance(m, nn.Conv2d))
     out_ch, in_ch, k, _ = conv.weight.shape
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(images), size=min(n_images, len(images)), replace=False)
     with torch.no_grad():
-        x = encoder.adapter(torch.from_numpy(images[np.sort(pick)])).permute(0, 2, 3, 1).numpy()
-    patches = PatchExtractor(patch_size=(k, k)).transform(x if in_ch > 1 else x[..., 0]).reshape(-1, k * k * in_ch)
-    patches = patches[rng.choice(len(patches), size=min(n_patches, len(patches)), replace=False)]
+        x = encoder.adapter(torch.from_numpy(images[np.sort(pick)])).numpy()  # N x C x H x W
+    # every k x k window as a view (N x C x rows x cols x k x k); only the sampled ones are copied
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    n, _, rows, cols = windows.shape[:4]
+    chosen = rng.choice(n * rows * cols, size=min(n_patches, n * rows * cols), replace=False)
+    img, pos = np.divmod(chosen, rows * cols)
+    patches = windows[img, :, pos // cols, pos % cols].transpose(0, 2, 3, 1).reshape(len(chosen), -1).astype(np.float64)
     patches = (patches - patches.mean(axis=0)) / patches.std(axis=0).clip(min=1e-6)
     learner = MiniBatchDictionaryLearning(n_components=out_ch, alpha=1.0, batch_size=10, max_iter=1, tol=0.0,
                                           max_no_improvement=None, random_state=seed)
-    atoms = learner.fit(patches.astype(np.float64)).components_.reshape(out_ch, k, k, in_ch)
+    atoms = learner.fit(patches).components_.reshape(out_ch, k, k, in_ch)
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(atoms).permute(0, 3, 1, 2).to(conv.weight.dtype))
