@@ -1,7 +1,7 @@
 """Model directories: one folder, one format version, nothing pickled.
 
-``model/`` holds ``encoder.pt`` (a state_dict, read with
-``torch.load(weights_only=True)``), ``model.json`` (full config, centre, radius,
+``model/`` holds ``encoder.pt`` and ``head.pt`` (state_dicts of the encoder and
+the scoring rule, read with ``torch.load(weights_only=True)``), ``model.json`` (full config, centre, radius,
 normalisation, training history, held-out facts, seed, training file list hash
 and library versions) and, once exported, ``model.onnx`` carrying the same facts
 in its metadata. A pretrained autoencoder is the same idea: ``autoencoder.pt``
@@ -25,7 +25,8 @@ from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import InspectError, ModelError
-from inspect_svdd.layout import AE_JSON, AE_WEIGHTS, ENCODER_WEIGHTS, FORMAT_VERSION, MODEL_JSON
+from inspect_svdd.heads import ScoreHead
+from inspect_svdd.layout import AE_JSON, AE_WEIGHTS, ENCODER_WEIGHTS, FORMAT_VERSION, HEAD_WEIGHTS, MODEL_JSON
 from inspect_svdd.nets import AutoEncoder, Encoder
 
 
@@ -66,13 +67,16 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:
     """Write a fitted detector to ``directory`` (created if missing)."""
-    encoder, center, radius = det._fitted()
+    encoder, head, radius = det._fitted()
+    assert det.center_ is not None  # set with the head by fit or load
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(encoder.state_dict(), directory / ENCODER_WEIGHTS)
+    torch.save(head.state_dict(), directory / HEAD_WEIGHTS)
     data = _header("model", det) | {
-        "center": [float(v) for v in center],
+        "center": [float(v) for v in det.center_],
         "radius": radius,
+        "score_rule": {"rule": head.cfg.rule, "bank_size": len(head.bank)},
         "normalisation": encoder.adapter.describe(),
         "holdout": det.holdout_,
         "training": training or {},
@@ -151,7 +155,9 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
         raise ModelError(f"{directory / MODEL_JSON}: centre or radius missing or invalid") from None
     if center.shape != (cfg.net.rep_dim,):
         raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {cfg.net.rep_dim}")
-    det.encoder_, det.center_, det.radius_ = encoder, center, radius
+    head = ScoreHead(cfg.score, cfg.net.rep_dim, int(data.get("score_rule", {}).get("bank_size", 0)))
+    _load_state(head, directory / HEAD_WEIGHTS)
+    det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))
     return det, data

@@ -7,7 +7,10 @@ their pipeline from :func:`build_pipeline`, so they cannot drift apart.
 
 Every preset keeps a good part good: photometric changes a camera and lighting
 produce, and for ``jitter`` the small shifts, rotations and scale changes a
-fixture allows. Nothing adds, removes or hides structure.
+fixture allows. Nothing adds, removes or hides structure. The synthetic-defect
+presets (:data:`~inspect_svdd.synthetic.DEFECT_PRESETS`) do the opposite on
+purpose: they make bad parts from good ones for training, and ``augment`` can
+write them out for a look.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import cv2
 import numpy as np
 
 from inspect_svdd.errors import ConfigError
+from inspect_svdd.synthetic import DEFECT_PRESETS, defect_preset
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
 import albumentations as A
@@ -79,12 +83,15 @@ def load_pipeline_file(path: str | Path, seed: int | None = None) -> A.Compose:
 
 
 def build_pipeline(spec: str, seed: int | None = None) -> A.Compose:
-    """A preset name or a pipeline file path -> a seeded Compose."""
+    """A preset name (good-part or synthetic-defect) or a pipeline file path -> a seeded Compose."""
     if spec in PRESETS:
         return preset(spec, seed)
+    if spec in DEFECT_PRESETS:
+        return defect_preset(spec, seed)
     if Path(spec).suffix.lower() in (".json", ".yaml", ".yml"):
         return load_pipeline_file(spec, seed)
-    raise ConfigError(f"unknown augmentation {spec!r}; choose {', '.join(PRESETS)} or a .json/.yaml pipeline file")
+    names = ", ".join(PRESETS + DEFECT_PRESETS)
+    raise ConfigError(f"unknown augmentation {spec!r}; choose {names} or a .json/.yaml pipeline file")
 
 
 def dump_pipeline(spec: str, path: str | Path) -> None:

@@ -15,10 +15,10 @@ from typing import Any
 import click
 
 from inspect_svdd.cli_common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
-from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.config import DEFECT_PRESETS, SCORE_RULES, FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import InspectError
 
-P, N, T = PreprocessConfig(), NetConfig(), TrainConfig()
+P, N, T, S = PreprocessConfig(), NetConfig(), TrainConfig(), ScoreConfig()
 
 
 def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -47,6 +47,18 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--target-frr", default=T.target_frr, show_default=True,
                      help="False-reject rate the radius is set for, on held-out golden images."),
         click.option("--holdout", default=T.holdout, show_default=True, help="Share of golden images held out for the radius."),
+        click.option("--radius-rule", type=click.Choice(["quantile", "lognormal"]), default=T.radius_rule, show_default=True,
+                     help="Radius from the held-out scores: their quantile, or a log-normal fitted to them (margin)."),
+        click.option("--radius-views", default=T.radius_views, show_default=True,
+                     help="Augmented views of each held-out image also scored to set the radius."),
+        click.option("--score", "score_rule", type=click.Choice(SCORE_RULES), default=S.rule, show_default=True,
+                     help="Scoring rule: distance to the centre, Mahalanobis (Ledoit-Wolf), or k-NN to golden embeddings."),
+        click.option("--k", default=S.k, show_default=True, help="Neighbours for --score knn."),
+        click.option("--anomalies", type=click.Choice(["none", *DEFECT_PRESETS]), default=T.anomalies, show_default=True,
+                     help="Synthetic defects made from golden images and pushed away from the centre (Deep SAD)."),
+        click.option("--anomaly-ratio", default=T.anomaly_ratio, show_default=True,
+                     help="Share of training views turned into synthetic defects."),
+        click.option("--eta", default=T.eta, show_default=True, help="Weight of the Deep SAD anomaly term."),
         click.option("--augment", default=T.augment, show_default=True,
                      help="Preset (none, photometric, jitter) or an albumentations .json/.yaml file."),
         click.option("--augment-factor", default=T.augment_factor, show_default=True,
@@ -66,18 +78,20 @@ def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
                     widths=N.widths if kw["architecture"] == N.architecture else (32, 64, 128, 256, 256))
     train = TrainConfig(**{f: kw[f] for f in (
         "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
-        "objective", "nu", "eps", "target_frr", "holdout", "augment", "augment_factor", "seed")})
-    return FitConfig(pre, net, train), kw["channels"]
+        "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",
+        "anomalies", "anomaly_ratio", "eta", "seed")})
+    return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"])), kw["channels"]
+
+
+def _skip(err: InspectError) -> None:
+    click.echo(f"skipped: {err}", err=True)
 
 
 def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any, FitConfig, dict[str, Any]]:
     from inspect_svdd.artifact import files_digest
     from inspect_svdd.dataset import load_folder
 
-    def skip(err: InspectError) -> None:
-        click.echo(f"skipped: {err}", err=True)
-
-    folder = load_folder(golden, cfg.preprocess, channels, on_skip=skip)
+    folder = load_folder(golden, cfg.preprocess, channels, on_skip=_skip)
     cfg = dataclasses.replace(cfg, preprocess=folder.preprocess)
     log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
         f"{cfg.preprocess.channels} channel(s), {cfg.preprocess.image_size}x{cfg.preprocess.image_size}", quiet)
@@ -87,7 +101,7 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
         "files_sha256": files_digest(folder.files, golden),
         "skipped": [{"path": str(p), "problem": why} for p, why in folder.skipped],
     }
-    return folder.images, cfg, training
+    return folder, cfg, training
 
 
 @main.command()
@@ -103,8 +117,8 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
 
     start = time.perf_counter()
     cfg, channels = build_config(kw)
-    images, cfg, training = _load(golden, cfg, channels, kw["quiet"])
-    det = DeepSVDD(cfg).pretrain(images, progress=not kw["quiet"])
+    folder, cfg, training = _load(golden, cfg, channels, kw["quiet"])
+    det = DeepSVDD(cfg).pretrain(folder.images, progress=not kw["quiet"])
     save_pretrained(det, output, training)
     loss = det.history_[-1]["loss"] if det.history_ else float("nan")
     click.echo(f"pretrained autoencoder written to {output} (final loss {loss:.4g}) in {elapsed(start)}", err=True)
@@ -116,11 +130,14 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
               help="Model directory to write.")
 @click.option("--pretrained", type=click.Path(path_type=Path), help="Autoencoder directory from `pretrain`.")
 @click.option("--onnx/--no-onnx", default=True, show_default=True, help="Also write model.onnx (with a parity check).")
+@click.option("--defects", type=click.Path(path_type=Path),
+              help="Folder of real defective parts (a few are enough), pushed away from the centre (Deep SAD).")
 @fit_options
 @handle_errors
-def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: Any) -> None:
+def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.artifact import load_pretrained, save_model
+    from inspect_svdd.artifact import files_digest, load_pretrained, save_model
+    from inspect_svdd.dataset import load_defects
     from inspect_svdd.detector import DeepSVDD
     from inspect_svdd.layout import ONNX_FILE
 
@@ -132,13 +149,20 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, **kw: A
         from inspect_svdd.layout import AE_JSON
 
         channels = str(read_json(pretrained, AE_JSON, "autoencoder")["config"]["preprocess"]["channels"])
-    images, cfg, training = _load(golden, cfg, channels, quiet)
+    folder, cfg, training = _load(golden, cfg, channels, quiet)
+    images, bad = folder.images, None
+    if defects is not None:
+        found = load_defects(defects, folder, on_skip=_skip)
+        bad = found.images
+        training["defects"] = {"folder": str(defects), "count": len(found.files),
+                               "files_sha256": files_digest(found.files, defects)}
+        log(f"{len(found.files)} defective parts from {defects} pushed away from the centre", quiet)
     det = DeepSVDD(cfg)
     if pretrained is not None:
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
-    det.fit(images, progress=not quiet)
+    det.fit(images, progress=not quiet, defects=bad)
     training["seconds"] = round(time.perf_counter() - start, 1)
     save_model(det, output, training)
     if det.expanded_from_ is not None:

@@ -21,6 +21,10 @@ DecoderKind = Literal["mirror", "upsample"]
 InitKind = Literal["default", "xavier", "xavier-all"]
 FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
+ScoreRule = Literal["center", "mahalanobis", "knn"]
+RadiusRule = Literal["quantile", "lognormal"]
+SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")
+DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.synthetic
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,21 @@ class TrainConfig:
             it on the training images themselves (optimistic; for benchmarks
             that train on every normal image, as the paper does).
         min_holdout: the fewest held-out images accepted.
+        radius_rule: how the radius is set from the held-out scores:
+            ``quantile`` (their empirical ``1 - target_frr`` quantile: with a
+            few dozen held-out images that is simply their maximum) or
+            ``lognormal`` (a log-normal fitted to them, and its quantile, never
+            below the empirical one: the stated rate holds with a small set).
+        radius_views: augmented views of each held-out image scored besides
+            the image itself when setting the radius (0: the images only).
         augment: augmentation preset name or path of an albumentations file.
         augment_factor: augmented copies of each golden image per epoch.
+        anomalies: synthetic defects made from the golden images during the
+            Deep SVDD stage (Deep SAD: pushed away from the centre), a
+            synthetic-defect preset or ``none``.
+        anomaly_ratio: share of the training views turned into synthetic
+            defects (when ``anomalies`` is not ``none``).
+        eta: Deep SAD weight of the anomaly term ``(d^2 + 1e-6)^-1``.
         seed: seed of every random generator.
     """
 
@@ -167,8 +184,13 @@ class TrainConfig:
     target_frr: float = 0.01
     holdout: float = 0.2
     min_holdout: int = 5
+    radius_rule: RadiusRule = "lognormal"
+    radius_views: int = 0
     augment: str = "jitter"
     augment_factor: int = 2
+    anomalies: str = "none"
+    anomaly_ratio: float = 0.5
+    eta: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -186,15 +208,46 @@ class TrainConfig:
             raise ConfigError(f"holdout fraction must be in [0, 1), got {self.holdout}")
         if self.epochs < 1 or self.ae_epochs < 0 or self.batch_size < 1 or self.augment_factor < 1:
             raise ConfigError("epochs, batch size and augment factor must be positive")
+        if self.radius_rule not in ("quantile", "lognormal") or self.radius_views < 0:
+            raise ConfigError(f"radius rule must be quantile or lognormal with views >= 0, got {self.radius_rule!r}, "
+                              f"{self.radius_views}")
+        if self.anomalies not in ("none", *DEFECT_PRESETS):
+            raise ConfigError(f"anomalies must be none or one of {', '.join(DEFECT_PRESETS)}, got {self.anomalies!r}")
+        if not 0 < self.anomaly_ratio < 1 or self.eta <= 0:
+            raise ConfigError(f"anomaly ratio must be in (0, 1) and eta > 0, got {self.anomaly_ratio}, {self.eta}")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How an embedding becomes the number that is compared with R^2.
+
+    Attributes:
+        rule: ``center`` (squared distance to the hypersphere centre c, the
+            paper's), ``mahalanobis`` (squared Mahalanobis distance to the
+            golden embeddings' mean, with a Ledoit-Wolf shrunk covariance) or
+            ``knn`` (mean squared distance to the ``k`` nearest golden
+            embeddings). All three run inside the ONNX graph.
+        k: neighbours for ``knn``.
+    """
+
+    rule: ScoreRule = "center"
+    k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.rule not in SCORE_RULES:
+            raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
+        if self.k < 1:
+            raise ConfigError(f"k must be at least 1, got {self.k}")
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Everything that defines a model: preprocessing, network and training."""
+    """Everything that defines a model: preprocessing, network, training and scoring."""
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def __post_init__(self) -> None:
         size, stages = self.preprocess.image_size, len(self.net.widths)
@@ -212,6 +265,7 @@ class FitConfig:
             preprocess=_build(PreprocessConfig, data.get("preprocess", {})),
             net=_build(NetConfig, data.get("net", {})),
             train=_build(TrainConfig, data.get("train", {})),
+            score=_build(ScoreConfig, data.get("score", {})),
         )
 
 

@@ -27,6 +27,7 @@ class Folder:
     files: list[Path]
     skipped: list[tuple[Path, str]]
     preprocess: PreprocessConfig
+    shapes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)  # decoded H x W x C per file
 
 
 def _decode(path: Path, _cfg: PreprocessConfig) -> np.ndarray:
@@ -70,11 +71,12 @@ def load_folder(
     else:
         n = int(channels)
     cfg = dataclasses.replace(cfg, channels=n)
-    images, files, failed = [], [], []
+    images, files, failed, shapes = [], [], [], []
     for path, image in decoded:
         try:
             images.append(preprocess(image, cfg, path))
             files.append(path)
+            shapes.append(image.shape)
         except InspectError as exc:
             failed.append(exc)
     if not images:  # a setting (e.g. the ROI) fits no image: one message, not one per file
@@ -83,4 +85,26 @@ def load_folder(
         skipped.append((Path(getattr(error, "path", "")), getattr(error, "problem", str(error))))
         if on_skip:
             on_skip(error)
-    return Folder(np.stack(images), files, skipped, cfg)
+    return Folder(np.stack(images), files, skipped, cfg, shapes)
+
+
+def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectError], None] | None = None) -> Folder:
+    """Load a folder of real defective parts for Deep SAD, preprocessed exactly as ``golden``.
+
+    Raises:
+        DatasetError: no folder or no readable image (from :func:`load_folder`), or a defect image whose size or
+            channel count matches no golden image (it would be resized or
+            converted differently, and the model would learn the difference
+            in format rather than the defect).
+    """
+    known = {(h, w) for h, w, _ in golden.shapes}
+    channels = {c for _, _, c in golden.shapes}
+    found = load_folder(folder, golden.preprocess, str(golden.preprocess.channels), on_skip)
+    for path, (h, w, c) in zip(found.files, found.shapes, strict=True):
+        if (h, w) not in known:
+            sizes = ", ".join(f"{gw}x{gh}" for gh, gw in sorted(known)[:3])
+            raise DatasetError(
+                f"{path}: defect image is {w}x{h} but the golden images are {sizes}; use images from the same camera")
+        if c not in channels:
+            raise DatasetError(f"{path}: defect image has {c} channel(s) but the golden images have {min(channels)}")
+    return found

@@ -9,16 +9,18 @@ arrays as :func:`inspect_svdd.preprocess.preprocess` makes them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from inspect_svdd.augment import build_pipeline, expand
-from inspect_svdd.config import FitConfig
+from inspect_svdd.augment import apply, build_pipeline, expand
+from inspect_svdd.config import FitConfig, ScoreConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.hypersphere import init_center, quantile_radius, squared_distances
+from inspect_svdd.heads import ScoreHead
+from inspect_svdd.hypersphere import fit_radius, init_center
 from inspect_svdd.nets import AutoEncoder, Encoder
 from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
 
@@ -58,8 +60,9 @@ class DeepSVDD:
 
     Attributes:
         encoder_: the trained bias-free encoder (eval mode).
-        center_: hypersphere centre, a ``rep_dim`` tensor.
-        radius_: hypersphere radius R.
+        center_: hypersphere centre c, a ``rep_dim`` tensor (the training target).
+        head_: the fitted scoring rule (distance to c, Mahalanobis or k-NN).
+        radius_: decision radius R: an image fails where its statistic exceeds R**2.
         history_: one dict per training epoch, both stages.
         holdout_: facts about the held-out golden images (count, distances, FRR).
     """
@@ -69,6 +72,7 @@ class DeepSVDD:
         self.autoencoder_: AutoEncoder | None = None
         self.encoder_: Encoder | None = None
         self.center_: torch.Tensor | None = None
+        self.head_: ScoreHead | None = None
         self.radius_: float | None = None
         self.history_: History = []
         self.holdout_: dict[str, Any] = {}
@@ -118,13 +122,17 @@ class DeepSVDD:
         self.history_ = history
         return self
 
-    def fit(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
-        """Learn centre and radius from golden images (uint8 NHWC).
+    def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None) -> DeepSVDD:
+        """Learn centre, scoring rule and radius from golden images (uint8 NHWC).
 
         Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
         present, otherwise pretrains first (unless ``ae_epochs`` is 0).
+        ``defects`` (real defective parts, same shape) and the configured
+        synthetic defects are pushed away from the centre (Deep SAD).
         """
         self._check_images(images)
+        if defects is not None and len(defects):
+            self._check_images(defects)
         t = self.config.train
         train_images, hold_images = self._split(images)
         if self.autoencoder_ is None:
@@ -138,36 +146,86 @@ class DeepSVDD:
         encoder = self.autoencoder_.encoder
         center = init_center(embed(encoder, train_images), t.eps)
         pipeline = build_pipeline(t.augment, t.seed + 1)
-        history, learned_r = train_svdd(encoder, make_loader(train_images, pipeline, t, generator), center, t, progress)
-        if len(hold_images) == 0:  # holdout 0: the radius comes from the training images (optimistic)
-            hold_images = train_images
-        hold_dist = squared_distances(embed(encoder, hold_images), center).numpy()
-        radius = learned_r if t.objective == "soft-boundary" else quantile_radius(hold_dist, 1 - t.target_frr)
-        self.encoder_, self.center_, self.radius_ = encoder, center, radius
+        synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
+        loader = make_loader(train_images, pipeline, t, generator, defects, synthetic)
+        history, learned_r = train_svdd(encoder, loader, center, t, progress)
+        head = ScoreHead.fit(self.config.score, embed(encoder, train_images), center)
+        self.encoder_, self.center_, self.head_ = encoder, center, head
         self.history_ = self.history_ + history
+        self._set_radius(train_images, hold_images, learned_r)
+        self.holdout_["defects"] = 0 if defects is None else len(defects)
+        return self
+
+    def _radius_views(self, images: np.ndarray) -> np.ndarray:
+        """The held-out images plus ``radius_views`` augmented views of each (seeded)."""
+        t = self.config.train
+        if t.radius_views == 0 or t.augment == "none":
+            return images
+        pipeline = build_pipeline(t.augment, t.seed + 3)
+        views = [apply(pipeline, image) for _ in range(t.radius_views) for image in images]
+        return np.concatenate([images, np.stack(views)])
+
+    def _set_radius(self, train_images: np.ndarray, hold_images: np.ndarray, learned_r: float) -> None:
+        """Set R from the held-out statistics (or the soft-boundary R for the paper's rule) and record how."""
+        t = self.config.train
+        on_train = len(hold_images) == 0  # holdout 0: the radius comes from the training images (optimistic)
+        views = train_images if on_train else self._radius_views(hold_images)
+        encoder, head = self.encoder_, self.head_
+        if encoder is None or head is None:
+            raise ConfigError("the radius is set after training")
+        with torch.no_grad():  # a training image is its own nearest neighbour: knn leaves it out
+            stats = head(embed(encoder, views), exclude_self=on_train).numpy().astype(np.float64)
+        radius, facts = fit_radius(stats, t.target_frr, t.radius_rule)
+        if t.objective == "soft-boundary" and self.config.score.rule == "center":
+            radius, facts = learned_r, {"rule": "soft-boundary", "nu": t.nu}
+        self.radius_ = radius
+        n_images = len(train_images if on_train else hold_images)
         self.holdout_ = {
             "count": len(hold_images),
             "train_count": len(train_images),
-            "distances": [round(float(d), 6) for d in hold_dist],
-            "false_reject_rate": float(np.mean(hold_dist > radius**2)),
+            "views": len(views),
+            "distances": [round(float(d), 6) for d in stats[:n_images]],
+            "false_reject_rate": float(np.mean(stats[:n_images] > radius**2)),
+            "views_false_reject_rate": float(np.mean(stats > radius**2)),
+            "radius": facts,
             "expanded_from": self.expanded_from_,
         }
-        return self
+
+    def with_rule(self, score: ScoreConfig, images: np.ndarray) -> DeepSVDD:
+        """A detector sharing this trained encoder, scored by another rule, its radius set the same way.
+
+        ``images`` are the golden images this detector was fitted on (the same
+        deterministic split gives the same training and held-out images), so
+        training levers can be judged with every scoring rule on one encoder.
+        """
+        encoder = self._fitted()[0]
+        if self.center_ is None:
+            raise ConfigError("this detector has no centre")
+        other = DeepSVDD(dataclasses.replace(self.config, score=score))
+        train_images, hold_images = other._split(images)
+        other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
+        other.head_ = ScoreHead.fit(score, embed(encoder, train_images), self.center_)
+        other._set_radius(train_images, hold_images, self.radius_ or 0.0)
+        return other
 
     # ------------------------------------------------------------------ scoring
-    def _fitted(self) -> tuple[Encoder, torch.Tensor, float]:
-        if self.encoder_ is None or self.center_ is None or self.radius_ is None:
+    def _fitted(self) -> tuple[Encoder, ScoreHead, float]:
+        if self.encoder_ is None or self.head_ is None or self.radius_ is None:
             raise ConfigError("this detector is not fitted yet; call fit() or load a model")
-        return self.encoder_, self.center_, self.radius_
+        return self.encoder_, self.head_, self.radius_
+
+    def embeddings(self, images: np.ndarray, batch_size: int = 64) -> torch.Tensor:
+        """The encoder's ``rep_dim`` embedding of each image."""
+        self._check_images(images)
+        return embed(self._fitted()[0], images, batch_size)
 
     def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Squared distance of each image's embedding to the centre."""
-        encoder, center, _ = self._fitted()
-        self._check_images(images)
-        return squared_distances(embed(encoder, images, batch_size), center).numpy()
+        """The scoring rule's statistic per image (for ``center``: squared distance to c); compared with R**2."""
+        with torch.no_grad():
+            return self._fitted()[1](self.embeddings(images, batch_size)).numpy()
 
     def score(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
-        """Anomaly score ``d^2 - R^2`` per image: higher = more anomalous, > 0 = fail."""
+        """Anomaly score ``d^2 - R^2`` per image, d^2 the rule's statistic: higher = more anomalous, > 0 = fail."""
         r = self._fitted()[2] if radius is None else radius
         return self.distances(images) - r**2
 

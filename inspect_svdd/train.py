@@ -32,27 +32,49 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-class AugmentedImages(Dataset[torch.Tensor]):
-    """``factor`` augmented views of each image per epoch (uint8 HWC tensors)."""
+class AugmentedImages(Dataset[tuple[torch.Tensor, bool]]):
+    """``factor`` augmented views of each image per epoch, as ``(uint8 HWC tensor, anomalous)`` pairs.
 
-    def __init__(self, images: np.ndarray, pipeline: Any, factor: int = 1) -> None:
+    Args:
+        images: golden images (normal).
+        pipeline: augmentation applied to every view.
+        factor: views of each image per epoch.
+        defects: real defective images (anomalous), augmented like the rest.
+        anomalies: synthetic-defect pipeline; each golden view becomes a
+            synthetic defect with probability ``ratio`` (drawn from ``seed``).
+    """
+
+    def __init__(self, images: np.ndarray, pipeline: Any, factor: int = 1, defects: np.ndarray | None = None,
+                 anomalies: Any = None, ratio: float = 0.0, seed: int = 0) -> None:
         self.images = images
-        self.pipeline = pipeline
-        self.factor = factor
+        self.defects = defects if defects is not None else images[:0]
+        self.pipeline, self.factor = pipeline, factor
+        self.anomalies, self.ratio = anomalies, ratio
+        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        return len(self.images) * self.factor
+        return (len(self.images) + len(self.defects)) * self.factor
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        image = self.images[index % len(self.images)]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, bool]:
+        index %= len(self.images) + len(self.defects)
+        anomalous = index >= len(self.images)
+        image = self.defects[index - len(self.images)] if anomalous else self.images[index]
         if self.pipeline is not None:
             image = apply(self.pipeline, image)
-        return torch.from_numpy(image)
+        if not anomalous and self.anomalies is not None and self.rng.random() < self.ratio:
+            image, anomalous = apply(self.anomalies, image), True
+        return torch.from_numpy(image), anomalous
 
 
-def make_loader(images: np.ndarray, pipeline: Any, cfg: TrainConfig, generator: torch.Generator) -> DataLoader:
-    """Shuffled loader over augmented views; drops a last batch of one (BatchNorm needs two)."""
-    dataset = AugmentedImages(images, pipeline, cfg.augment_factor)
+def make_loader(images: np.ndarray, pipeline: Any, cfg: TrainConfig, generator: torch.Generator,
+                defects: np.ndarray | None = None, anomalies: Any = None) -> DataLoader:
+    """Shuffled loader over augmented views; drops a last batch of one (BatchNorm needs two).
+
+    ``defects`` and ``anomalies`` (see :class:`AugmentedImages`) make it a
+    Deep SAD loader; without them every view is normal.
+    """
+    ratio = cfg.anomaly_ratio if anomalies is not None else 0.0
+    dataset = AugmentedImages(images, pipeline, cfg.augment_factor, defects, anomalies, ratio, cfg.seed)
     drop_last = len(dataset) % cfg.batch_size == 1
     return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=drop_last)
 
@@ -70,7 +92,7 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
     ae.train()
     for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=None if progress else True, unit="epoch"):
         start, total, count = time.perf_counter(), 0.0, 0
-        for batch in loader:
+        for batch, _ in loader:
             recon, target = ae(batch)
             sq_err = (recon - target) ** 2
             loss = sq_err.flatten(1).sum(dim=1).mean() if cfg.ae_loss == "image-sum" else sq_err.mean()
@@ -89,7 +111,7 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
 def train_svdd(
     encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True
 ) -> tuple[History, float]:
-    """Minimise the Deep SVDD objective; return the history and the learned R.
+    """Minimise the Deep SVDD objective (Deep SAD where the loader marks anomalies); return the history and R.
 
     For ``soft-boundary`` R is updated after each epoch past a warm-up, to the
     (1 - nu) quantile of the epoch's distances (Ruff et al.); for ``one-class``
@@ -103,13 +125,13 @@ def train_svdd(
     for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch"):
         start, total, count = time.perf_counter(), 0.0, 0
         epoch_dist: list[torch.Tensor] = []
-        for batch in loader:
+        for batch, anomalous in loader:
             dist = squared_distances(encoder(batch), center)
-            loss = svdd_loss(dist, radius, cfg.objective, cfg.nu)
+            loss = svdd_loss(dist, radius, cfg.objective, cfg.nu, anomalous, cfg.eta)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            epoch_dist.append(dist.detach())
+            epoch_dist.append(dist.detach()[~anomalous])
             total += loss.item() * len(batch)
             count += len(batch)
         sched.step()

@@ -7,6 +7,7 @@ run, so an interrupted benchmark keeps what it finished and ``resume`` skips it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from inspect_svdd.artifact import library_versions
 from inspect_svdd.bench.baselines import raw_pixels, run_baselines
 from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvision, one_class_split
 from inspect_svdd.bench.recipe import Recipe
-from inspect_svdd.config import FitConfig, PreprocessConfig
+from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.preprocess import preprocess
@@ -61,6 +62,28 @@ def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, float]]:
         mask = good | (groups == group)
         out[group] = {**metrics(groups[mask] == group, scores[mask]), "escape_rate": float(np.mean(scores[groups == group] <= 0)),
                       "count": int(np.sum(groups == group))}
+    return out
+
+
+def escape_at_frr(anomalous: np.ndarray, scores: np.ndarray, frr: float) -> float:
+    """Share of anomalies passing at the threshold that rejects ``frr`` of the normal test images (an oracle figure)."""
+    threshold = np.quantile(scores[~anomalous], 1 - frr)
+    return float(np.mean(scores[anomalous] <= threshold))
+
+
+def _rule_result(det: DeepSVDD, split: Split) -> dict[str, Any]:
+    """AUROC, AUPR, and the false-reject and escape rates at the radius set from good images only."""
+    scores = det.score(split.test)
+    anomalous = split.test_anomalous
+    out = {**metrics(anomalous, scores), "radius": float(det.radius_ or 0.0),
+           "test_false_reject_rate": float(np.mean(scores[~anomalous] > 0)),
+           "test_escape_rate": float(np.mean(scores[anomalous] <= 0)),
+           "escape_at_2pct_test_frr": escape_at_frr(anomalous, scores, 0.02),
+           "radius_facts": det.holdout_.get("radius", {}),
+           "test_good_quantiles_r2": [float(q) for q in np.quantile(scores[~anomalous] / max(det.radius_ or 1, 1e-12) ** 2 + 1,
+                                                                     [0.5, 0.98, 1.0])]}
+    if "good" in split.test_groups and len(set(split.test_groups)) > 2:
+        out["groups"] = {g: v["auroc"] for g, v in per_group(split, scores).items()}
     return out
 
 
@@ -151,6 +174,11 @@ class RecipeRunner:
                                   "score_std": float(np.std(scores)), "config": cfg.to_dict()}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
+        result["rules"] = {cfg.score.rule: _rule_result(det, split)}
+        for rule in SCORE_RULES:  # every scoring rule on the same trained encoder
+            if rule != cfg.score.rule:
+                other = det.with_rule(dataclasses.replace(cfg.score, rule=rule), split.train)
+                result["rules"][rule] = _rule_result(other, split)
         if self.recipe.baselines:
             assert det.encoder_ is not None  # fitted above
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),

@@ -26,7 +26,7 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
     record = json.loads((model_dir / "model.json").read_text())
-    assert record["format_version"] == 1 and record["kind"] == "model"
+    assert record["format_version"] == 2 and record["kind"] == "model"
     assert record["config"]["preprocess"] == {"image_size": 128, "channels": 3, "roi": None, "resize": "area"}
     assert len(record["center"]) == 512 and record["radius"] > 0
     assert record["training"]["count"] == 12 and len(record["training"]["files_sha256"]) == 64
@@ -34,6 +34,8 @@ def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
     assert record["holdout"]["count"] == 5 and record["seed"] == 0
     assert {"torch", "numpy", "albumentations"} <= set(record["versions"])
     assert (model_dir / "encoder.pt").is_file() and (model_dir / "model.onnx").is_file()
+    assert record["score_rule"]["rule"] == record["config"]["score"]["rule"] and (model_dir / "head.pt").is_file()
+    assert record["holdout"]["radius"]["rule"] == record["config"]["train"]["radius_rule"]
 
 
 def test_score_csv_to_stdout_with_error_row(model_dir: Path, incoming_dir: Path) -> None:
@@ -118,6 +120,39 @@ def test_fit_bad_folders_one_line_error(tmp_path: Path, setup: str, message: str
     assert message in lines[-1] and lines[-1].startswith("Error: ") and "Traceback" not in err
     assert all(line.startswith("skipped: ") for line in lines[:-1])  # unreadable files are each named
     assert len(lines) == (3 if setup == "all_corrupt" else 1)
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_with_real_defects_records_them(golden_dir: Path, tmp_path: Path) -> None:
+    for i in range(3):
+        write_rgb(tmp_path / "defects" / f"d{i}.png", draw_part(300 + i, scratch=True))
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--defects", str(tmp_path / "defects"),
+                       "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert record["training"]["defects"]["count"] == 3 and record["holdout"]["defects"] == 3
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("empty", ": folder is empty"),
+        ("size", "/d0.png: defect image is 96x96 but the golden images are 128x128; use images from the same camera"),
+        ("channels", "/d0.png: defect image has 1 channel(s) but the golden images have 3"),
+    ],
+)
+def test_bad_defects_folder_is_one_line(golden_dir: Path, tmp_path: Path, setup: str, message: str) -> None:
+    folder = tmp_path / "defects"
+    folder.mkdir()
+    part = draw_part(300, scratch=True)
+    if setup == "size":
+        write_rgb(folder / "d0.png", part[:96, :96])
+    elif setup == "channels":
+        import cv2
+
+        assert cv2.imwrite(str(folder / "d0.png"), part[..., 0])
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--defects", str(folder), *FAST_FIT)
+    assert code == 2 and err.strip().splitlines() == [f"Error: {folder}{message}"]
     assert not (tmp_path / "m").exists()
 
 

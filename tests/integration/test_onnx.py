@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from click.testing import CliRunner
 
 from inspect_svdd.cli import main
@@ -28,7 +29,9 @@ def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
     assert float(meta["inspect_svdd.radius"]) == pytest.approx(record["radius"])
     assert meta["inspect_svdd.image_size"] == "128" and meta["inspect_svdd.channels"] == "3"
     assert meta["inspect_svdd.resize"] == "area" and meta["inspect_svdd.roi"] == ""
-    assert meta["inspect_svdd.format_version"] == "1"
+    assert meta["inspect_svdd.format_version"] == "2"
+    assert meta["inspect_svdd.score_rule"] == record["config"]["score"]["rule"] == "center"
+    assert json.loads(meta["inspect_svdd.radius_rule"]) == record["holdout"]["radius"]
     assert meta["inspect_svdd.train_files_sha256"] == record["training"]["files_sha256"]
     norm = json.loads(meta["inspect_svdd.normalisation"])
     assert norm["mean"] == pytest.approx(record["normalisation"]["mean"])
@@ -40,22 +43,67 @@ def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
 
 
-def test_parity_torch_vs_onnx_on_samples(model_dir: Path) -> None:
-    from inspect_svdd.artifact import load_model
-    from inspect_svdd.export import parity_error
+def _incoming(det: object) -> np.ndarray:
     from inspect_svdd.images import list_images
     from inspect_svdd.preprocess import load_image
 
+    return np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])  # type: ignore[attr-defined]
+
+
+def test_parity_torch_vs_onnx_on_samples(model_dir: Path) -> None:
+    from inspect_svdd.artifact import load_model
+    from inspect_svdd.export import check_parity
+
     det, _ = load_model(model_dir)
-    images = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])
-    assert parity_error(det, model_dir / "model.onnx", images) <= 1e-4
+    assert check_parity(det, model_dir / "model.onnx", _incoming(det)) <= 1e-4  # measured ~1e-7 R^2
+
+
+@pytest.mark.parametrize("rule", ["center", "mahalanobis", "knn"])
+def test_every_scoring_rule_exports_with_parity_and_a_broken_graph_is_caught(
+        model_dir: Path, tmp_path: Path, rule: str) -> None:
+    from inspect_svdd.artifact import load_model
+    from inspect_svdd.config import ScoreConfig
+    from inspect_svdd.export import export_onnx
+    from inspect_svdd.images import list_images
+    from inspect_svdd.preprocess import load_image
+
+    det, record = load_model(model_dir)
+    golden = np.stack([load_image(p, det.config.preprocess) for p in list_images(record["training"]["folder"])])
+    det = det.with_rule(ScoreConfig(rule, k=3), golden)
+    images = _incoming(det)
+    assert export_onnx(det, tmp_path / f"{rule}.onnx", record, images) <= 1e-4
+    from inspect_svdd.runtime import OnnxScorer
+
+    onnx_scores = OnnxScorer(tmp_path / f"{rule}.onnx").score(images)
+    assert ((onnx_scores > 0) == det.predict(images)).all()
+
+
+@pytest.mark.parametrize("error_in_r2", [-0.01, 0.01])
+def test_a_broken_export_is_caught_and_leaves_no_file(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     error_in_r2: float) -> None:
+    from inspect_svdd import export
+    from inspect_svdd.artifact import load_model
+    from inspect_svdd.errors import ExportError
+
+    det, record = load_model(model_dir)
+    forward = export.ScoringGraph.forward
+
+    def broken(self: export.ScoringGraph, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dist, _ = forward(self, images)  # the graph's statistic off by 1 % of R^2: ten times the tolerance
+        dist = dist + error_in_r2 * self.radius_sq
+        return dist, dist - self.radius_sq
+
+    monkeypatch.setattr(export.ScoringGraph, "forward", broken)
+    with pytest.raises(ExportError, match="disagree"):
+        export.export_onnx(det, tmp_path / "m.onnx", record, _incoming(det))
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_export_command_rewrites_with_parity(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "again.onnx"
     result = CliRunner().invoke(main, ["export", str(model_dir), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    match = re.search(r"max relative score difference ([0-9.e+-]+)", result.stderr)
+    match = re.search(r"max score difference ([0-9.e+-]+) R\^2, same verdicts", result.stderr)
     assert match and float(match.group(1)) <= 1e-4 and out.is_file()
 
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from inspect_svdd.augment import PRESETS, apply, build_pipeline, dump_pipeline, expand, load_pipeline_file
 from inspect_svdd.cli import main
+from inspect_svdd.config import DEFECT_PRESETS
 from inspect_svdd.errors import ConfigError
 from tests.conftest import draw_part, write_rgb
 
@@ -21,7 +22,7 @@ def _digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", PRESETS + DEFECT_PRESETS)
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_presets_round_trip_through_albumentations_files(tmp_path: Path, name: str, fmt: str) -> None:
     path = tmp_path / f"{name}.{fmt}"
@@ -78,6 +79,25 @@ def _golden(root: Path) -> Path:
     cv2.imwrite(str(root / "gray_002.png"), cv2.cvtColor(draw_part(2), cv2.COLOR_RGB2GRAY))
     (root / "broken.png").write_bytes(b"")
     return root
+
+
+@pytest.mark.parametrize("name", DEFECT_PRESETS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_synthetic_defects_are_local_seeded_and_varied(name: str, channels: int) -> None:
+    image = draw_part(2) if channels == 3 else cv2.cvtColor(draw_part(2), cv2.COLOR_RGB2GRAY)[..., None]
+    views = [apply(build_pipeline(name, seed=s), image) for s in range(20)]
+    changed = [float(np.mean(np.any(v != image, axis=2))) for v in views]
+    assert all(v.shape == image.shape and v.dtype == np.uint8 for v in views)
+    assert min(changed) > 0 and max(changed) < 0.3  # a local defect, never a new image
+    assert len({round(c, 4) for c in changed}) > 10  # size and place vary
+    np.testing.assert_array_equal(apply(build_pipeline(name, seed=7), image), apply(build_pipeline(name, seed=7), image))
+
+
+def test_scar_is_thin_and_cutpaste_is_a_patch() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (128, 128, 1), dtype=np.uint8)  # texture: every paste shows
+    scar = np.mean([np.mean(apply(build_pipeline("scar", seed=s), image) != image) for s in range(20)])
+    patch = np.mean([np.mean(apply(build_pipeline("cutpaste", seed=s), image) != image) for s in range(20)])
+    assert 0.001 < scar < 0.02 < patch < 0.2
 
 
 def test_augment_command_is_deterministic_and_traceable(tmp_path: Path) -> None:

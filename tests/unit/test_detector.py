@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from inspect_svdd.artifact import load_model, save_model
-from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.detector import DeepSVDD, split_holdout
 from inspect_svdd.errors import ConfigError, DatasetError, ModelError
 from tests.conftest import draw_part
@@ -41,9 +41,45 @@ def test_fitted_attributes_and_rules(fitted: DeepSVDD, images: np.ndarray) -> No
     assert [h["stage"] for h in fitted.history_] == ["pretrain", "svdd", "svdd"]
 
 
-def test_radius_is_heldout_quantile(fitted: DeepSVDD) -> None:
-    hold = np.sqrt(np.array(fitted.holdout_["distances"]))
-    assert fitted.radius_ == pytest.approx(np.quantile(hold, 0.99), rel=1e-4)
+def test_radius_lies_beyond_every_heldout_view_with_the_rule_recorded(fitted: DeepSVDD) -> None:
+    hold = np.array(fitted.holdout_["distances"])
+    facts = fitted.holdout_["radius"]
+    assert facts["rule"] == "lognormal" and facts["n"] == fitted.holdout_["views"] == 5
+    assert fitted.radius_ == pytest.approx(max(facts["fitted_radius"], facts["empirical_radius"]))
+    assert fitted.radius_**2 >= hold.max() and fitted.holdout_["views_false_reject_rate"] <= 0.01
+
+
+def test_quantile_radius_rule_is_the_heldout_quantile(images: np.ndarray) -> None:
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8,
+                                                                     radius_rule="quantile", radius_views=0))
+    det = DeepSVDD(cfg).fit(images, progress=False)
+    hold = np.sqrt(np.array(det.holdout_["distances"]))
+    assert det.radius_ == pytest.approx(np.quantile(hold, 0.99), rel=1e-4)
+
+
+def test_default_rule_is_the_squared_distance_to_the_centre(fitted: DeepSVDD, images: np.ndarray) -> None:
+    assert fitted.config.score.rule == "center" and fitted.center_ is not None
+    expected = ((fitted.embeddings(images) - fitted.center_) ** 2).sum(dim=1).numpy()
+    np.testing.assert_allclose(fitted.distances(images), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rule", ["mahalanobis", "knn"])
+def test_other_rules_share_the_encoder_and_score_differently(fitted: DeepSVDD, images: np.ndarray, rule: str) -> None:
+    other = fitted.with_rule(ScoreConfig(rule, k=2), images)
+    assert other.encoder_ is fitted.encoder_ and other.config.score.rule == rule
+    assert other.radius_ is not None and other.radius_ > 0 and np.std(other.score(images)) > 0
+    assert not np.allclose(other.distances(images), fitted.distances(images), rtol=0.01)
+
+
+def test_real_defects_are_recorded_and_pushed_out(images: np.ndarray) -> None:
+    from tests.conftest import draw_part
+
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    defects = np.stack([draw_part(50 + i, scratch=True) for i in range(3)])
+    det = DeepSVDD(cfg).fit(images, progress=False, defects=defects)
+    assert det.holdout_["defects"] == 3
+    with pytest.raises(ConfigError, match="images must be uint8"):
+        DeepSVDD(cfg).fit(images, progress=False, defects=defects[..., :1])
 
 
 def test_save_load_round_trip_identical_scores(fitted: DeepSVDD, images: np.ndarray, tmp_path: Path) -> None:
@@ -99,7 +135,8 @@ def test_wrong_image_shape_and_unfitted(images: np.ndarray) -> None:
 
 def test_soft_boundary_uses_learned_radius(images: np.ndarray) -> None:
     cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=4, augment_factor=1, batch_size=8,
-                                                                     objective="soft-boundary", nu=0.1))
+                                                                     objective="soft-boundary", nu=0.1),
+                    score=ScoreConfig("center"))
     det = DeepSVDD(cfg).fit(images, progress=False)
     assert det.radius_ == det.history_[-1]["radius"] and det.radius_ > 0
     assert torch.is_tensor(det.center_)
