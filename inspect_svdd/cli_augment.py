@@ -17,7 +17,8 @@ from inspect_svdd.errors import InspectError
               help="Folder for the augmented images (or the file for --dump-preset).")
 @click.option("-n", "--copies", default=20, show_default=True, help="Augmented copies per golden image.")
 @click.option("--augment", "spec", default=TrainConfig().augment, show_default=True,
-              help="Preset (none, photometric, jitter) or an albumentations .json/.yaml file.")
+              help="Preset (none, photometric, jitter), synthetic-defect preset to preview what fit --anomalies "
+                   "trains on (cutpaste, scar, cutpaste-scar), or an albumentations .json/.yaml file.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Allow replacing files already in the output folder.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Contact sheet PNG (default: OUTPUT_preview.png).")

@@ -168,14 +168,14 @@ class TrainConfig:
         seed: seed of every random generator.
     """
 
-    ae_epochs: int = 30
-    epochs: int = 250
+    ae_epochs: int = 10
+    epochs: int = 50
     batch_size: int = 32
     ae_lr: float = 1e-3
     lr: float = 1e-3
     ae_weight_decay: float = 5e-6
     weight_decay: float = 5e-6
-    lr_milestones: tuple[int, ...] = (200,)
+    lr_milestones: tuple[int, ...] = (40,)
     ae_lr_milestones: tuple[int, ...] = ()
     ae_loss: AeLoss = "pixel-mean"
     objective: Objective = "one-class"
@@ -211,6 +211,8 @@ class TrainConfig:
         if self.radius_rule not in ("quantile", "lognormal") or self.radius_views < 0:
             raise ConfigError(f"radius rule must be quantile or lognormal with views >= 0, got {self.radius_rule!r}, "
                               f"{self.radius_views}")
+        if self.augment in DEFECT_PRESETS:
+            raise ConfigError(f"augmentation {self.augment!r} makes defects, not good parts; use it as --anomalies")
         if self.anomalies not in ("none", *DEFECT_PRESETS):
             raise ConfigError(f"anomalies must be none or one of {', '.join(DEFECT_PRESETS)}, got {self.anomalies!r}")
         if not 0 < self.anomaly_ratio < 1 or self.eta <= 0:
@@ -230,7 +232,7 @@ class ScoreConfig:
         k: neighbours for ``knn``.
     """
 
-    rule: ScoreRule = "center"
+    rule: ScoreRule = "knn"
     k: int = 5
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 
 
@@ -23,10 +23,25 @@ def test_unknown_key_is_rejected() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"objective": "two-class"}, {"nu": 0}, {"target_frr": 1.0}, {"holdout": 1.0},
-                                    {"holdout": -0.1}, {"epochs": 0}, {"ae_loss": "sum"}])
+                                    {"holdout": -0.1}, {"epochs": 0}, {"ae_loss": "sum"}, {"radius_rule": "max"},
+                                    {"radius_views": -1}, {"anomalies": "confetti"}, {"anomaly_ratio": 1.0},
+                                    {"eta": 0}, {"augment": "cutpaste"}])
 def test_bad_training_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs", [{"rule": "cosine"}, {"k": 0}])
+def test_bad_score_settings(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        ScoreConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_score_settings_round_trip_and_reject_unknown_keys() -> None:
+    cfg = FitConfig(score=ScoreConfig("mahalanobis", k=3))
+    assert FitConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="unknown ScoreConfig settings: shrinkage"):
+        FitConfig.from_dict({"score": {"shrinkage": 0.1}})
 
 
 def test_image_size_must_fit_the_network_stages() -> None:
