@@ -37,7 +37,7 @@ def test_knn_is_mean_squared_distance_to_nearest_and_leaves_self_out(data: tuple
     np.testing.assert_allclose(head(test).numpy(), sq.sort(dim=1).values[:, :3].mean(1).numpy(), rtol=1e-4)
     own = ((train[:, None, :] - train[None]) ** 2).sum(-1).sort(dim=1).values[:, 1:4].mean(1)
     np.testing.assert_allclose(head(train, exclude_self=True).numpy(), own.numpy(), rtol=1e-3, atol=1e-3)
-    assert float(head(train).min()) < float(own.min())
-    np.testing.assert_allclose(head.bank.numpy() + head.mean.numpy(), train.numpy(), atol=1e-4)  # without exclusion each point counts itself
+    assert float(head(train).min()) < float(own.min())  # without exclusion each point counts itself
+    np.testing.assert_allclose(head.bank.numpy() + head.mean.numpy(), train.numpy(), atol=1e-4)  # stored centred
     with pytest.raises(ConfigError, match="more than k=3"):
         ScoreHead.fit(ScoreConfig("knn", k=3), train[:3], torch.zeros(16))
