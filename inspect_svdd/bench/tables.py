@@ -45,6 +45,7 @@ def markdown(doc: dict[str, Any]) -> str:
     seconds = [r["train_seconds"] for r in doc["runs"]]
     lines += ["", f"Deep SVDD training time: {sum(seconds) / 60:.1f} min in all, {np.mean(seconds):.0f} s per run "
               f"({len(seconds)} runs, {doc.get('torch_threads', '?')} torch threads)."]
+    lines += _rules_table(doc["runs"])
     groups = [r for r in doc["runs"] if "groups" in r]
     if groups:
         lines += ["", "| defect type | images | AUROC (%) | escape rate at R |", "|---|---|---|---|"]
@@ -57,6 +58,24 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"False-reject rate on test/good at the fitted radius: "
                   f"{100 * np.mean([r['test_false_reject_rate'] for r in groups]):.1f} %."]
     return "\n".join(lines) + "\n"
+
+
+def _rules_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Every scoring rule on the same trained encoders (mean over runs); empty for runs made before rules existed."""
+    with_rules = [r for r in runs if "rules" in r]
+    if not with_rules:
+        return []
+    lines = ["", "Every scoring rule on the same trained encoders (the model's own rule first; rates at each rule's "
+             "radius set from good images only; the last column is an oracle figure, the threshold set on test/good):",
+             "", "| rule | AUROC (%) | false reject at R | escape at R | escape at 2 % test false rejects |",
+             "|---|---|---|---|---|"]
+    for rule in with_rules[0]["rules"]:
+        rs = [r["rules"][rule] for r in with_rules]
+        lines.append(f"| {rule} | {_mean_std([x['auroc'] for x in rs])} | "
+                     f"{100 * np.mean([x['test_false_reject_rate'] for x in rs]):.1f} % | "
+                     f"{100 * np.mean([x['test_escape_rate'] for x in rs]):.1f} % | "
+                     f"{100 * np.mean([x['escape_at_2pct_test_frr'] for x in rs]):.1f} % |")
+    return lines
 
 
 def plot(doc: dict[str, Any], path: str | Path) -> Path:

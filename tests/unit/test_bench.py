@@ -133,6 +133,18 @@ def test_markdown_reports_mean_and_std_over_seeds_beside_the_paper(tmp_path: Pat
     assert md.read_text() == text and png.stat().st_size > 1000
 
 
+def test_markdown_lists_every_scoring_rule_of_the_same_encoders() -> None:
+    def rule(auroc: float, frr: float, escape: float, oracle: float) -> dict[str, float]:
+        return {"auroc": auroc, "test_false_reject_rate": frr, "test_escape_rate": escape, "escape_at_2pct_test_frr": oracle}
+
+    runs = [{"case": "0", "seed": s, "auroc": 0.9, "train_seconds": 1.0,
+             "rules": {"knn": rule(0.9, 0.01, 0.5, 0.4), "center": rule(0.7 + 0.1 * s, 0.0, 0.9, 0.8)}} for s in (0, 1)]
+    text = markdown(_doc(runs))
+    assert "| knn | 90.0 ± 0.0 | 1.0 % | 50.0 % | 40.0 % |" in text
+    assert "| center | 75.0 ± 5.0 | 0.0 % | 90.0 % | 80.0 % |" in text
+    assert "scoring rule" not in markdown(_doc([{k: v for k, v in r.items() if k != "rules"} for r in runs]))
+
+
 def test_runner_saves_each_run_and_resume_skips_finished_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "mnist.yaml")
     calls: list[tuple[str, int]] = []
