@@ -19,7 +19,7 @@ import torch
 from inspect_svdd.augment import apply, build_pipeline, expand
 from inspect_svdd.config import FitConfig, ScoreConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.heads import ScoreHead
+from inspect_svdd.heads import ScoreHead, check_golden_count
 from inspect_svdd.hypersphere import fit_radius, init_center
 from inspect_svdd.nets import AutoEncoder, Encoder
 from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
@@ -28,7 +28,8 @@ MIN_TRAIN_IMAGES = 5
 MIN_EXPANDED = 60
 
 
-def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_holdout(n_images: int, fraction: float, minimum: int, seed: int,
+                  min_train: int = MIN_TRAIN_IMAGES) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic (train, held-out) index split of ``n_images``.
 
     A ``fraction`` of 0 holds nothing out (the radius is then set on the
@@ -40,11 +41,11 @@ def split_holdout(n_images: int, fraction: float, minimum: int, seed: int) -> tu
     if fraction == 0:
         return np.arange(n_images), np.arange(0)
     n_hold = max(minimum, round(fraction * n_images))
-    if n_images - n_hold < MIN_TRAIN_IMAGES:
-        need = n_hold + MIN_TRAIN_IMAGES
+    if n_images - n_hold < min_train:
+        need = n_hold + min_train
         raise DatasetError(
             f"too few golden images for a held-out split: found {n_images}, need at least {need} "
-            f"({MIN_TRAIN_IMAGES} to train and {n_hold} held out to set the radius); "
+            f"({min_train} to train and {n_hold} held out to set the radius); "
             "add images, or keep augmentation on so that fit can make copies"
         )
     order = np.random.default_rng(seed).permutation(n_images)
@@ -88,16 +89,18 @@ class DeepSVDD:
     def _split(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Train/held-out split; a too-small set is first grown with augmented copies.
 
-        With fewer than ``min_holdout + MIN_TRAIN_IMAGES`` golden images (down to
+        With fewer than ``min_holdout`` + the training minimum golden images (down to
         one) and augmentation on, augmented copies fill the set up to
         ``MIN_EXPANDED`` images, so the radius is set on augmented views.
         """
         t = self.config.train
-        grow = len(images) < t.min_holdout + MIN_TRAIN_IMAGES and t.augment != "none"
+        score = self.config.score
+        min_train = max(MIN_TRAIN_IMAGES, score.k + 1 if score.rule == "knn" else 0)  # k-NN needs k other golden images
+        grow = len(images) < t.min_holdout + min_train and t.augment != "none"
         self.expanded_from_ = len(images) if grow else None  # reset on every split, so a refit never reports stale growth
         if grow:
             images = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
-        train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed)
+        train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed, min_train)
         return images[train_idx], images[hold_idx]
 
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
@@ -135,6 +138,7 @@ class DeepSVDD:
             self._check_images(defects)
         t = self.config.train
         train_images, hold_images = self._split(images)
+        check_golden_count(self.config.score, len(train_images))
         if self.autoencoder_ is None:
             if t.ae_epochs > 0:
                 self._pretrain(train_images, progress)

@@ -25,6 +25,16 @@ from inspect_svdd.config import ScoreConfig
 from inspect_svdd.errors import ConfigError
 
 
+def check_golden_count(cfg: ScoreConfig, n_train: int) -> None:
+    """Refuse a k-NN rule that has no k other golden embeddings to compare with (before any training).
+
+    Raises:
+        ConfigError: ``knn`` with ``n_train <= k``.
+    """
+    if cfg.rule == "knn" and n_train <= cfg.k:
+        raise ConfigError(f"knn scoring needs more than k={cfg.k} golden training images, got {n_train}; lower --k")
+
+
 class ScoreHead(nn.Module):
     """Embedding batch (N x D) -> anomaly statistic (N,), higher = more anomalous."""
 
@@ -54,8 +64,7 @@ class ScoreHead(nn.Module):
             head.mean.copy_(torch.from_numpy(lw.location_))
             head.whiten.copy_(torch.from_numpy(np.linalg.cholesky(precision)))
         else:
-            if len(z) <= cfg.k:
-                raise ConfigError(f"knn scoring needs more than k={cfg.k} golden training images, got {len(z)}; lower --k")
+            check_golden_count(cfg, len(z))
             head.mean.copy_(z.mean(dim=0))  # distances are computed on centred vectors: less float32 cancellation
             head.bank.copy_(z - z.mean(dim=0))
         return head

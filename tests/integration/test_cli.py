@@ -98,7 +98,7 @@ def test_interrupted_run_keeps_written_rows(model_dir: Path, incoming_dir: Path,
     [
         ("empty", "folder is empty"),
         ("text_only", "no images (1 other file(s), e.g. notes.txt)"),
-        ("few", "too few golden images for a held-out split: found 4, need at least 10"),
+        ("few", "too few golden images for a held-out split: found 4, need at least 11 (6 to train"),
         ("all_corrupt", "none of the 2 image file(s) could be read"),
     ],
 )
@@ -154,6 +154,14 @@ def test_bad_defects_folder_is_one_line(golden_dir: Path, tmp_path: Path, setup:
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--defects", str(folder), *FAST_FIT)
     assert code == 2 and err.strip().splitlines() == [f"Error: {folder}{message}"]
     assert not (tmp_path / "m").exists()
+
+
+def test_knn_needs_k_other_golden_images_and_says_so_before_training(golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--k", "7", "--augment", "none", *FAST_FIT)
+    assert code == 2 and "found 12, need at least 13 (8 to train and 5 held out" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--k", "7", *FAST_FIT)  # augmentation grows the set
+    assert code == 0 and "(12 images)" in err  # 60 after growth, 12 of them held out
 
 
 def test_single_golden_image_is_grown_by_augmentation(tmp_path: Path) -> None:

@@ -57,13 +57,14 @@ def test_quantile_radius_rule_is_the_heldout_quantile(images: np.ndarray) -> Non
     assert det.radius_ == pytest.approx(np.quantile(hold, 0.99), rel=1e-4)
 
 
-def test_default_rule_is_the_squared_distance_to_the_centre(fitted: DeepSVDD, images: np.ndarray) -> None:
-    assert fitted.config.score.rule == "center" and fitted.center_ is not None
+def test_center_rule_is_the_squared_distance_to_the_centre(fitted: DeepSVDD, images: np.ndarray) -> None:
+    assert fitted.config.score.rule == "knn" and fitted.center_ is not None  # the default
+    center = fitted.with_rule(ScoreConfig("center"), images)
     expected = ((fitted.embeddings(images) - fitted.center_) ** 2).sum(dim=1).numpy()
-    np.testing.assert_allclose(fitted.distances(images), expected, rtol=1e-5)
+    np.testing.assert_allclose(center.distances(images), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("rule", ["mahalanobis", "knn"])
+@pytest.mark.parametrize("rule", ["center", "mahalanobis"])
 def test_other_rules_share_the_encoder_and_score_differently(fitted: DeepSVDD, images: np.ndarray, rule: str) -> None:
     other = fitted.with_rule(ScoreConfig(rule, k=2), images)
     assert other.encoder_ is fitted.encoder_ and other.config.score.rule == rule
