@@ -1,21 +1,25 @@
 """The README's main job on samples/: default fit, then score, must meet the product's bar.
 
-Slow (the default fit takes about a minute on 2 CPU cores) but it is the test
-that says the product works. It asserts what a working model gives on any CPU
-of this kind and any seed, not verdicts at the boundary. Measured with the
-defaults (k-NN score, 10 + 50 epochs) for seeds 0, 1, 2 on the development
-CPU: AUROC 0.997 / 0.979 / 0.992 (an untrained encoder: 0.805); defects
-passing 0 / 1 / 0 of 24; good parts rejected 2 / 1 / 4 of 16 (one of them is
-always hard_good_002.jpg, a darker part far outside the golden range).
+Slow (the default fit takes one to two minutes on 2 CPU cores) but it is the
+test that says the product works. It asserts what a working model gives on any
+CPU of this kind and any seed, not verdicts at the boundary: how training goes
+depends on the float path (threads, CPU), and so does how many good parts land
+just outside the radius. Measured with the defaults (k-NN score, 10 + 50 epochs):
+
+* seeds 0, 1, 2 with one torch thread: AUROC 0.997 / 0.979 / 0.992; defects
+  passing 0 / 1 / 0 of 24; good parts rejected 2 / 1 / 4 of 16;
+* seed 0 with two threads (make demo): AUROC 0.990, no defect passing (the
+  weakest at 4.1 R^2), 4 good parts rejected (at 1.06, 1.45, 1.49 and 9.0 R^2);
+* an untrained encoder: AUROC 0.805, 3 defects passing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
@@ -41,19 +45,20 @@ def _score(model: Path, backend: str) -> tuple[int, list[dict[str, str]]]:
 
 
 def test_default_fit_on_samples_meets_the_bar(sample_model: tuple[Path, str]) -> None:
-    model, log = sample_model
-    seconds = float(re.search(r"fit took ([0-9.]+) s", log).group(1))  # type: ignore[union-attr]
-    assert seconds < 300, f"default fit took {seconds} s"  # measured 60 s
+    model, _ = sample_model
     code, rows = _score(model, "onnx")
     assert code == 1 and len(rows) == 40
     defects = [r for r in rows if Path(r["path"]).parent.name != "good"]
     good = [r for r in rows if Path(r["path"]).parent.name == "good"]
+    auroc = roc_auc_score([r in defects for r in rows], [float(r["score"]) for r in rows])
+    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
     missed = [r["path"] for r in defects if r["verdict"] != "fail"]
     assert len(missed) <= 2, f"defects that passed: {missed}"
     rejected = [r["path"] for r in good if r["verdict"] != "pass"]
-    assert len(rejected) <= 4, f"good parts rejected: {rejected}"
-    auroc = roc_auc_score([r in defects for r in rows], [float(r["score"]) for r in rows])
-    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
+    assert len(rejected) <= 6, f"good parts rejected: {rejected}"
+    r2 = float(rows[0]["radius"]) ** 2  # the typical part sits well on its side of the boundary
+    assert np.median([float(r["distance"]) for r in good]) < r2  # measured 0.69 R^2 (make demo)
+    assert np.median([float(r["distance"]) for r in defects]) > 2 * r2  # measured 16 R^2
 
 
 def test_backends_agree_on_samples(sample_model: tuple[Path, str]) -> None:
