@@ -30,7 +30,7 @@ def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
     assert meta["inspect_svdd.image_size"] == "128" and meta["inspect_svdd.channels"] == "3"
     assert meta["inspect_svdd.resize"] == "area" and meta["inspect_svdd.roi"] == ""
     assert meta["inspect_svdd.format_version"] == "2"
-    assert meta["inspect_svdd.score_rule"] == record["config"]["score"]["rule"] == "center"
+    assert meta["inspect_svdd.score_rule"] == record["config"]["score"]["rule"] == "knn"
     assert json.loads(meta["inspect_svdd.radius_rule"]) == record["holdout"]["radius"]
     assert meta["inspect_svdd.train_files_sha256"] == record["training"]["files_sha256"]
     norm = json.loads(meta["inspect_svdd.normalisation"])
