@@ -225,8 +225,12 @@ class DeepSVDD:
 
     def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """The scoring rule's statistic per image (for ``center``: squared distance to c); compared with R**2."""
+        return self.statistics(self.embeddings(images, batch_size))
+
+    def statistics(self, embeddings: torch.Tensor) -> np.ndarray:
+        """The scoring rule's statistic of precomputed embeddings (N x rep_dim)."""
         with torch.no_grad():
-            return self._fitted()[1](self.embeddings(images, batch_size)).numpy()
+            return self._fitted()[1](embeddings).numpy()
 
     def score(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
         """Anomaly score ``d^2 - R^2`` per image, d^2 the rule's statistic: higher = more anomalous, > 0 = fail."""

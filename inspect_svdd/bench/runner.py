@@ -27,7 +27,6 @@ from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.preprocess import preprocess
-from inspect_svdd.train import embed
 
 Log = Callable[[str], None]
 
@@ -71,9 +70,9 @@ def escape_at_frr(anomalous: np.ndarray, scores: np.ndarray, frr: float) -> floa
     return float(np.mean(scores[anomalous] <= threshold))
 
 
-def _rule_result(det: DeepSVDD, split: Split) -> dict[str, Any]:
+def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> dict[str, Any]:
     """AUROC, AUPR, and the false-reject and escape rates at the radius set from good images only."""
-    scores = det.score(split.test)
+    scores = det.statistics(test_embeddings) - (det.radius_ or 0.0) ** 2
     anomalous = split.test_anomalous
     out = {**metrics(anomalous, scores), "radius": float(det.radius_ or 0.0),
            "test_false_reject_rate": float(np.mean(scores[~anomalous] > 0)),
@@ -166,7 +165,8 @@ class RecipeRunner:
         start = time.perf_counter()
         det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
         train_seconds = time.perf_counter() - start
-        scores = det.score(split.test)
+        test_embeddings = det.embeddings(split.test)  # once, for every rule and the feature baselines
+        scores = det.statistics(test_embeddings) - (det.radius_ or 0.0) ** 2
         result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),
                                   "train_seconds": round(train_seconds, 1), "radius": det.radius_,
                                   "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
@@ -174,15 +174,14 @@ class RecipeRunner:
                                   "score_std": float(np.std(scores)), "config": cfg.to_dict()}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
-        result["rules"] = {cfg.score.rule: _rule_result(det, split)}
+        result["rules"] = {cfg.score.rule: _rule_result(det, split, test_embeddings)}
         for rule in SCORE_RULES:  # every scoring rule on the same trained encoder
             if rule != cfg.score.rule:
                 other = det.with_rule(dataclasses.replace(cfg.score, rule=rule), split.train)
-                result["rules"][rule] = _rule_result(other, split)
+                result["rules"][rule] = _rule_result(other, split, test_embeddings)
         if self.recipe.baselines:
-            assert det.encoder_ is not None  # fitted above
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
-                      "features": (embed(det.encoder_, split.train).numpy(), embed(det.encoder_, split.test).numpy())}
+                      "features": (det.embeddings(split.train).numpy(), test_embeddings.numpy())}
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
                 result.setdefault("baselines", {})[name] = {
                     **metrics(split.test_anomalous, base.pop("scores")), **base}  # type: ignore[arg-type]
