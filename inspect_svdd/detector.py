@@ -232,10 +232,14 @@ class DeepSVDD:
         with torch.no_grad():
             return self._fitted()[1](embeddings).numpy()
 
+    def score_embeddings(self, embeddings: torch.Tensor, radius: float | None = None) -> np.ndarray:
+        """:meth:`score` of precomputed embeddings (N x rep_dim), so several rules can share one forward pass."""
+        r = self._fitted()[2] if radius is None else radius
+        return self.statistics(embeddings) - r**2
+
     def score(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
         """Anomaly score ``d^2 - R^2`` per image, d^2 the rule's statistic: higher = more anomalous, > 0 = fail."""
-        r = self._fitted()[2] if radius is None else radius
-        return self.distances(images) - r**2
+        return self.score_embeddings(self.embeddings(images), radius)
 
     def predict(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
         """Boolean array, True where an image fails (lies outside the sphere)."""

@@ -23,6 +23,7 @@ from torch import nn
 
 from inspect_svdd.config import ScoreConfig
 from inspect_svdd.errors import ConfigError
+from inspect_svdd.hypersphere import squared_distances
 
 
 def check_golden_count(cfg: ScoreConfig, n_train: int) -> None:
@@ -65,14 +66,15 @@ class ScoreHead(nn.Module):
             head.whiten.copy_(torch.from_numpy(np.linalg.cholesky(precision)))
         else:
             check_golden_count(cfg, len(z))
-            head.mean.copy_(z.mean(dim=0))  # distances are computed on centred vectors: less float32 cancellation
-            head.bank.copy_(z - z.mean(dim=0))
+            mean = z.mean(dim=0)  # distances are computed on centred vectors: less float32 cancellation
+            head.mean.copy_(mean)
+            head.bank.copy_(z - mean)
         return head
 
     def forward(self, z: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
         """Statistic per row of ``z``; ``exclude_self`` (knn) drops each row's own bank entry (for training rows)."""
         if self.cfg.rule == "center":
-            return ((z - self.mean) ** 2).sum(dim=1)
+            return squared_distances(z, self.mean)
         if self.cfg.rule == "mahalanobis":
             return (((z - self.mean) @ self.whiten) ** 2).sum(dim=1)
         z = z - self.mean

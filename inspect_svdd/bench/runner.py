@@ -72,7 +72,7 @@ def escape_at_frr(anomalous: np.ndarray, scores: np.ndarray, frr: float) -> floa
 
 def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> dict[str, Any]:
     """AUROC, AUPR, and the false-reject and escape rates at the radius set from good images only."""
-    scores = det.statistics(test_embeddings) - (det.radius_ or 0.0) ** 2
+    scores = det.score_embeddings(test_embeddings)
     anomalous = split.test_anomalous
     out = {**metrics(anomalous, scores), "radius": float(det.radius_ or 0.0),
            "test_false_reject_rate": float(np.mean(scores[~anomalous] > 0)),
@@ -166,7 +166,7 @@ class RecipeRunner:
         det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
         train_seconds = time.perf_counter() - start
         test_embeddings = det.embeddings(split.test)  # once, for every rule and the feature baselines
-        scores = det.statistics(test_embeddings) - (det.radius_ or 0.0) ** 2
+        scores = det.score_embeddings(test_embeddings)
         result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),
                                   "train_seconds": round(train_seconds, 1), "radius": det.radius_,
                                   "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
