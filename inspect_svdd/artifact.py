@@ -26,7 +26,15 @@ from inspect_svdd.config import FitConfig
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import InspectError, ModelError
 from inspect_svdd.heads import ScoreHead
-from inspect_svdd.layout import AE_JSON, AE_WEIGHTS, ENCODER_WEIGHTS, FORMAT_VERSION, HEAD_WEIGHTS, MODEL_JSON
+from inspect_svdd.layout import (
+    AE_JSON,
+    AE_WEIGHTS,
+    ENCODER_WEIGHTS,
+    FORMAT_VERSION,
+    HEAD_WEIGHTS,
+    MODEL_JSON,
+    READABLE_FORMATS,
+)
 from inspect_svdd.nets import AutoEncoder, Encoder
 
 
@@ -113,7 +121,7 @@ def read_json(directory: str | Path, name: str, kind: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("kind") != kind:
         raise ModelError(f"{path}: not an inspect-svdd {kind} file")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise ModelError(
             f"{path}: model format version {version} (made by inspect-svdd {data.get('inspect_svdd_version', '?')}) "
             f"is not supported by this inspect-svdd {__version__} (format {FORMAT_VERSION}); refit the model"

@@ -24,7 +24,10 @@ P, N, T, S = PreprocessConfig(), NetConfig(), TrainConfig(), ScoreConfig()
 def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``fit`` and ``pretrain``."""
     options = [
-        click.option("--image-size", default=P.image_size, show_default=True, help="Network input side (pixels)."),
+        click.option("--image-size", default=P.image_size, show_default=True,
+                     help="Network input side (pixels); the tile side with --frame-size."),
+        click.option("--frame-size", type=int, default=P.frame_size,
+                     help="Tiling: resize each image to this square frame, score its image-size tiles, worst tile wins."),
         click.option("--channels", type=click.Choice(["auto", "1", "3"]), default="auto", show_default=True,
                      help="1 = gray, 3 = RGB; auto: gray if every golden image is gray."),
         click.option("--roi", callback=parse_roi, metavar="X,Y,W,H", help="Crop box applied before the resize."),
@@ -59,6 +62,8 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--anomaly-ratio", default=T.anomaly_ratio, show_default=True,
                      help="Share of training views turned into synthetic defects."),
         click.option("--eta", default=T.eta, show_default=True, help="Weight of the Deep SAD anomaly term."),
+        click.option("--recon-weight", default=T.recon_weight, show_default=True,
+                     help="Hybrid objective: weight of the reconstruction error added to the Deep SVDD loss."),
         click.option("--augment", default=T.augment, show_default=True,
                      help="Preset (none, photometric, jitter) or an albumentations .json/.yaml file."),
         click.option("--augment-factor", default=T.augment_factor, show_default=True,
@@ -73,13 +78,14 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
     """Map CLI keyword arguments onto a FitConfig (channels resolved later when auto)."""
-    pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"])
+    pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"],
+                           frame_size=kw["frame_size"])
     net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],
                     widths=N.widths if kw["architecture"] == N.architecture else (32, 64, 128, 256, 256))
     train = TrainConfig(**{f: kw[f] for f in (
         "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
         "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",
-        "anomalies", "anomaly_ratio", "eta", "seed")})
+        "anomalies", "anomaly_ratio", "eta", "recon_weight", "seed")})
     return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"])), kw["channels"]
 
 
@@ -93,8 +99,10 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
 
     folder = load_folder(golden, cfg.preprocess, channels, on_skip=_skip)
     cfg = dataclasses.replace(cfg, preprocess=folder.preprocess)
+    p = cfg.preprocess
+    tiling = f" in {p.tiles} tiles of {p.image_size}x{p.image_size}" if p.tiles > 1 else ""
     log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
-        f"{cfg.preprocess.channels} channel(s), {cfg.preprocess.image_size}x{cfg.preprocess.image_size}", quiet)
+        f"{p.channels} channel(s), {p.input_size}x{p.input_size}{tiling}", quiet)
     training = {
         "folder": str(golden),
         "count": len(folder.files),

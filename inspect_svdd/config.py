@@ -37,12 +37,17 @@ class PreprocessConfig:
         roi: optional crop box ``(x, y, width, height)`` in source pixels,
             applied before the resize.
         resize: OpenCV interpolation used for the resize.
+        frame_size: tiling: the image is resized to a ``frame_size`` square
+            frame, cut into ``image_size`` tiles that the network embeds one
+            by one, and the worst tile's statistic is the image's (small
+            defects in large frames). ``None``: one ``image_size`` input.
     """
 
     image_size: int = 128
     channels: int = 1
     roi: tuple[int, int, int, int] | None = None
     resize: Resize = "area"
+    frame_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
@@ -55,6 +60,19 @@ class PreprocessConfig:
             object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
         if self.resize not in ("area", "linear", "nearest"):
             raise ConfigError(f"resize must be area, linear or nearest, got {self.resize!r}")
+        if self.frame_size is not None and (self.frame_size < self.image_size or self.frame_size % self.image_size):
+            raise ConfigError(f"{self.image_size}-pixel tiles do not fit a {self.frame_size}-pixel frame: "
+                              f"the frame size must be a multiple of the tile (image) size")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square uint8 image that :func:`inspect_svdd.preprocess.preprocess` returns."""
+        return self.frame_size or self.image_size
+
+    @property
+    def tiles(self) -> int:
+        """Tiles per image (1 without tiling)."""
+        return (self.input_size // self.image_size) ** 2
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,9 @@ class TrainConfig:
         anomaly_ratio: share of the training views turned into synthetic
             defects (when ``anomalies`` is not ``none``).
         eta: Deep SAD weight of the anomaly term ``(d^2 + 1e-6)^-1``.
+        recon_weight: hybrid objective: the Deep SVDD stage keeps the
+            decoder and adds this weight times the pixel-mean reconstruction
+            error of the normal views to the loss (0: the paper's objective).
         seed: seed of every random generator.
     """
 
@@ -191,6 +212,7 @@ class TrainConfig:
     anomalies: str = "none"
     anomaly_ratio: float = 0.5
     eta: float = 1.0
+    recon_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -215,6 +237,8 @@ class TrainConfig:
             raise ConfigError(f"augmentation {self.augment!r} makes defects, not good parts; use it as --anomalies")
         if self.anomalies not in ("none", *DEFECT_PRESETS):
             raise ConfigError(f"anomalies must be none or one of {', '.join(DEFECT_PRESETS)}, got {self.anomalies!r}")
+        if self.recon_weight < 0:
+            raise ConfigError(f"reconstruction weight must be >= 0, got {self.recon_weight}")
         if not 0 < self.anomaly_ratio < 1 or self.eta <= 0:
             raise ConfigError(f"anomaly ratio must be in (0, 1) and eta > 0, got {self.anomaly_ratio}, {self.eta}")
 

@@ -21,7 +21,7 @@ from inspect_svdd.config import FitConfig, ScoreConfig
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.heads import ScoreHead, check_golden_count
 from inspect_svdd.hypersphere import fit_radius, init_center
-from inspect_svdd.nets import AutoEncoder, Encoder
+from inspect_svdd.nets import AutoEncoder, Encoder, to_tiles, worst_tile
 from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
 
 MIN_TRAIN_IMAGES = 5
@@ -82,7 +82,7 @@ class DeepSVDD:
     # ----------------------------------------------------------------- training
     def _check_images(self, images: np.ndarray) -> None:
         p = self.config.preprocess
-        expected = (p.image_size, p.image_size, p.channels)
+        expected = (p.input_size, p.input_size, p.channels)
         if images.ndim != 4 or images.shape[1:] != expected or images.dtype != np.uint8:
             raise ConfigError(f"images must be uint8 N x {expected}, got {images.dtype} {images.shape}")
 
@@ -103,10 +103,15 @@ class DeepSVDD:
         train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed, min_train)
         return images[train_idx], images[hold_idx]
 
+    def _tiles(self, images: np.ndarray) -> np.ndarray:
+        """The network inputs of uint8 NHWC images: the images themselves, or their tiles for a tiled model."""
+        p = self.config.preprocess
+        return images if p.tiles == 1 else to_tiles(torch.from_numpy(images), p.image_size).numpy()
+
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
         """Pretrain the autoencoder on the training split of ``images``."""
         self._check_images(images)
-        return self._pretrain(self._split(images)[0], progress)
+        return self._pretrain(self._tiles(self._split(images)[0]), progress)
 
     def _new_autoencoder(self, train_images: np.ndarray) -> tuple[AutoEncoder, torch.Generator]:
         """A seeded, freshly initialised autoencoder with its input (and first filters) fitted to ``train_images``."""
@@ -136,24 +141,28 @@ class DeepSVDD:
         self._check_images(images)
         if defects is not None and len(defects):
             self._check_images(defects)
+            if self.config.preprocess.tiles > 1:
+                raise ConfigError("real defects cannot train a tiled model: most tiles of a defective part are good")
         t = self.config.train
         train_images, hold_images = self._split(images)
-        check_golden_count(self.config.score, len(train_images))
+        train_tiles = self._tiles(train_images)
+        check_golden_count(self.config.score, len(train_tiles))
         if self.autoencoder_ is None:
             if t.ae_epochs > 0:
-                self._pretrain(train_images, progress)
+                self._pretrain(train_tiles, progress)
             else:
-                self.autoencoder_, _ = self._new_autoencoder(train_images)
+                self.autoencoder_, _ = self._new_autoencoder(train_tiles)
                 self.history_ = []
         assert self.autoencoder_ is not None  # set just above; for the type checker
         generator = seed_everything(t.seed + 1)
         encoder = self.autoencoder_.encoder
-        center = init_center(embed(encoder, train_images), t.eps)
+        center = init_center(embed(encoder, train_tiles), t.eps)
         pipeline = build_pipeline(t.augment, t.seed + 1)
         synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
-        loader = make_loader(train_images, pipeline, t, generator, defects, synthetic)
-        history, learned_r = train_svdd(encoder, loader, center, t, progress)
-        head = ScoreHead.fit(self.config.score, embed(encoder, train_images), center)
+        loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
+        decoder = self.autoencoder_.decoder if t.recon_weight > 0 else None
+        history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder)
+        head = ScoreHead.fit(self.config.score, embed(encoder, train_tiles), center)
         self.encoder_, self.center_, self.head_ = encoder, center, head
         self.history_ = self.history_ + history
         self._set_radius(train_images, hold_images, learned_r)
@@ -178,7 +187,8 @@ class DeepSVDD:
         if encoder is None or head is None:
             raise ConfigError("the radius is set after training")
         with torch.no_grad():  # a training image is its own nearest neighbour: knn leaves it out
-            stats = head(embed(encoder, views), exclude_self=on_train).numpy().astype(np.float64)
+            tile_stats = head(embed(encoder, self._tiles(views)), exclude_self=on_train)
+            stats = worst_tile(tile_stats, self.config.preprocess.tiles).numpy().astype(np.float64)
         radius, facts = fit_radius(stats, t.target_frr, t.radius_rule)
         if t.objective == "soft-boundary" and self.config.score.rule == "center":
             radius, facts = learned_r, {"rule": "soft-boundary", "nu": t.nu}
@@ -208,7 +218,7 @@ class DeepSVDD:
         other = DeepSVDD(dataclasses.replace(self.config, score=score))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
-        other.head_ = ScoreHead.fit(score, embed(encoder, train_images), self.center_)
+        other.head_ = ScoreHead.fit(score, embed(encoder, other._tiles(train_images)), self.center_)
         other._set_radius(train_images, hold_images, self.radius_ or 0.0)
         return other
 
@@ -219,18 +229,18 @@ class DeepSVDD:
         return self.encoder_, self.head_, self.radius_
 
     def embeddings(self, images: np.ndarray, batch_size: int = 64) -> torch.Tensor:
-        """The encoder's ``rep_dim`` embedding of each image."""
+        """The encoder's ``rep_dim`` embedding of each image (of each tile, in order, for a tiled model)."""
         self._check_images(images)
-        return embed(self._fitted()[0], images, batch_size)
+        return embed(self._fitted()[0], self._tiles(images), batch_size)
 
     def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """The scoring rule's statistic per image (for ``center``: squared distance to c); compared with R**2."""
         return self.statistics(self.embeddings(images, batch_size))
 
     def statistics(self, embeddings: torch.Tensor) -> np.ndarray:
-        """The scoring rule's statistic of precomputed embeddings (N x rep_dim)."""
+        """The scoring rule's statistic of precomputed embeddings (N x rep_dim; the worst tile's for a tiled model)."""
         with torch.no_grad():
-            return self._fitted()[1](embeddings).numpy()
+            return worst_tile(self._fitted()[1](embeddings), self.config.preprocess.tiles).numpy()
 
     def score_embeddings(self, embeddings: torch.Tensor, radius: float | None = None) -> np.ndarray:
         """:meth:`score` of precomputed embeddings (N x rep_dim), so several rules can share one forward pass."""

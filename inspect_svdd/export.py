@@ -4,7 +4,8 @@ Graph contract (also written to the file's metadata):
 
 * input ``images``: uint8, shape (N, S, S, C), channels last, RGB order for
   C = 3, exactly what :func:`inspect_svdd.preprocess.preprocess` returns;
-  normalisation happens inside the graph.
+  normalisation (and, for a tiled model, the cut into tiles and the choice of
+  the worst tile) happens inside the graph.
 * outputs ``distance`` (the scoring rule's statistic: squared distance to the
   centre, squared Mahalanobis distance or mean squared k-NN distance) and
   ``score`` (distance - R**2; > 0 means fail), float32, shape (N,).
@@ -32,6 +33,7 @@ from inspect_svdd import __version__
 from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ExportError
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
+from inspect_svdd.nets import to_tiles, worst_tile
 from inspect_svdd.preprocess import INPUT_CONTRACT
 
 OPSET = 18
@@ -43,15 +45,16 @@ class ScoringGraph(nn.Module):
 
     radius_sq: torch.Tensor
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, radius: float) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module, radius: float, tile: int, tiles: int = 1) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.tile, self.tiles = tile, tiles
         self.register_buffer("radius_sq", torch.tensor(radius**2, dtype=torch.float32))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Statistic and score per image."""
-        dist = self.head(self.encoder(images))
+        """Statistic and score per image (its worst tile's, for a tiled model)."""
+        dist = worst_tile(self.head(self.encoder(to_tiles(images, self.tile))), self.tiles)
         return dist, dist - self.radius_sq
 
 
@@ -64,7 +67,9 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "radius": repr(float(radius)),
-        "image_size": str(p.image_size),
+        "image_size": str(p.input_size),
+        "tile_size": str(p.image_size),
+        "tiles": str(p.tiles),
         "channels": str(p.channels),
         "channel_order": "gray" if p.channels == 1 else "RGB",
         "resize": p.resize,
@@ -91,9 +96,9 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
 
     encoder, head, radius = det._fitted()
     path = Path(path)
-    graph = ScoringGraph(encoder, head, radius).eval()
     p = det.config.preprocess
-    example = torch.zeros(2, p.image_size, p.image_size, p.channels, dtype=torch.uint8)
+    graph = ScoringGraph(encoder, head, radius, p.image_size, p.tiles).eval()
+    example = torch.zeros(2, p.input_size, p.input_size, p.channels, dtype=torch.uint8)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

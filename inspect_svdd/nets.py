@@ -296,3 +296,22 @@ def dictionary_init(encoder: Encoder, images: np.ndarray, seed: int, n_images: i
     atoms = learner.fit(patches).components_.reshape(out_ch, k, k, in_ch)
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(atoms).permute(0, 3, 1, 2).to(conv.weight.dtype))
+
+
+def to_tiles(images: torch.Tensor, tile: int) -> torch.Tensor:
+    """Cut NHWC frames into ``tile``-sized squares: (N, F, F, C) -> (N * (F/tile)**2, tile, tile, C).
+
+    Row-major tile order; the one tiling definition, used for training, torch
+    scoring and inside the ONNX graph. A frame of ``tile`` pixels is returned as it is.
+    """
+    grid = images.shape[1] // tile
+    if grid == 1:
+        return images
+    channels = images.shape[3]
+    parts = images.reshape(-1, grid, tile, grid, tile, channels).permute(0, 1, 3, 2, 4, 5)
+    return parts.reshape(-1, tile, tile, channels)
+
+
+def worst_tile(stats: torch.Tensor, tiles: int) -> torch.Tensor:
+    """Per-frame statistic from per-tile ones: the largest (most anomalous) tile of each frame."""
+    return stats if tiles == 1 else stats.reshape(-1, tiles).amax(dim=1)

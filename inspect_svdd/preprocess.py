@@ -24,7 +24,7 @@ from inspect_svdd.images import decode_image
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
 INPUT_CONTRACT = (
-    "uint8 array of shape (N, S, S, C): N images, S = image_size rows and columns, "
+    "uint8 array of shape (N, S, S, C): N images, S = frame_size (tiled models) or image_size rows and columns, "
     "C = channels (1 = gray, 3 = RGB in that order), values 0-255, channels last"
 )
 
@@ -47,7 +47,7 @@ def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<ar
         if x + w > cols or y + h > rows:
             raise ImageError(path, f"region of interest {x},{y},{w},{h} does not fit in a {cols}x{rows} image")
         image = image[y : y + h, x : x + w]
-    size = cfg.image_size
+    size = cfg.input_size
     if image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=_INTERPOLATION[cfg.resize])
     if image.ndim == 2:

@@ -22,7 +22,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError
-from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
+from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, READABLE_FORMATS
 from inspect_svdd.preprocess import load_image
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -108,10 +108,10 @@ class OnnxScorer:
         missing = {"format_version", "radius", "preprocess"} - set(self.metadata)
         if missing:
             raise ModelError(f"{self.path}: not an inspect-svdd model (metadata lacks {', '.join(sorted(missing))})")
-        if self.metadata["format_version"] != str(FORMAT_VERSION):
+        if self.metadata["format_version"] not in map(str, READABLE_FORMATS):
             raise ModelError(
                 f"{self.path}: model format version {self.metadata['format_version']} is not supported "
-                f"(this runtime reads version {FORMAT_VERSION}); re-export the model"
+                f"(this runtime reads versions {READABLE_FORMATS[0]} to {FORMAT_VERSION}); re-export the model"
             )
 
     def distances(self, batch: np.ndarray) -> np.ndarray:

@@ -109,25 +109,37 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
 
 
 def train_svdd(
-    encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True
+    encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True,
+    decoder: torch.nn.Module | None = None,
 ) -> tuple[History, float]:
     """Minimise the Deep SVDD objective (Deep SAD where the loader marks anomalies); return the history and R.
 
     For ``soft-boundary`` R is updated after each epoch past a warm-up, to the
     (1 - nu) quantile of the epoch's distances (Ruff et al.); for ``one-class``
-    the returned R is 0 and the caller sets it from held-out images.
+    the returned R is 0 and the caller sets it from held-out images. With a
+    ``decoder`` (hybrid objective) ``cfg.recon_weight`` times the normal
+    views' reconstruction error is added, and the decoder trains too.
     """
-    opt, sched = _optimizer(encoder.parameters(), cfg.lr, cfg.weight_decay, cfg.lr_milestones)
+    params = [*encoder.parameters(), *(decoder.parameters() if decoder is not None else [])]
+    opt, sched = _optimizer(params, cfg.lr, cfg.weight_decay, cfg.lr_milestones)
     warm_up = min(10, cfg.epochs // 4)
     radius = 0.0
     history: History = []
     encoder.train()
+    if decoder is not None:
+        decoder.train()
     for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch"):
-        start, total, count = time.perf_counter(), 0.0, 0
+        start, total, count, recon_total = time.perf_counter(), 0.0, 0, 0.0
         epoch_dist: list[torch.Tensor] = []
         for batch, anomalous in loader:
-            dist = squared_distances(encoder(batch), center)
+            code = encoder(batch)
+            dist = squared_distances(code, center)
             loss = svdd_loss(dist, radius, cfg.objective, cfg.nu, anomalous, cfg.eta)
+            if decoder is not None:
+                normal = ~anomalous
+                recon_err = ((decoder(code[normal]) - encoder.adapter(batch[normal])) ** 2).mean()
+                loss = loss + cfg.recon_weight * recon_err
+                recon_total += recon_err.item() * len(batch)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -139,7 +151,11 @@ def train_svdd(
             radius = quantile_radius(torch.cat(epoch_dist), 1 - cfg.nu)
         history.append({"stage": "svdd", "epoch": epoch + 1, "loss": total / max(count, 1), "radius": radius,
                         "seconds": round(time.perf_counter() - start, 3)})
+        if decoder is not None:
+            history[-1]["recon_loss"] = recon_total / max(count, 1)
     encoder.eval()
+    if decoder is not None:
+        decoder.eval()
     return history, radius
 
 

@@ -86,9 +86,14 @@ def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> 
     return out
 
 
+def frame_features(embeddings: torch.Tensor, count: int) -> np.ndarray:
+    """One feature row per image for the baselines: a tiled image's tile embeddings side by side."""
+    return embeddings.reshape(count, -1).numpy()
+
+
 def _resized(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Bring arrays from a torchvision set to the setting's input size through the shared preprocessing."""
-    if images.shape[1:] == (cfg.image_size, cfg.image_size, cfg.channels):
+    if images.shape[1:] == (cfg.input_size, cfg.input_size, cfg.channels):
         return images
     return np.stack([preprocess(img, cfg) for img in images])
 
@@ -181,7 +186,8 @@ class RecipeRunner:
                 result["rules"][rule] = _rule_result(other, split, test_embeddings)
         if self.recipe.baselines:
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
-                      "features": (det.embeddings(split.train).numpy(), test_embeddings.numpy())}
+                      "features": (frame_features(det.embeddings(split.train), len(split.train)),
+                                   frame_features(test_embeddings, len(split.test)))}
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
                 result.setdefault("baselines", {})[name] = {
                     **metrics(split.test_anomalous, base.pop("scores")), **base}  # type: ignore[arg-type]

@@ -26,8 +26,9 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
     record = json.loads((model_dir / "model.json").read_text())
-    assert record["format_version"] == 2 and record["kind"] == "model"
-    assert record["config"]["preprocess"] == {"image_size": 128, "channels": 3, "roi": None, "resize": "area"}
+    assert record["format_version"] == 3 and record["kind"] == "model"
+    assert record["config"]["preprocess"] == {"image_size": 128, "channels": 3, "roi": None, "resize": "area",
+                                              "frame_size": None}
     assert len(record["center"]) == 512 and record["radius"] > 0
     assert record["training"]["count"] == 12 and len(record["training"]["files_sha256"]) == 64
     assert [h["stage"] for h in record["history"]] == ["pretrain"] * 2 + ["svdd"] * 2
@@ -162,6 +163,12 @@ def test_knn_needs_k_other_golden_images_and_says_so_before_training(golden_dir:
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--k", "7", *FAST_FIT)  # augmentation grows the set
     assert code == 0 and "(12 images)" in err  # 60 after growth, 12 of them held out
+
+
+def test_tile_size_that_does_not_fit_the_frame_is_one_line(golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--frame-size", "300", *FAST_FIT)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "128-pixel tiles do not fit a 300-pixel frame" in err and not (tmp_path / "m").exists()
 
 
 def test_single_golden_image_is_grown_by_augmentation(tmp_path: Path) -> None:

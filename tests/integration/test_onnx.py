@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from inspect_svdd.cli import main
-from tests.conftest import REPO, SAMPLES, draw_part
+from tests.conftest import FAST_FIT, REPO, SAMPLES, draw_part
 
 
 def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
@@ -29,7 +29,7 @@ def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
     assert float(meta["inspect_svdd.radius"]) == pytest.approx(record["radius"])
     assert meta["inspect_svdd.image_size"] == "128" and meta["inspect_svdd.channels"] == "3"
     assert meta["inspect_svdd.resize"] == "area" and meta["inspect_svdd.roi"] == ""
-    assert meta["inspect_svdd.format_version"] == "2"
+    assert meta["inspect_svdd.format_version"] == "3"
     assert meta["inspect_svdd.score_rule"] == record["config"]["score"]["rule"] == "knn"
     assert json.loads(meta["inspect_svdd.radius_rule"]) == record["holdout"]["radius"]
     assert meta["inspect_svdd.train_files_sha256"] == record["training"]["files_sha256"]
@@ -76,6 +76,23 @@ def test_every_scoring_rule_exports_with_parity_and_a_broken_graph_is_caught(
 
     onnx_scores = OnnxScorer(tmp_path / f"{rule}.onnx").score(images)
     assert ((onnx_scores > 0) == det.predict(images)).all()
+
+
+def test_tiled_model_exports_with_parity_and_both_backends_agree(golden_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiled"
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--frame-size", "256", *FAST_FIT])
+    assert result.exit_code == 0, result.output
+    meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert (meta["inspect_svdd.image_size"], meta["inspect_svdd.tile_size"], meta["inspect_svdd.tiles"]) == ("256", "128", "4")
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming"), "-m", str(out), "--backend", backend,
+                                           "--csv", "-"])
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows["onnx"]) == 40
+    for a, b in zip(rows["torch"], rows["onnx"], strict=True):
+        assert a["verdict"] == b["verdict"]
+        assert float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-4)
 
 
 @pytest.mark.parametrize("error_in_r2", [-0.01, 0.01])
