@@ -254,16 +254,21 @@ class ScoreConfig:
             ``knn`` (mean squared distance to the ``k`` nearest golden
             embeddings). All three run inside the ONNX graph.
         k: neighbours for ``knn``.
+        bank_views: augmented views (the training augmentation) of each
+            training image added to the golden embeddings the rule is fitted
+            on (the k-NN bank, the Mahalanobis mean and covariance), so the
+            variation the encoder was trained to accept counts as good.
     """
 
     rule: ScoreRule = "knn"
     k: int = 5
+    bank_views: int = 0
 
     def __post_init__(self) -> None:
         if self.rule not in SCORE_RULES:
             raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
-        if self.k < 1:
-            raise ConfigError(f"k must be at least 1, got {self.k}")
+        if self.k < 1 or self.bank_views < 0:
+            raise ConfigError(f"k must be at least 1 and bank views at least 0, got {self.k}, {self.bank_views}")
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,8 @@ class FitConfig:
         size, stages = self.preprocess.image_size, len(self.net.widths)
         if size % 2**stages:
             raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
+        if self.score.bank_views and self.train.holdout == 0:  # a training image would meet its own views
+            raise ConfigError("bank views need held-out golden images to set the radius (holdout > 0)")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""

@@ -162,12 +162,20 @@ class DeepSVDD:
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
         decoder = self.autoencoder_.decoder if t.recon_weight > 0 else None
         history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder)
-        head = ScoreHead.fit(self.config.score, embed(encoder, train_tiles), center)
+        head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles)), center)
         self.encoder_, self.center_, self.head_ = encoder, center, head
         self.history_ = self.history_ + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
         return self
+
+    def _bank(self, train_tiles: np.ndarray) -> np.ndarray:
+        """The images the scoring rule is fitted on: the training images and ``bank_views`` augmented views of each."""
+        t, views = self.config.train, self.config.score.bank_views
+        if views == 0 or t.augment == "none":
+            return train_tiles
+        pipeline = build_pipeline(t.augment, t.seed + 4)
+        return np.concatenate([train_tiles, np.stack([apply(pipeline, im) for _ in range(views) for im in train_tiles])])
 
     def _radius_views(self, images: np.ndarray) -> np.ndarray:
         """The held-out images plus ``radius_views`` augmented views of each (seeded)."""
@@ -218,7 +226,7 @@ class DeepSVDD:
         other = DeepSVDD(dataclasses.replace(self.config, score=score))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
-        other.head_ = ScoreHead.fit(score, embed(encoder, other._tiles(train_images)), self.center_)
+        other.head_ = ScoreHead.fit(score, embed(encoder, other._bank(other._tiles(train_images))), self.center_)
         other._set_radius(train_images, hold_images, self.radius_ or 0.0)
         return other
 

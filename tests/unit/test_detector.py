@@ -141,3 +141,14 @@ def test_soft_boundary_uses_learned_radius(images: np.ndarray) -> None:
     det = DeepSVDD(cfg).fit(images, progress=False)
     assert det.radius_ == det.history_[-1]["radius"] and det.radius_ > 0
     assert torch.is_tensor(det.center_)
+
+
+def test_bank_views_add_augmented_training_views_to_the_golden_bank(fitted: DeepSVDD, images: np.ndarray) -> None:
+    plain = fitted.with_rule(ScoreConfig("knn", k=3), images)
+    viewed = fitted.with_rule(ScoreConfig("knn", k=3, bank_views=2), images)
+    assert plain.head_ is not None and viewed.head_ is not None
+    n_train = plain.holdout_["train_count"]
+    assert len(plain.head_.bank) == n_train and len(viewed.head_.bank) == 3 * n_train
+    assert not np.allclose(plain.score(images), viewed.score(images))
+    with pytest.raises(ConfigError, match="bank views need held-out"):
+        FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig(bank_views=1))
