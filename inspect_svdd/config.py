@@ -24,7 +24,7 @@ AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["center", "mahalanobis", "knn"]
 RadiusRule = Literal["quantile", "lognormal"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")
-DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.synthetic
+DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.model.synthetic
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class PreprocessConfig:
 
     @property
     def input_size(self) -> int:
-        """Side of the square uint8 image that :func:`inspect_svdd.preprocess.preprocess` returns."""
+        """Side of the square uint8 image that :func:`inspect_svdd.io.preprocess.preprocess` returns."""
         return self.frame_size or self.image_size
 
     @property

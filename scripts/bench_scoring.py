@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_svdd.images import decode_image, list_images
-from inspect_svdd.preprocess import iter_loaded
-from inspect_svdd.scoring import Backend, decode_rate, score_files
+from inspect_svdd.deploy.scoring import Backend, decode_rate, score_files
+from inspect_svdd.io.images import decode_image, list_images
+from inspect_svdd.io.preprocess import iter_loaded
 
 
 def make_folder(out: Path, n: int, source: Path, size: int, ext: str) -> list[Path]:
@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--ext", default="png", choices=["png", "jpg", "bmp"])
     args = parser.parse_args()
 
-    from inspect_svdd.detector import TorchBackend
-    from inspect_svdd.runtime import OnnxScorer
+    from inspect_svdd.deploy.runtime import OnnxScorer
+    from inspect_svdd.deploy.torch_backend import TorchBackend
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_folder(Path(tmp) / "images", args.images, args.source, args.size, args.ext)

@@ -1,7 +1,7 @@
 """Benchmark data: torchvision's one-class sets and labelled folders in the MVTec AD layout.
 
 Everything comes out as uint8 NHWC arrays, the same input the detector takes
-from :func:`inspect_svdd.dataset.load_folder`. Nothing is downloaded unless
+from :func:`inspect_svdd.io.datasets.load_folder`. Nothing is downloaded unless
 ``download=True`` is passed explicitly.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
-from inspect_svdd.dataset import load_folder
 from inspect_svdd.errors import DatasetError
-from inspect_svdd.images import list_images
+from inspect_svdd.io.datasets import load_folder
+from inspect_svdd.io.images import list_images
 
 DATA_ROOT_ENV = "INSPECT_SVDD_DATA"
 CACHE_ENV = "INSPECT_SVDD_CACHE"

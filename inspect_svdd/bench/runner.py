@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from inspect_svdd.artifact import library_versions
 from inspect_svdd.bench.baselines import raw_pixels, run_baselines
 from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvision, one_class_split
 from inspect_svdd.bench.recipe import Recipe
 from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
-from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.preprocess import preprocess
+from inspect_svdd.io.preprocess import preprocess
+from inspect_svdd.model.artifact import library_versions
+from inspect_svdd.model.detector import DeepSVDD
 
 Log = Callable[[str], None]
 

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.bench.data import load_mvtec
 from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig
-from inspect_svdd.detector import DeepSVDD
+from inspect_svdd.model.detector import DeepSVDD
 
 torch.set_num_threads(1)
 split, pre = load_mvtec(f"../shared/datasets/{sys.argv[1]}", PreprocessConfig(), "auto", 200, None, 0)

@@ -13,10 +13,10 @@ from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.bench.data import load_mvtec
 from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
-from inspect_svdd.dataset import load_folder
-from inspect_svdd.detector import DeepSVDD
-from inspect_svdd.images import list_images
-from inspect_svdd.preprocess import load_image
+from inspect_svdd.io.datasets import load_folder
+from inspect_svdd.io.images import list_images
+from inspect_svdd.io.preprocess import load_image
+from inspect_svdd.model.detector import DeepSVDD
 
 torch.set_num_threads(1)
 name, ae_epochs = sys.argv[1], int(sys.argv[2])

@@ -76,7 +76,7 @@ def test_csv_file_and_plain_lines(model_dir: Path, incoming_dir: Path, tmp_path:
 
 def test_interrupted_run_keeps_written_rows(model_dir: Path, incoming_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from inspect_svdd import report
+    from inspect_svdd.deploy import results as report
 
     target = tmp_path / "partial.csv"
     original = report.CsvWriter.write

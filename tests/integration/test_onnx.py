@@ -44,15 +44,15 @@ def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
 
 
 def _incoming(det: object) -> np.ndarray:
-    from inspect_svdd.images import list_images
-    from inspect_svdd.preprocess import load_image
+    from inspect_svdd.io.images import list_images
+    from inspect_svdd.io.preprocess import load_image
 
     return np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])  # type: ignore[attr-defined]
 
 
 def test_parity_torch_vs_onnx_on_samples(model_dir: Path) -> None:
-    from inspect_svdd.artifact import load_model
-    from inspect_svdd.export import check_parity
+    from inspect_svdd.deploy.export import check_parity
+    from inspect_svdd.model.artifact import load_model
 
     det, _ = load_model(model_dir)
     assert check_parity(det, model_dir / "model.onnx", _incoming(det)) <= 1e-4  # measured ~1e-7 R^2
@@ -61,18 +61,18 @@ def test_parity_torch_vs_onnx_on_samples(model_dir: Path) -> None:
 @pytest.mark.parametrize("rule", ["center", "mahalanobis", "knn"])
 def test_every_scoring_rule_exports_with_parity_and_a_broken_graph_is_caught(
         model_dir: Path, tmp_path: Path, rule: str) -> None:
-    from inspect_svdd.artifact import load_model
     from inspect_svdd.config import ScoreConfig
-    from inspect_svdd.export import export_onnx
-    from inspect_svdd.images import list_images
-    from inspect_svdd.preprocess import load_image
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.io.images import list_images
+    from inspect_svdd.io.preprocess import load_image
+    from inspect_svdd.model.artifact import load_model
 
     det, record = load_model(model_dir)
     golden = np.stack([load_image(p, det.config.preprocess) for p in list_images(record["training"]["folder"])])
     det = det.with_rule(ScoreConfig(rule, k=3), golden)
     images = _incoming(det)
     assert export_onnx(det, tmp_path / f"{rule}.onnx", record, images) <= 1e-4
-    from inspect_svdd.runtime import OnnxScorer
+    from inspect_svdd.deploy.runtime import OnnxScorer
 
     onnx_scores = OnnxScorer(tmp_path / f"{rule}.onnx").score(images)
     assert ((onnx_scores > 0) == det.predict(images)).all()
@@ -98,9 +98,9 @@ def test_tiled_model_exports_with_parity_and_both_backends_agree(golden_dir: Pat
 @pytest.mark.parametrize("error_in_r2", [-0.01, 0.01])
 def test_a_broken_export_is_caught_and_leaves_no_file(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      error_in_r2: float) -> None:
-    from inspect_svdd import export
-    from inspect_svdd.artifact import load_model
+    from inspect_svdd.deploy import export
     from inspect_svdd.errors import ExportError
+    from inspect_svdd.model.artifact import load_model
 
     det, record = load_model(model_dir)
     forward = export.ScoringGraph.forward
@@ -125,8 +125,8 @@ def test_export_command_rewrites_with_parity(model_dir: Path, tmp_path: Path) ->
 
 
 def test_export_leaves_encoder_in_eval_mode(model_dir: Path, tmp_path: Path) -> None:
-    from inspect_svdd.artifact import load_model
-    from inspect_svdd.export import export_onnx
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.model.artifact import load_model
 
     det, record = load_model(model_dir)
     assert det.encoder_ is not None
@@ -154,9 +154,9 @@ def test_runtime_works_with_torch_unimportable(model_dir: Path) -> None:
     code = f"""
 import sys
 sys.modules["torch"] = None  # any 'import torch' now raises ImportError
-from inspect_svdd.runtime import OnnxScorer
-from inspect_svdd.images import list_images
-from inspect_svdd.preprocess import load_image
+from inspect_svdd.deploy.runtime import OnnxScorer
+from inspect_svdd.io.images import list_images
+from inspect_svdd.io.preprocess import load_image
 import numpy as np
 scorer = OnnxScorer({str(model_dir / "model.onnx")!r})
 paths = list_images({str(SAMPLES / "incoming")!r})
@@ -181,7 +181,7 @@ main()
 
 
 def test_device_cuda_without_gpu_is_a_clear_error(model_dir: Path) -> None:
-    from inspect_svdd.runtime import cuda_device_count
+    from inspect_svdd.deploy.runtime import cuda_device_count
 
     if cuda_device_count() > 0:
         pytest.skip("this machine has a GPU")
@@ -191,7 +191,7 @@ def test_device_cuda_without_gpu_is_a_clear_error(model_dir: Path) -> None:
 
 
 def test_auto_device_falls_back_to_cpu_quietly(model_dir: Path) -> None:
-    from inspect_svdd.runtime import OnnxScorer, cuda_device_count
+    from inspect_svdd.deploy.runtime import OnnxScorer, cuda_device_count
 
     scorer = OnnxScorer(model_dir / "model.onnx", device="auto")
     expected = "CUDAExecutionProvider" if cuda_device_count() else "CPUExecutionProvider"

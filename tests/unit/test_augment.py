@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from inspect_svdd.augment import PRESETS, apply, build_pipeline, dump_pipeline, expand, load_pipeline_file
 from inspect_svdd.cli import main
 from inspect_svdd.config import DEFECT_PRESETS
 from inspect_svdd.errors import ConfigError
+from inspect_svdd.model.augment import PRESETS, apply, build_pipeline, dump_pipeline, expand, load_pipeline_file
 from tests.conftest import draw_part, write_rgb
 
 

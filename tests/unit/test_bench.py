@@ -19,7 +19,7 @@ from inspect_svdd.bench.runner import RecipeRunner, RunOptions, merge_documents
 from inspect_svdd.bench.tables import markdown, write_reports
 from inspect_svdd.config import NetConfig
 from inspect_svdd.errors import DatasetError
-from inspect_svdd.nets import Encoder, GcnAdapter
+from inspect_svdd.model.nets import Encoder, GcnAdapter
 
 
 def _write_cifar(root: Path, per_batch: int = 4) -> np.ndarray:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from inspect_svdd.artifact import load_model, save_model
 from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
-from inspect_svdd.detector import DeepSVDD, split_holdout
 from inspect_svdd.errors import ConfigError, DatasetError, ModelError
+from inspect_svdd.model.artifact import load_model, save_model
+from inspect_svdd.model.detector import DeepSVDD, split_holdout
 from tests.conftest import draw_part
 
 

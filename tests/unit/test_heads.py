@@ -9,7 +9,7 @@ from sklearn.covariance import LedoitWolf
 
 from inspect_svdd.config import ScoreConfig
 from inspect_svdd.errors import ConfigError
-from inspect_svdd.heads import ScoreHead
+from inspect_svdd.model.heads import ScoreHead
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inspect_svdd.hypersphere import fit_radius, init_center, quantile_radius, squared_distances, svdd_loss
+from inspect_svdd.model.hypersphere import fit_radius, init_center, quantile_radius, squared_distances, svdd_loss
 
 
 def test_center_is_mean_with_eps_rule() -> None:

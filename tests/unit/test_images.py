@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inspect_svdd.errors import DatasetError, ImageError
-from inspect_svdd.images import decode_image, is_grayscale, list_images
+from inspect_svdd.io.images import decode_image, is_grayscale, list_images
 
 
 def _png(path: Path, image: np.ndarray) -> Path:

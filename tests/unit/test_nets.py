@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from inspect_svdd.config import NetConfig
-from inspect_svdd.nets import AutoEncoder, Encoder, count_macs
+from inspect_svdd.model.nets import AutoEncoder, Encoder, count_macs
 
 ARCHS = [
     NetConfig(),

@@ -10,7 +10,7 @@ import pytest
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, ImageError
-from inspect_svdd.preprocess import iter_loaded, load_image, preprocess
+from inspect_svdd.io.preprocess import iter_loaded, load_image, preprocess
 
 
 def test_resize_and_channels() -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
-from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ConfigError
-from inspect_svdd.nets import to_tiles, worst_tile
-from inspect_svdd.preprocess import preprocess
+from inspect_svdd.io.preprocess import preprocess
+from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.nets import to_tiles, worst_tile
 from tests.conftest import draw_part
 
 FAST = TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8)

@@ -1,6 +1,6 @@
 """List image files and decode one image to uint8 HxWxC, with explicit errors.
 
-This module (like :mod:`inspect_svdd.preprocess`) uses only numpy and OpenCV so
+This module (like :mod:`inspect_svdd.io.preprocess`) uses only numpy and OpenCV so
 that the torch-free runtime can import it.
 
 Pixel types are normalised here, once, for every caller:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from inspect_svdd.cli_common import CliError, handle_errors, log, main
+from inspect_svdd.cli.common import CliError, handle_errors, log, main
 from inspect_svdd.config import TrainConfig
 from inspect_svdd.errors import InspectError
 
@@ -28,7 +28,7 @@ from inspect_svdd.errors import InspectError
 def augment(golden: Path | None, output: Path, copies: int, spec: str, seed: int, overwrite: bool,
             preview: Path | None, dump_preset: str | None, quiet: bool) -> None:
     """Write augmented copies of the good images under GOLDEN (keeps good parts good)."""
-    from inspect_svdd.augment import dump_pipeline
+    from inspect_svdd.model.augment import dump_pipeline
 
     if dump_preset:
         if output.exists() and not overwrite:
@@ -38,7 +38,7 @@ def augment(golden: Path | None, output: Path, copies: int, spec: str, seed: int
         return
     if golden is None:
         raise CliError("missing GOLDEN folder (or use --dump-preset)")
-    from inspect_svdd.augment_folder import augment_folder
+    from inspect_svdd.model.augment_folder import augment_folder
 
     def skip(err: InspectError) -> None:
         click.echo(f"skipped: {err}", err=True)

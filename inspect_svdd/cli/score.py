@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from inspect_svdd.cli_common import SCORE_EPILOG, CliError, handle_errors, log, main
+from inspect_svdd.cli.common import SCORE_EPILOG, CliError, handle_errors, log, main
 from inspect_svdd.errors import ModelError
-from inspect_svdd.scoring import Backend, Row
+
+if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
+    from inspect_svdd.deploy.scoring import Backend, Row
 
 
 def open_backend(model: Path, backend: str, device: str, threads: int | None) -> Backend:
@@ -21,7 +23,7 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
     if backend == "auto":
         backend = "onnx" if onnx_path.is_file() else "torch"
     if backend == "onnx":
-        from inspect_svdd.runtime import OnnxScorer
+        from inspect_svdd.deploy.runtime import OnnxScorer
 
         if not model.exists():
             raise ModelError(f"{model}: model directory does not exist")
@@ -32,7 +34,7 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
         raise ModelError(f"{model}: the torch backend needs the model directory, not the ONNX file")
     if device == "cuda":
         raise CliError("--device cuda is for the onnx backend")
-    from inspect_svdd.detector import TorchBackend
+    from inspect_svdd.deploy.torch_backend import TorchBackend
 
     return TorchBackend.load(model)
 
@@ -56,9 +58,9 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
 def score(incoming: Path, model: Path, csv_path: str | None, backend: str, device: str, radius: float | None,
           batch_size: int, workers: int, threads: int | None, quiet: bool) -> None:
     """Score every image under INCOMING (recursive, sorted) and give each a pass/fail verdict."""
-    from inspect_svdd.images import list_images
-    from inspect_svdd.report import CsvWriter, Report
-    from inspect_svdd.scoring import score_files
+    from inspect_svdd.deploy.results import CsvWriter, Report
+    from inspect_svdd.deploy.scoring import score_files
+    from inspect_svdd.io.images import list_images
 
     scorer = open_backend(model, backend, device, threads)
     paths = list_images(incoming)
@@ -105,11 +107,11 @@ def _line(row: Row) -> str:
 @handle_errors
 def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
     """Export MODEL (encoder, centre, radius, preprocessing) as one ONNX file."""
-    from inspect_svdd.artifact import load_model
-    from inspect_svdd.export import export_onnx
-    from inspect_svdd.images import list_images
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.io.images import list_images
+    from inspect_svdd.io.preprocess import iter_loaded
     from inspect_svdd.layout import ONNX_FILE
-    from inspect_svdd.preprocess import iter_loaded
+    from inspect_svdd.model.artifact import load_model
 
     det, record = load_model(model)
     output = output or model / ONNX_FILE

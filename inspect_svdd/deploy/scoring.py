@@ -17,7 +17,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import InspectError
-from inspect_svdd.preprocess import iter_loaded
+from inspect_svdd.io.preprocess import iter_loaded
 
 
 class Backend(Protocol):

@@ -23,7 +23,7 @@ from torch import nn
 
 from inspect_svdd.config import ScoreConfig
 from inspect_svdd.errors import ConfigError
-from inspect_svdd.hypersphere import squared_distances
+from inspect_svdd.model.hypersphere import squared_distances
 
 
 def check_golden_count(cfg: ScoreConfig, n_train: int) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_svdd.augment import augmented_copy, build_pipeline, image_seed
 from inspect_svdd.errors import ConfigError, InspectError
-from inspect_svdd.images import decode_image, list_images
+from inspect_svdd.io.images import decode_image, list_images
+from inspect_svdd.model.augment import augmented_copy, build_pipeline, image_seed
 
 MANIFEST = "manifest.csv"
 

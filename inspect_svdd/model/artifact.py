@@ -23,9 +23,7 @@ import torch
 
 from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
-from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import InspectError, ModelError
-from inspect_svdd.heads import ScoreHead
 from inspect_svdd.layout import (
     AE_JSON,
     AE_WEIGHTS,
@@ -35,7 +33,9 @@ from inspect_svdd.layout import (
     MODEL_JSON,
     READABLE_FORMATS,
 )
-from inspect_svdd.nets import AutoEncoder, Encoder
+from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.heads import ScoreHead
+from inspect_svdd.model.nets import AutoEncoder, Encoder
 
 
 def library_versions() -> dict[str, str]:

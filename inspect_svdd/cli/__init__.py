@@ -4,7 +4,7 @@ Each command lives in a small module that registers itself on the group;
 importing them here makes ``inspect_svdd.cli:main`` the complete CLI.
 """
 
-from inspect_svdd import cli_augment, cli_fit, cli_recipe, cli_score  # noqa: F401  (registers the commands)
-from inspect_svdd.cli_common import main
+from inspect_svdd.cli import augment, fit, recipe, score  # noqa: F401  (registers the commands)
+from inspect_svdd.cli.common import main
 
 __all__ = ["main"]

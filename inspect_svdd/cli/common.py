@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from inspect_svdd import __version__
+from inspect_svdd.deploy.results import EXIT_USAGE
 from inspect_svdd.errors import InspectError
-from inspect_svdd.report import EXIT_USAGE
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import DatasetError, InspectError
-from inspect_svdd.images import decode_image, is_grayscale, list_images
-from inspect_svdd.preprocess import iter_loaded, preprocess
+from inspect_svdd.io.images import decode_image, is_grayscale, list_images
+from inspect_svdd.io.preprocess import iter_loaded, preprocess
 
 
 @dataclass

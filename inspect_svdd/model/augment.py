@@ -8,7 +8,7 @@ their pipeline from :func:`build_pipeline`, so they cannot drift apart.
 Every preset keeps a good part good: photometric changes a camera and lighting
 produce, and for ``jitter`` the small shifts, rotations and scale changes a
 fixture allows. Nothing adds, removes or hides structure. The synthetic-defect
-presets (:data:`~inspect_svdd.synthetic.DEFECT_PRESETS`) do the opposite on
+presets (:data:`~inspect_svdd.model.synthetic.DEFECT_PRESETS`) do the opposite on
 purpose: they make bad parts from good ones for training, and ``augment`` can
 write them out for a look.
 """
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from inspect_svdd.errors import ConfigError
-from inspect_svdd.synthetic import DEFECT_PRESETS, defect_preset
+from inspect_svdd.model.synthetic import DEFECT_PRESETS, defect_preset
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
 import albumentations as A

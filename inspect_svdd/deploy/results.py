@@ -13,9 +13,10 @@ from __future__ import annotations
 import csv
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from inspect_svdd.scoring import Row
+if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
+    from inspect_svdd.deploy.scoring import Row
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 CSV_COLUMNS = ("path", "score", "distance", "radius", "verdict", "error")

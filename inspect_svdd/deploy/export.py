@@ -3,7 +3,7 @@
 Graph contract (also written to the file's metadata):
 
 * input ``images``: uint8, shape (N, S, S, C), channels last, RGB order for
-  C = 3, exactly what :func:`inspect_svdd.preprocess.preprocess` returns;
+  C = 3, exactly what :func:`inspect_svdd.io.preprocess.preprocess` returns;
   normalisation (and, for a tiled model, the cut into tiles and the choice of
   the worst tile) happens inside the graph.
 * outputs ``distance`` (the scoring rule's statistic: squared distance to the
@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from inspect_svdd import __version__
-from inspect_svdd.detector import DeepSVDD
 from inspect_svdd.errors import ExportError
+from inspect_svdd.io.preprocess import INPUT_CONTRACT
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
-from inspect_svdd.nets import to_tiles, worst_tile
-from inspect_svdd.preprocess import INPUT_CONTRACT
+from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.nets import to_tiles, worst_tile
 
 OPSET = 18
 PARITY_TOL = 1e-3  # largest |score_onnx - score_torch| accepted, in units of R**2
@@ -151,7 +151,7 @@ def check_parity(det: DeepSVDD, onnx_path: str | Path, images: np.ndarray, tol: 
     Raises:
         ExportError: the difference exceeds ``tol`` or a verdict differs.
     """
-    from inspect_svdd.runtime import OnnxScorer
+    from inspect_svdd.deploy.runtime import OnnxScorer
 
     torch_scores = det.score(images).astype(np.float64)
     onnx_scores = OnnxScorer(onnx_path, device="cpu").score(images).astype(np.float64)

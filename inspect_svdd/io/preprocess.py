@@ -19,7 +19,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ImageError, InspectError
-from inspect_svdd.images import decode_image
+from inspect_svdd.io.images import decode_image
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
@@ -33,7 +33,7 @@ def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<ar
     """Turn a decoded uint8 HxWxC image into the uint8 SxSxC network input.
 
     Args:
-        image: uint8 array from :func:`inspect_svdd.images.decode_image`.
+        image: uint8 array from :func:`inspect_svdd.io.images.decode_image`.
         cfg: the model's preprocessing settings.
         path: used only to name the file in error messages.
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from inspect_svdd.cli_common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
+from inspect_svdd.cli.common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
 from inspect_svdd.config import DEFECT_PRESETS, SCORE_RULES, FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import InspectError
 
@@ -96,8 +96,8 @@ def _skip(err: InspectError) -> None:
 
 
 def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any, FitConfig, dict[str, Any]]:
-    from inspect_svdd.artifact import files_digest
-    from inspect_svdd.dataset import load_folder
+    from inspect_svdd.io.datasets import load_folder
+    from inspect_svdd.model.artifact import files_digest
 
     folder = load_folder(golden, cfg.preprocess, channels, on_skip=_skip)
     cfg = dataclasses.replace(cfg, preprocess=folder.preprocess)
@@ -122,8 +122,8 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
 @handle_errors
 def pretrain(golden: Path, output: Path, **kw: Any) -> None:
     """Pretrain the autoencoder on GOLDEN (use it later with fit --pretrained)."""
-    from inspect_svdd.artifact import save_pretrained
-    from inspect_svdd.detector import DeepSVDD
+    from inspect_svdd.model.artifact import save_pretrained
+    from inspect_svdd.model.detector import DeepSVDD
 
     start = time.perf_counter()
     cfg, channels = build_config(kw)
@@ -146,17 +146,17 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
 @handle_errors
 def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.artifact import files_digest, load_pretrained, save_model
-    from inspect_svdd.dataset import load_defects
-    from inspect_svdd.detector import DeepSVDD
+    from inspect_svdd.io.datasets import load_defects
     from inspect_svdd.layout import ONNX_FILE
+    from inspect_svdd.model.artifact import files_digest, load_pretrained, save_model
+    from inspect_svdd.model.detector import DeepSVDD
 
     start = time.perf_counter()
     quiet = kw["quiet"]
     cfg, channels = build_config(kw)
     if pretrained is not None and channels == "auto":
-        from inspect_svdd.artifact import read_json
         from inspect_svdd.layout import AE_JSON
+        from inspect_svdd.model.artifact import read_json
 
         channels = str(read_json(pretrained, AE_JSON, "autoencoder")["config"]["preprocess"]["channels"])
     folder, cfg, training = _load(golden, cfg, channels, quiet)
@@ -181,7 +181,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     message = f"model written to {output}: radius {det.radius_:.4g}, held-out false-reject rate " \
               f"{det.holdout_['false_reject_rate']:.1%} ({det.holdout_['count']} images)"
     if onnx:
-        from inspect_svdd.export import export_onnx
+        from inspect_svdd.deploy.export import export_onnx
 
         err = export_onnx(det, output / ONNX_FILE, {"training": training}, images[: min(len(images), 64)])
         message += f"; {ONNX_FILE} parity {err:.1e}"

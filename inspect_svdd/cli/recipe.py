@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inspect_svdd.cli_common import CliError, handle_errors, log, main
+from inspect_svdd.cli.common import CliError, handle_errors, log, main
 
 
 @main.group()

@@ -4,25 +4,24 @@
 :meth:`DeepSVDD.score` returns ``squared distance - R**2`` where **higher means
 more anomalous** and > 0 means outside the sphere (note: scikit-learn's
 ``score_samples`` and PyOD use other sign conventions). Images are uint8 NHWC
-arrays as :func:`inspect_svdd.preprocess.preprocess` makes them.
+arrays as :func:`inspect_svdd.io.preprocess.preprocess` makes them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from inspect_svdd.augment import apply, build_pipeline, expand
 from inspect_svdd.config import FitConfig, ScoreConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.heads import ScoreHead, check_golden_count
-from inspect_svdd.hypersphere import fit_radius, init_center
-from inspect_svdd.nets import AutoEncoder, Encoder, to_tiles, worst_tile
-from inspect_svdd.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
+from inspect_svdd.model.augment import apply, build_pipeline, expand
+from inspect_svdd.model.heads import ScoreHead, check_golden_count
+from inspect_svdd.model.hypersphere import fit_radius, init_center
+from inspect_svdd.model.nets import AutoEncoder, Encoder, to_tiles, worst_tile
+from inspect_svdd.model.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
 
 MIN_TRAIN_IMAGES = 5
 MIN_EXPANDED = 60
@@ -263,25 +262,3 @@ class DeepSVDD:
         """Boolean array, True where an image fails (lies outside the sphere)."""
         return self.score(images, radius) > 0
 
-
-class TorchBackend:
-    """Scoring backend running a saved model in PyTorch (see :mod:`inspect_svdd.scoring`)."""
-
-    name = "torch"
-    provider = "PyTorch CPU"
-
-    def __init__(self, det: DeepSVDD) -> None:
-        self.det = det
-        self.preprocess = det.config.preprocess
-        self.radius = det._fitted()[2]
-
-    @classmethod
-    def load(cls, directory: str | Path) -> TorchBackend:
-        """Open a model directory."""
-        from inspect_svdd.artifact import load_model
-
-        return cls(load_model(directory)[0])
-
-    def distances(self, batch: np.ndarray) -> np.ndarray:
-        """Squared distances of a uint8 NHWC batch."""
-        return self.det.distances(batch, batch_size=len(batch)).astype(np.float64)

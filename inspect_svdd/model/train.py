@@ -16,10 +16,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from inspect_svdd.augment import apply
 from inspect_svdd.config import TrainConfig
-from inspect_svdd.hypersphere import quantile_radius, squared_distances, svdd_loss
-from inspect_svdd.nets import AutoEncoder, Encoder
+from inspect_svdd.model.augment import apply
+from inspect_svdd.model.hypersphere import quantile_radius, squared_distances, svdd_loss
+from inspect_svdd.model.nets import AutoEncoder, Encoder
 
 History = list[dict[str, Any]]
 

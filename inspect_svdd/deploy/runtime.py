@@ -4,7 +4,7 @@ Imports onnxruntime, numpy, OpenCV and the shared preprocessing only, never
 torch. The ONNX file describes itself: preprocessing and radius come from its
 metadata, so a deployment cannot preprocess differently from training::
 
-    from inspect_svdd.runtime import OnnxScorer
+    from inspect_svdd.deploy.runtime import OnnxScorer
     scorer = OnnxScorer("model/model.onnx")
     distance, score = scorer.score_file("part.png")   # score > 0: fail
 """
@@ -22,8 +22,8 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError
+from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, READABLE_FORMATS
-from inspect_svdd.preprocess import load_image
 
 DEVICES = ("auto", "cpu", "cuda")
 

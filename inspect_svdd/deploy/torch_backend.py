@@ -1,0 +1,31 @@
+"""Scoring backend that runs a saved model in PyTorch (the ONNX Runtime one is :mod:`inspect_svdd.deploy.runtime`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from inspect_svdd.model.artifact import load_model
+from inspect_svdd.model.detector import DeepSVDD
+
+
+class TorchBackend:
+    """Scoring backend running a saved model in PyTorch (see :mod:`inspect_svdd.deploy.scoring`)."""
+
+    name = "torch"
+    provider = "PyTorch CPU"
+
+    def __init__(self, det: DeepSVDD) -> None:
+        self.det = det
+        self.preprocess = det.config.preprocess
+        self.radius = det._fitted()[2]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TorchBackend:
+        """Open a model directory."""
+        return cls(load_model(directory)[0])
+
+    def distances(self, batch: np.ndarray) -> np.ndarray:
+        """Squared distances of a uint8 NHWC batch."""
+        return self.det.distances(batch, batch_size=len(batch)).astype(np.float64)
