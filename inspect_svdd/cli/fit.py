@@ -106,7 +106,7 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
     log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
         f"{p.channels} channel(s), {p.input_size}x{p.input_size}{tiling}", quiet)
     training = {
-        "folder": str(golden),
+        "folder": str(golden.resolve()),  # absolute: export finds it from any working directory
         "count": len(folder.files),
         "files_sha256": files_digest(folder.files, golden),
         "skipped": [{"path": str(p), "problem": why} for p, why in folder.skipped],
@@ -174,7 +174,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         training["pretrained"] = str(pretrained)
     det.fit(images, progress=not quiet, defects=bad)
     training["seconds"] = round(time.perf_counter() - start, 1)
-    save_model(det, output, training)
+    record = save_model(det, output, training)
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{cfg.train.augment}', so the radius is set on augmented views", quiet)
@@ -183,6 +183,6 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     if onnx:
         from inspect_svdd.deploy.export import export_onnx
 
-        err = export_onnx(det, output / ONNX_FILE, {"training": training}, images[: min(len(images), 64)])
+        err = export_onnx(det, output / ONNX_FILE, record, images[: min(len(images), 64)])
         message += f"; {ONNX_FILE} parity {err:.1e}"
     click.echo(f"{message}; fit took {elapsed(start)}", err=True)

@@ -23,13 +23,15 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
     if backend == "auto":
         backend = "onnx" if onnx_path.is_file() else "torch"
     if backend == "onnx":
-        from inspect_svdd.deploy.runtime import OnnxScorer
+        from inspect_svdd.deploy.runtime import OnnxScorer, check_pair
 
         if not model.exists():
             raise ModelError(f"{model}: model directory does not exist")
         if not onnx_path.is_file():
             raise ModelError(f"{onnx_path}: no ONNX file; run `inspect-svdd export {model}` or use --backend torch")
-        return OnnxScorer(onnx_path, device=device, threads=threads)
+        scorer = OnnxScorer(onnx_path, device=device, threads=threads)
+        check_pair(onnx_path.parent, scorer)
+        return scorer
     if model.suffix == ".onnx":
         raise ModelError(f"{model}: the torch backend needs the model directory, not the ONNX file")
     if device == "cuda":
@@ -115,9 +117,12 @@ def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
 
     det, record = load_model(model)
     output = output or model / ONNX_FILE
-    folder = check_dir or Path(record.get("training", {}).get("folder", ""))
+    recorded = record.get("training", {}).get("folder")
+    folder = check_dir or (Path(recorded) if recorded else None)
+    if folder is None:
+        raise CliError(f"{model}: no training folder recorded for the parity check; pass --check FOLDER")
     images = None
-    if folder and folder.is_dir():
+    if folder.is_dir():
         import numpy as np
 
         loaded = [img for _, img, _ in iter_loaded(list_images(folder)[:64], det.config.preprocess) if img is not None]

@@ -82,6 +82,11 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "radius_rule": json.dumps(det.holdout_.get("radius", {})),
         "train_files_sha256": str(record.get("training", {}).get("files_sha256", "")),
         "seed": str(det.config.train.seed),
+        "fingerprint": str(record.get("fingerprint", "")),
+        "config": json.dumps(det.config.to_dict()),
+        "holdout": json.dumps({k: v for k, v in det.holdout_.items() if k != "distances"}),
+        "training": json.dumps({k: v for k, v in record.get("training", {}).items() if k != "skipped"}),
+        "versions": json.dumps(record.get("versions", {})),
     }
     return {META_PREFIX + k: v for k, v in facts.items()}
 
@@ -90,7 +95,8 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     """Write ``det`` as an ONNX file; return the parity error on ``check_images``.
 
     Raises:
-        ExportError: export, checker or parity failed (the file is then removed).
+        ExportError: export, checker or parity failed (an existing file at
+            ``path`` is then left as it was).
     """
     import onnx
 
@@ -131,12 +137,12 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".onnx.tmp")
     onnx.save_model(proto, str(tmp))
+    try:  # check first, then swap: a failed export leaves the last good file in place
+        err = check_parity(det, tmp, check_images)
+    except ExportError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(str(exc).replace(str(tmp), str(path))) from None
     tmp.replace(path)
-    try:
-        err = check_parity(det, path, check_images)
-    except ExportError:
-        path.unlink(missing_ok=True)
-        raise
     return err
 
 

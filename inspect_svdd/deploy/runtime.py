@@ -23,7 +23,7 @@ import numpy as np
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError
 from inspect_svdd.io.preprocess import load_image
-from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, READABLE_FORMATS
+from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, MODEL_JSON, READABLE_FORMATS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -140,3 +140,25 @@ def _preprocess_fields(text: str) -> dict[str, Any]:
         return dict(fields)
     except (ValueError, AttributeError) as exc:
         raise InspectError(f"invalid preprocessing metadata ({exc})") from None
+
+
+def check_pair(directory: str | Path, scorer: OnnxScorer) -> None:
+    """Refuse an ONNX file that does not belong to the model.json beside it (their fingerprints differ).
+
+    Both carry a hash of the weights, radius and centre; a refit without
+    export, or a file copied from another model, is caught here.
+
+    Raises:
+        ModelError: the fingerprints differ, or model.json is unreadable.
+    """
+    json_path = Path(directory) / MODEL_JSON
+    if not json_path.is_file():
+        return
+    try:
+        theirs = str(json.loads(json_path.read_text()).get("fingerprint", ""))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{json_path}: unreadable ({exc})") from None
+    mine = scorer.metadata.get("fingerprint", "")
+    if (mine or theirs) and mine != theirs:
+        raise ModelError(f"{scorer.path}: does not belong to {json_path} (the model was refitted or changed after "
+                         f"export); run `inspect-svdd export {directory}` or use --backend torch")

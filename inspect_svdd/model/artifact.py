@@ -31,6 +31,7 @@ from inspect_svdd.layout import (
     FORMAT_VERSION,
     HEAD_WEIGHTS,
     MODEL_JSON,
+    ONNX_FILE,
     READABLE_FORMATS,
 )
 from inspect_svdd.model.detector import DeepSVDD
@@ -73,16 +74,32 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:
-    """Write a fitted detector to ``directory`` (created if missing)."""
+def fingerprint(directory: Path, radius: float, center: Sequence[float]) -> str:
+    """sha256 of the weights files, radius and centre: binds model.json and model.onnx (both carry it)."""
+    digest = hashlib.sha256()
+    for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS):
+        digest.update((directory / name).read_bytes())
+    digest.update(json.dumps([repr(float(radius)), [repr(float(c)) for c in center]]).encode())
+    return digest.hexdigest()
+
+
+def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a fitted detector to ``directory`` (created if missing); return the model.json record.
+
+    A ``model.onnx`` left in ``directory`` by an earlier model no longer
+    belongs to it and is removed (``export`` writes the new one).
+    """
     encoder, head, radius = det._fitted()
     assert det.center_ is not None  # set with the head by fit or load
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(encoder.state_dict(), directory / ENCODER_WEIGHTS)
     torch.save(head.state_dict(), directory / HEAD_WEIGHTS)
+    center = [float(v) for v in det.center_]
+    (directory / ONNX_FILE).unlink(missing_ok=True)
     data = _header("model", det) | {
-        "center": [float(v) for v in det.center_],
+        "fingerprint": fingerprint(directory, radius, center),
+        "center": center,
         "radius": radius,
         "score_rule": {"rule": head.cfg.rule, "bank_size": len(head.bank)},
         "normalisation": encoder.adapter.describe(),
@@ -91,7 +108,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "history": det.history_,
     }
     _write_json(directory / MODEL_JSON, data)
-    return directory
+    return data
 
 
 def save_pretrained(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:

@@ -9,6 +9,7 @@ arrays as :func:`inspect_svdd.io.preprocess.preprocess` makes them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -77,6 +78,7 @@ class DeepSVDD:
         self.history_: History = []
         self.holdout_: dict[str, Any] = {}
         self.expanded_from_: int | None = None
+        self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
 
     # ----------------------------------------------------------------- training
     def _check_images(self, images: np.ndarray) -> None:
@@ -110,7 +112,9 @@ class DeepSVDD:
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
         """Pretrain the autoencoder on the training split of ``images``."""
         self._check_images(images)
-        return self._pretrain(self._tiles(self._split(images)[0]), progress)
+        self._pretrain(self._tiles(self._split(images)[0]), progress)
+        self._ae_from_fit = False  # given by the caller: every fit starts from it
+        return self
 
     def _new_autoencoder(self, train_images: np.ndarray) -> tuple[AutoEncoder, torch.Generator]:
         """A seeded, freshly initialised autoencoder with its input (and first filters) fitted to ``train_images``."""
@@ -133,7 +137,10 @@ class DeepSVDD:
         """Learn centre, scoring rule and radius from golden images (uint8 NHWC).
 
         Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
-        present, otherwise pretrains first (unless ``ae_epochs`` is 0).
+        present, otherwise pretrains first (unless ``ae_epochs`` is 0). Every
+        call starts fresh: training works on a copy of a given autoencoder,
+        and one that an earlier ``fit`` pretrained is pretrained again, so a
+        refit never continues from the encoder the last fit trained.
         ``defects`` (real defective parts, same shape) and the configured
         synthetic defects are pushed away from the centre (Deep SAD).
         """
@@ -146,24 +153,27 @@ class DeepSVDD:
         train_images, hold_images = self._split(images)
         train_tiles = self._tiles(train_images)
         check_golden_count(self.config.score, len(train_tiles))
-        if self.autoencoder_ is None:
+        if self.autoencoder_ is None or self._ae_from_fit:
             if t.ae_epochs > 0:
                 self._pretrain(train_tiles, progress)
             else:
                 self.autoencoder_, _ = self._new_autoencoder(train_tiles)
                 self.history_ = []
+            self._ae_from_fit = True
         assert self.autoencoder_ is not None  # set just above; for the type checker
+        pretrain_history = [h for h in self.history_ if h.get("stage") == "pretrain"]
+        autoencoder = copy.deepcopy(self.autoencoder_)  # the pretrained weights stay as they are
         generator = seed_everything(t.seed + 1)
-        encoder = self.autoencoder_.encoder
+        encoder = autoencoder.encoder
         center = init_center(embed(encoder, train_tiles), t.eps)
         pipeline = build_pipeline(t.augment, t.seed + 1)
         synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
-        decoder = self.autoencoder_.decoder if t.recon_weight > 0 else None
+        decoder = autoencoder.decoder if t.recon_weight > 0 else None
         history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder)
         head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles)), center)
         self.encoder_, self.center_, self.head_ = encoder, center, head
-        self.history_ = self.history_ + history
+        self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
         return self

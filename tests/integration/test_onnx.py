@@ -96,8 +96,8 @@ def test_tiled_model_exports_with_parity_and_both_backends_agree(golden_dir: Pat
 
 
 @pytest.mark.parametrize("error_in_r2", [-0.01, 0.01])
-def test_a_broken_export_is_caught_and_leaves_no_file(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     error_in_r2: float) -> None:
+def test_a_broken_export_is_caught_and_keeps_the_last_good_file(model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, error_in_r2: float) -> None:
     from inspect_svdd.deploy import export
     from inspect_svdd.errors import ExportError
     from inspect_svdd.model.artifact import load_model
@@ -110,10 +110,62 @@ def test_a_broken_export_is_caught_and_leaves_no_file(model_dir: Path, tmp_path:
         dist = dist + error_in_r2 * self.radius_sq
         return dist, dist - self.radius_sq
 
+    good = (model_dir / "model.onnx").read_bytes()
+    (tmp_path / "m.onnx").write_bytes(good)  # the last good export
     monkeypatch.setattr(export.ScoringGraph, "forward", broken)
-    with pytest.raises(ExportError, match="disagree"):
+    with pytest.raises(ExportError, match=f"{tmp_path / 'm.onnx'}: ONNX Runtime and PyTorch disagree"):
         export.export_onnx(det, tmp_path / "m.onnx", record, _incoming(det))
-    assert not (tmp_path / "m.onnx").exists()
+    assert (tmp_path / "m.onnx").read_bytes() == good and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ExportError, match="disagree"):
+        export.export_onnx(det, tmp_path / "new.onnx", record, _incoming(det))
+    assert not (tmp_path / "new.onnx").exists()
+
+
+def test_model_json_and_onnx_are_bound_and_a_stranger_is_refused(model_dir: Path, golden_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    import shutil
+
+    record = json.loads((model_dir / "model.json").read_text())
+    meta = {p.key: p.value for p in onnx.load(str(model_dir / "model.onnx")).metadata_props}
+    assert len(record["fingerprint"]) == 64 and meta["inspect_svdd.fingerprint"] == record["fingerprint"]
+    assert json.loads(meta["inspect_svdd.versions"]) == record["versions"]
+    assert json.loads(meta["inspect_svdd.config"]) == record["config"]
+    other = tmp_path / "other"  # another model (another seed) with this model's ONNX file copied in
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(other), "--seed", "1", "--no-onnx", *FAST_FIT])
+    assert result.exit_code == 0, result.output
+    shutil.copy(model_dir / "model.onnx", other / "model.onnx")
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming"), "-m", str(other), "--csv", "-"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {other / 'model.onnx'}: does not belong to {other / 'model.json'} (the model was refitted or "
+        f"changed after export); run `inspect-svdd export {other}` or use --backend torch"]
+
+
+def test_fit_without_onnx_removes_the_stale_onnx_file(golden_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    assert CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), *FAST_FIT]).exit_code == 0
+    assert (out / "model.onnx").is_file()
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--no-onnx", "--seed", "1", *FAST_FIT])
+    assert result.exit_code == 0 and not (out / "model.onnx").exists()
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming" / "good"), "-m", str(out), "--csv", "-"])
+    assert "[torch," in result.stderr  # auto picks the only model there is
+
+
+def test_export_without_a_recorded_folder_asks_for_one(model_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    record = json.loads((copy / "model.json").read_text())
+    del record["training"]["folder"]
+    (copy / "model.json").write_text(json.dumps(record))
+    monkeypatch.chdir(tmp_path)  # a folder full of images that must not be scanned
+    result = CliRunner().invoke(main, ["export", str(copy)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {copy}: no training folder recorded for the parity check; pass --check FOLDER"
+    result = CliRunner().invoke(main, ["export", str(copy), "--check", str(SAMPLES / "golden")])
+    assert result.exit_code == 0, result.output
 
 
 def test_export_command_rewrites_with_parity(model_dir: Path, tmp_path: Path) -> None:

@@ -152,3 +152,14 @@ def test_bank_views_add_augmented_training_views_to_the_golden_bank(fitted: Deep
     assert not np.allclose(plain.score(images), viewed.score(images))
     with pytest.raises(ConfigError, match="bank views need held-out"):
         FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig(bank_views=1))
+
+
+def test_a_refit_starts_fresh_instead_of_continuing(images: np.ndarray) -> None:
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    once = DeepSVDD(cfg).fit(images, progress=False)
+    twice = DeepSVDD(cfg).fit(images, progress=False).fit(images, progress=False)
+    np.testing.assert_array_equal(once.score(images), twice.score(images))
+    assert [h["stage"] for h in twice.history_] == ["pretrain", "svdd", "svdd"]
+    pretrained = DeepSVDD(cfg).pretrain(images, progress=False)
+    first = pretrained.fit(images, progress=False).score(images)
+    np.testing.assert_array_equal(first, pretrained.fit(images, progress=False).score(images))
