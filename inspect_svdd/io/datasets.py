@@ -30,10 +30,6 @@ class Folder:
     shapes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)  # decoded H x W x C per file
 
 
-def _decode(path: Path, _cfg: PreprocessConfig) -> np.ndarray:
-    return decode_image(path)
-
-
 def load_folder(
     folder: str | Path,
     cfg: PreprocessConfig,
@@ -42,7 +38,13 @@ def load_folder(
     workers: int = 2,
     paths: list[Path] | None = None,
 ) -> Folder:
-    """Decode and preprocess every image under ``folder``.
+    """Decode and preprocess every image under ``folder``, each as soon as it is decoded.
+
+    Only the network-sized result of each file is kept, so memory is bounded by
+    the input size, not by the camera's resolution. With ``channels`` ``auto``
+    every image is preprocessed as RGB and reduced to one channel at the end
+    if every file was gray (equal channels: the same values as a gray
+    preprocessing, since conversion and resize commute there).
 
     Args:
         cfg: preprocessing settings; its ``channels`` is replaced when
@@ -55,37 +57,38 @@ def load_folder(
         DatasetError: no image at all, or none readable.
     """
     paths = list_images(folder) if paths is None else paths
-    decoded: list[tuple[Path, np.ndarray]] = []
-    skipped: list[tuple[Path, str]] = []
-    for path, image, error in iter_loaded(paths, cfg, workers, loader=_decode):
-        if image is None:
-            skipped.append((path, getattr(error, "problem", str(error))))
-            if on_skip and error:
-                on_skip(error)
-        else:
-            decoded.append((path, image))
-    if not decoded:
-        raise DatasetError(f"{folder}: none of the {len(paths)} image file(s) could be read")
-    if channels == "auto":
-        n = 1 if all(is_grayscale(img) for _, img in decoded) else 3
-    else:
-        n = int(channels)
-    cfg = dataclasses.replace(cfg, channels=n)
-    images, files, failed, shapes = [], [], [], []
-    for path, image in decoded:
-        try:
-            images.append(preprocess(image, cfg, path))
+    work_cfg = dataclasses.replace(cfg, channels=3 if channels == "auto" else int(channels))
+    facts: dict[Path, tuple[tuple[int, ...], bool]] = {}  # decoded shape and grayness per file
+
+    def load(path: Path, _cfg: PreprocessConfig) -> np.ndarray:
+        image = decode_image(path)
+        facts[path] = (image.shape, is_grayscale(image))
+        return preprocess(image, work_cfg, path)
+
+    images, files, skipped, unfit = [], [], [], []
+    for path, image, error in iter_loaded(paths, work_cfg, workers, loader=load):
+        if image is not None:
+            images.append(image)
             files.append(path)
-            shapes.append(image.shape)
-        except InspectError as exc:
-            failed.append(exc)
-    if not images:  # a setting (e.g. the ROI) fits no image: one message, not one per file
-        raise DatasetError(f"{folder}: no image could be preprocessed, e.g. {failed[0]}")
-    for error in failed:
-        skipped.append((Path(getattr(error, "path", "")), getattr(error, "problem", str(error))))
-        if on_skip:
+            continue
+        skipped.append((path, getattr(error, "problem", str(error))))
+        if path in facts:  # decoded, but the settings (e.g. the ROI) do not fit it: reported below
+            unfit.append(error)
+        elif on_skip and error:
             on_skip(error)
-    return Folder(np.stack(images), files, skipped, cfg, shapes)
+    if not images and unfit:  # a setting fits no image: one message, not one per file
+        raise DatasetError(f"{folder}: no image could be preprocessed, e.g. {unfit[0]}")
+    if not images:
+        raise DatasetError(f"{folder}: none of the {len(paths)} image file(s) could be read")
+    for error in unfit:
+        if on_skip and error:
+            on_skip(error)
+    if channels == "auto":
+        gray = all(facts[p][1] for p in files)
+        work_cfg = dataclasses.replace(work_cfg, channels=1 if gray else 3)
+        if gray:
+            images = [image[:, :, :1] for image in images]
+    return Folder(np.stack(images), files, skipped, work_cfg, [facts[p][0] for p in files])
 
 
 def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectError], None] | None = None) -> Folder:

@@ -133,3 +133,20 @@ def test_is_grayscale() -> None:
     rgb = np.zeros((2, 2, 3), np.uint8)
     rgb[0, 0, 1] = 1
     assert not is_grayscale(rgb)
+
+
+def test_load_folder_keeps_only_network_sized_images_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    from inspect_svdd.config import PreprocessConfig
+    from inspect_svdd.io import datasets
+
+    for i in range(40):
+        (tmp_path / f"frame_{i:02d}.png").write_bytes(b"stand-in")  # decoded below as a 6.75 MB camera frame
+    monkeypatch.setattr(datasets, "decode_image", lambda path: np.full((1500, 1500, 3), 100, np.uint8))
+    tracemalloc.start()
+    folder = datasets.load_folder(tmp_path, PreprocessConfig(), "auto")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert folder.images.shape == (40, 128, 128, 1) and folder.shapes[0] == (1500, 1500, 3)
+    assert peak < 80e6  # all 40 frames decoded at once would be 270 MB
