@@ -37,3 +37,9 @@ class ConfigError(InspectError):
 
 class ExportError(InspectError):
     """ONNX export failed or the exported graph disagrees with PyTorch."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when the message is empty."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from inspect_svdd.config import FitConfig
-from inspect_svdd.errors import ConfigError
+from inspect_svdd.errors import ConfigError, first_line
 
 DATASET_KINDS = ("mnist", "fashion-mnist", "cifar10", "folder")
 
@@ -103,7 +103,7 @@ def load_recipe(path: str | Path) -> Recipe:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read recipe ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping")
     dataset = data.get("dataset")

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from inspect_svdd import __version__
-from inspect_svdd.errors import ExportError
+from inspect_svdd.errors import ExportError, first_line
 from inspect_svdd.io.preprocess import INPUT_CONTRACT
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
 from inspect_svdd.model.detector import DeepSVDD
@@ -120,7 +120,7 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
                 verbose=False,
             )
     except Exception as exc:
-        raise ExportError(f"{path}: ONNX export failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise ExportError(f"{path}: ONNX export failed ({type(exc).__name__}: {first_line(exc)})") from None
     finally:
         encoder.eval()  # export may leave the wrapped encoder in training mode
     if program is None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
-from inspect_svdd.errors import ConfigError, InspectError, ModelError
+from inspect_svdd.errors import ConfigError, InspectError, ModelError, first_line
 from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, MODEL_JSON, READABLE_FORMATS
 
@@ -91,7 +91,7 @@ class OnnxScorer:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({first_line(exc)})") from None
         self.provider = self.session.get_providers()[0]
         if device == "cuda" and self.provider == "CPUExecutionProvider":
             raise ConfigError("--device cuda: ONNX Runtime could not start its CUDA provider")
@@ -101,8 +101,11 @@ class OnnxScorer:
             if k.startswith(META_PREFIX)
         }
         self._check_metadata()
-        self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
-        self.radius = float(self.metadata["radius"])
+        try:
+            self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
+            self.radius = float(self.metadata["radius"])
+        except (InspectError, TypeError, ValueError) as exc:  # e.g. keys from a newer inspect-svdd
+            raise ModelError(f"{self.path}: invalid model metadata ({first_line(exc)})") from None
 
     def _check_metadata(self) -> None:
         missing = {"format_version", "radius", "preprocess"} - set(self.metadata)
@@ -139,7 +142,7 @@ def _preprocess_fields(text: str) -> dict[str, Any]:
             fields["roi"] = tuple(fields["roi"])
         return dict(fields)
     except (ValueError, AttributeError) as exc:
-        raise InspectError(f"invalid preprocessing metadata ({exc})") from None
+        raise ConfigError(f"preprocessing metadata is not a JSON object ({exc})") from None
 
 
 def check_pair(directory: str | Path, scorer: OnnxScorer) -> None:

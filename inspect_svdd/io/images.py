@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_svdd.errors import DatasetError, ImageError
+from inspect_svdd.errors import DatasetError, ImageError, first_line
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
@@ -86,7 +86,10 @@ def decode_image(path: str | Path) -> np.ndarray:
     if not data:
         raise ImageError(path, "file is empty (0 bytes)")
     _check_complete(path, data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV raises instead of returning None for some broken headers
+        raise ImageError(path, f"not a readable image ({first_line(exc)})") from None
     if image is None or image.size == 0:
         raise ImageError(path, "not a readable image (corrupt or unknown format)")
     return _to_uint8_gray_or_rgb(path, image)
@@ -96,8 +99,32 @@ def _check_complete(path: Path, data: bytes) -> None:
     """Reject truncated PNG/JPEG files, which OpenCV would half-decode silently."""
     if data.startswith(b"\x89PNG") and b"IEND" not in data[-64:]:
         raise ImageError(path, "PNG file is truncated (no end marker)")
-    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data.rstrip(b"\x00")[-16:]:
+    if data.startswith(b"\xff\xd8") and not _jpeg_has_end(data):
         raise ImageError(path, "JPEG file is truncated (no end marker)")
+
+
+def _jpeg_has_end(data: bytes) -> bool:
+    """True if the JPEG's end-of-image marker follows its image data; bytes a camera appends after it are fine.
+
+    Walks the marker segments from the start to the first scan (so an end
+    marker inside an EXIF thumbnail does not count), then looks for the end
+    marker in the rest: inside entropy-coded data 0xFF is always stuffed, so
+    0xFF 0xD9 there is the real end.
+    """
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker where one must be: corrupt
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: the image data follows
+            return data.find(b"\xff\xd9", pos) != -1
+        if marker == 0xD9:
+            return False  # an end before any image data
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
 
 
 def _to_uint8_gray_or_rgb(path: Path, image: np.ndarray) -> np.ndarray:

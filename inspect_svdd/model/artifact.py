@@ -23,7 +23,7 @@ import torch
 
 from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
-from inspect_svdd.errors import InspectError, ModelError
+from inspect_svdd.errors import InspectError, ModelError, first_line
 from inspect_svdd.layout import (
     AE_JSON,
     AE_WEIGHTS,
@@ -153,8 +153,7 @@ def _load_state(module: torch.nn.Module, path: Path) -> None:
         state = torch.load(path, weights_only=True, map_location="cpu")
         module.load_state_dict(state, strict=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: weights do not load ({first})") from None
+        raise ModelError(f"{path}: weights do not load ({first_line(exc)})") from None
     module.eval()
 
 

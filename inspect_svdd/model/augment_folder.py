@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_svdd.errors import ConfigError, InspectError
+from inspect_svdd.errors import ConfigError, ImageError, InspectError
 from inspect_svdd.io.images import decode_image, list_images
 from inspect_svdd.model.augment import augmented_copy, build_pipeline, image_seed
 
@@ -37,7 +37,7 @@ class AugmentResult:
 def _write_png(path: Path, image: np.ndarray) -> None:
     bgr = image[..., 0] if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), bgr):
-        raise InspectError(f"{path}: cannot write file")
+        raise ImageError(path, "cannot write file")
 
 
 def augment_folder(

@@ -262,3 +262,17 @@ def test_readme_deployment_snippet_runs(model_dir: Path, tmp_path: Path) -> None
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
     assert re.search(r"(pass|fail) score=[-+0-9.e]+", out.stdout)
+
+
+@pytest.mark.parametrize(("key", "value"), [("preprocess", '{"image_size": 128, "channels": 3, "sharpen": true}'),
+                                            ("preprocess", "[1, 2]"), ("radius", "wide")])
+def test_bad_onnx_metadata_is_one_line(model_dir: Path, tmp_path: Path, key: str, value: str) -> None:
+    proto = onnx.load(str(model_dir / "model.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == f"inspect_svdd.{key}":
+            prop.value = value
+    onnx.save(proto, str(tmp_path / "odd.onnx"))
+    result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming" / "good"), "-m", str(tmp_path / "odd.onnx")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'odd.onnx'}: invalid model metadata (")

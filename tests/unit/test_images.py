@@ -150,3 +150,47 @@ def test_load_folder_keeps_only_network_sized_images_in_memory(tmp_path: Path, m
     tracemalloc.stop()
     assert folder.images.shape == (40, 128, 128, 1) and folder.shapes[0] == (1500, 1500, 3)
     assert peak < 80e6  # all 40 frames decoded at once would be 270 MB
+
+
+def _jpeg(tmp_path: Path) -> bytes:
+    full = tmp_path / "frame.jpg"
+    assert cv2.imwrite(str(full), np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    return full.read_bytes()
+
+
+def test_jpeg_with_bytes_after_its_end_marker_is_accepted(tmp_path: Path) -> None:
+    data = _jpeg(tmp_path)
+    (tmp_path / "tail.jpg").write_bytes(data + b"CAMERA-META" * 300)  # some cameras append data after the end
+    assert np.array_equal(decode_image(tmp_path / "tail.jpg"), decode_image(tmp_path / "frame.jpg"))
+
+
+def test_truncated_jpeg_with_an_end_marker_in_its_thumbnail_is_rejected(tmp_path: Path) -> None:
+    data = _jpeg(tmp_path)
+    thumbnail = b"Exif\x00\x00" + b"\xff\xd8" + b"\x11" * 20 + b"\xff\xd9"  # an embedded JPEG ends early
+    app1 = b"\xff\xe1" + (len(thumbnail) + 2).to_bytes(2, "big") + thumbnail
+    with_exif = data[:2] + app1 + data[2:]
+    (tmp_path / "exif.jpg").write_bytes(with_exif)
+    assert decode_image(tmp_path / "exif.jpg").shape == (64, 64, 3)
+    (tmp_path / "cut.jpg").write_bytes(with_exif[: len(with_exif) * 2 // 3])
+    with pytest.raises(ImageError, match="truncated"):
+        decode_image(tmp_path / "cut.jpg")
+
+
+def test_an_opencv_exception_while_decoding_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_svdd.io import images
+
+    def broken(*_args: object) -> None:
+        raise cv2.error("OpenCV(4.x) error: (-215:Assertion failed) bad header\n  in function imdecode_\n")
+
+    monkeypatch.setattr(images.cv2, "imdecode", broken)
+    (tmp_path / "odd.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40 + b"IEND\xaeB`\x82")
+    with pytest.raises(ImageError, match=r"odd.png: not a readable image \(OpenCV") as info:
+        decode_image(tmp_path / "odd.png")
+    assert "\n" not in str(info.value)
+
+
+def test_first_line_of_an_empty_message_is_the_type_name() -> None:
+    from inspect_svdd.errors import first_line
+
+    assert first_line(RuntimeError("")) == "RuntimeError"
+    assert first_line(RuntimeError("\n  \nsecond line\nthird")) == "second line"
