@@ -109,6 +109,7 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
         "folder": str(golden.resolve()),  # absolute: export finds it from any working directory
         "count": len(folder.files),
         "files_sha256": files_digest(folder.files, golden),
+        "golden_format": folder.format_facts(),
         "skipped": [{"path": str(p), "problem": why} for p, why in folder.skipped],
     }
     return folder, cfg, training

@@ -82,8 +82,15 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
             click.echo(_line(row))
         report.add(row)  # counted once written, so an interrupt reports what was kept
 
+    warned: dict[str, int] = {}
+
+    def on_warning(path: Path, kind: str, problem: str) -> None:
+        warned[kind] = warned.get(kind, 0) + 1  # one line per kind of difference, then a count
+        if warned[kind] == 1:
+            click.echo(f"warning: {path}: {problem}", err=True)
+
     try:
-        score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers)
+        score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers, on_warning=on_warning)
     except KeyboardInterrupt:
         where = f"; rows so far are in {csv_path}" if csv_path and csv_path != "-" else ""
         click.echo(f"interrupted after {report.total} of {len(paths)} images{where}", err=True)
@@ -91,6 +98,9 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
     finally:
         if stream is not None and stream is not sys.stdout:
             stream.close()
+    for kind, count in warned.items():
+        if count > 1:
+            click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
     click.echo(report.summary(scorer.name, scorer.provider), err=True)
     sys.exit(report.exit_code)
 

@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import InspectError
-from inspect_svdd.io.preprocess import iter_loaded
+from inspect_svdd.io.images import decode_image
+from inspect_svdd.io.preprocess import iter_loaded, preprocess
 
 
 class Backend(Protocol):
@@ -45,6 +46,33 @@ class Row:
     error: str = ""
 
 
+class FormatCheck:
+    """Does an incoming image look like the golden ones (size range, channel count)?
+
+    A colour model silently converts a gray image, and a model fitted on large
+    frames silently scores thumbnails; both give scores that mean little, so
+    scoring warns. Sizes within 10 % of the golden range pass.
+    """
+
+    def __init__(self, facts: dict[str, Any] | None) -> None:
+        self.facts = facts or {}
+
+    def problem(self, shape: tuple[int, ...]) -> tuple[str, str] | None:
+        """``(kind, warning)`` for a decoded H x W x C shape (kind: ``channels`` or ``size``), or None when it fits."""
+        if not self.facts:
+            return None
+        (w0, h0), (w1, h1) = self.facts["min_size"], self.facts["max_size"]
+        h, w, c = shape
+        if c not in self.facts["channels"]:
+            kinds = {1: "gray", 3: "colour"}
+            golden = " and ".join(kinds.get(k, str(k)) for k in self.facts["channels"])
+            return "channels", f"{kinds.get(c, c)} image but the golden images were {golden}; scores may be meaningless"
+        if not (0.9 * w0 <= w <= 1.1 * w1 and 0.9 * h0 <= h <= 1.1 * h1):
+            golden = f"{w0}x{h0}" if (w0, h0) == (w1, h1) else f"{w0}x{h0} to {w1}x{h1}"
+            return "size", f"{w}x{h} pixels but the golden images were {golden}; scores may be meaningless"
+        return None
+
+
 def verdict_row(path: Path, distance: float, radius: float) -> Row:
     """Row for a scored image: fail where ``distance > radius**2``."""
     score = float(distance) - radius**2
@@ -64,6 +92,7 @@ def score_files(
     radius: float | None = None,
     batch_size: int = 32,
     workers: int = 2,
+    on_warning: Callable[[Path, str, str], None] | None = None,
 ) -> None:
     """Score ``paths`` in order, calling ``on_row`` for each result as soon as its batch is done.
 
@@ -71,7 +100,18 @@ def score_files(
         radius: decision radius overriding the model's (no re-export needed).
         batch_size: images per network call.
         workers: decoding threads.
+        on_warning: called with a file, the kind of difference and the
+            warning when it differs from the golden images in size or
+            channels (it is scored all the same).
     """
+    check = FormatCheck(getattr(backend, "golden_format", None))
+    shapes: dict[Path, tuple[int, ...]] = {}
+
+    def load(path: Path, cfg: PreprocessConfig) -> np.ndarray:
+        image = decode_image(path)
+        shapes[path] = image.shape
+        return preprocess(image, cfg, path)
+
     r = backend.radius if radius is None else radius
     pending: list[tuple[Path, np.ndarray | None, InspectError | None]] = []
     n_images = 0
@@ -88,7 +128,10 @@ def score_files(
         pending.clear()
         n_images = 0
 
-    for item in iter_loaded(paths, backend.preprocess, workers):
+    for item in iter_loaded(paths, backend.preprocess, workers, loader=load):
+        problem = check.problem(shapes.pop(item[0])) if item[0] in shapes else None
+        if problem and on_warning:
+            on_warning(item[0], *problem)
         pending.append(item)
         n_images += item[1] is not None
         if n_images >= batch_size:

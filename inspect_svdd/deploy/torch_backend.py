@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,15 +17,17 @@ class TorchBackend:
     name = "torch"
     provider = "PyTorch CPU"
 
-    def __init__(self, det: DeepSVDD) -> None:
+    def __init__(self, det: DeepSVDD, golden_format: dict[str, Any] | None = None) -> None:
         self.det = det
         self.preprocess = det.config.preprocess
         self.radius = det._fitted()[2]
+        self.golden_format = golden_format  # size range and channels of the golden images, when recorded
 
     @classmethod
     def load(cls, directory: str | Path) -> TorchBackend:
         """Open a model directory."""
-        return cls(load_model(directory)[0])
+        det, record = load_model(directory)
+        return cls(det, record.get("training", {}).get("golden_format"))
 
     def distances(self, batch: np.ndarray) -> np.ndarray:
         """Squared distances of a uint8 NHWC batch."""

@@ -29,6 +29,12 @@ class Folder:
     preprocess: PreprocessConfig
     shapes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)  # decoded H x W x C per file
 
+    def format_facts(self) -> dict[str, list[int]]:
+        """The decoded images' size range and channel counts, recorded in the model to check incoming images."""
+        heights, widths = [s[0] for s in self.shapes], [s[1] for s in self.shapes]
+        return {"min_size": [min(widths), min(heights)], "max_size": [max(widths), max(heights)],
+                "channels": sorted({s[2] for s in self.shapes})}
+
 
 def load_folder(
     folder: str | Path,

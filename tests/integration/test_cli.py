@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -258,3 +259,26 @@ def test_score_varied_images_not_all_equal(model_dir: Path, tmp_path: Path) -> N
     _, out, _ = run("score", str(tmp_path / "v"), "-m", str(model_dir), "--csv", "-")
     distances = [float(r["distance"]) for r in read_csv(out)]
     assert np.std(distances) > 1e-3 * np.mean(distances)
+
+
+def test_images_unlike_the_golden_ones_are_scored_with_a_warning(model_dir: Path, tmp_path: Path) -> None:
+    record = json.loads((model_dir / "model.json").read_text())
+    assert record["training"]["golden_format"] == {"min_size": [128, 128], "max_size": [128, 128], "channels": [3]}
+    folder = tmp_path / "odd"
+    write_rgb(folder / "a_same.png", draw_part(1))
+    for i in range(3):
+        write_rgb(folder / f"b_thumb_{i}.png", draw_part(2, size=64))
+    gray = cv2.cvtColor(draw_part(3), cv2.COLOR_RGB2GRAY)
+    assert cv2.imwrite(str(folder / "c_gray.png"), gray)
+    for backend in ("onnx", "torch"):
+        code, out, err = run("score", str(folder), "-m", str(model_dir), "--backend", backend, "--csv", "-")
+        rows = read_csv(out)
+        assert len(rows) == 5 and {r["verdict"] for r in rows} <= {"pass", "fail"}  # scored all the same
+        assert code == int(any(r["verdict"] == "fail" for r in rows))
+        warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+        assert warnings == [
+            f"warning: {folder / 'b_thumb_0.png'}: 64x64 pixels but the golden images were 128x128; "
+            "scores may be meaningless",
+            f"warning: {folder / 'c_gray.png'}: gray image but the golden images were colour; scores may be meaningless",
+            "warning: 3 images in all differ from the golden images in size",
+        ], backend
