@@ -18,6 +18,9 @@ from inspect_svdd.deploy.results import EXIT_USAGE
 from inspect_svdd.errors import InspectError
 
 F = TypeVar("F", bound=Callable[..., Any])
+FULL_INSTALL_ONLY = {"torch", "onnx", "onnxscript", "albumentations", "sklearn", "matplotlib", "tqdm",
+                     "yaml"}  # dependencies of the full install that the runtime distribution does not have
+BENCH_ONLY = {"torchvision"}  # the [bench] extra: torchvision's dataset readers for the paper's benchmarks
 
 SCORE_EPILOG = """\b
 Exit codes:
@@ -43,6 +46,14 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except InspectError as exc:
             raise CliError(str(exc)) from None
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top in FULL_INSTALL_ONLY:  # the torch-free runtime install
+                raise CliError(f"this command needs {top}, which the runtime install "
+                               "(inspect-svdd-runtime) leaves out; install the full inspect-svdd for it") from None
+            if top in BENCH_ONLY:
+                raise CliError(f"this command needs {top}: pip install 'inspect-svdd[bench]'") from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -193,9 +193,9 @@ def test_both_backends_give_identical_verdicts_on_samples(model_dir: Path) -> No
     for backend in ("torch", "onnx"):
         result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming"), "-m", str(model_dir),
                                            "--backend", backend, "--csv", "-"])
-        assert result.exit_code in (0, 1), result.output
-        assert f"[{backend}," in result.stderr
         rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert result.exit_code == int(any(r["verdict"] == "fail" for r in rows[backend])), result.output
+        assert f"[{backend}," in result.stderr
     assert len(rows["torch"]) == 40
     assert [r["verdict"] for r in rows["torch"]] == [r["verdict"] for r in rows["onnx"]]
     for a, b in zip(rows["torch"], rows["onnx"], strict=True):
@@ -216,7 +216,8 @@ scores = scorer.score(np.stack([load_image(p, scorer.preprocess) for p in paths]
 print(len(scores), scorer.provider, "torch" in sys.modules and sys.modules["torch"] is not None)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert out.stdout.split() == ["40", "CPUExecutionProvider", "False"]
+    count, provider, torch_loaded = out.stdout.split()
+    assert (count, torch_loaded) == ("40", "False") and provider in auto_providers()
 
 
 def test_score_cli_onnx_path_does_not_import_torch(model_dir: Path) -> None:
@@ -224,12 +225,13 @@ def test_score_cli_onnx_path_does_not_import_torch(model_dir: Path) -> None:
 import sys
 sys.modules["torch"] = None
 from inspect_svdd.cli import main
-sys.argv = ["inspect-svdd", "score", {str(SAMPLES / "incoming" / "good")!r}, "-m", {str(model_dir)!r}, "-q"]
+sys.argv = ["inspect-svdd", "score", {str(SAMPLES / "incoming" / "good")!r}, "-m", {str(model_dir)!r}, "--csv", "-"]
 main()
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert out.returncode in (0, 1), out.stderr
-    assert "16 images" in out.stderr and "[onnx, CPUExecutionProvider]" in out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == 16 and out.returncode == int(any(r["verdict"] == "fail" for r in rows)), out.stderr
+    assert any(f"[onnx, {provider}]" in out.stderr for provider in auto_providers())
 
 
 def test_device_cuda_without_gpu_is_a_clear_error(model_dir: Path) -> None:
@@ -237,17 +239,28 @@ def test_device_cuda_without_gpu_is_a_clear_error(model_dir: Path) -> None:
 
     if cuda_device_count() > 0:
         pytest.skip("this machine has a GPU")
+    from inspect_svdd.deploy.runtime import cuda_device_count
+
     result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming" / "good"), "-m", str(model_dir),
                                        "--device", "cuda"])
-    assert result.exit_code == 2 and "no usable CUDA device" in result.stderr
+    if cuda_device_count():  # on a GPU machine the same command must work
+        assert re.search(r"\[onnx, (CUDA|Tensorrt)ExecutionProvider\]", result.stderr) and result.exit_code != 2
+    else:
+        assert result.exit_code == 2 and "no usable CUDA device" in result.stderr
+
+
+def auto_providers() -> tuple[str, ...]:
+    """The providers ``--device auto`` may pick on this machine (GPU ones where a GPU works)."""
+    from inspect_svdd.deploy.runtime import cuda_device_count
+
+    return ("CUDAExecutionProvider", "TensorrtExecutionProvider") if cuda_device_count() else ("CPUExecutionProvider",)
 
 
 def test_auto_device_falls_back_to_cpu_quietly(model_dir: Path) -> None:
-    from inspect_svdd.deploy.runtime import OnnxScorer, cuda_device_count
+    from inspect_svdd.deploy.runtime import OnnxScorer
 
     scorer = OnnxScorer(model_dir / "model.onnx", device="auto")
-    expected = "CUDAExecutionProvider" if cuda_device_count() else "CPUExecutionProvider"
-    assert scorer.provider in (expected, "TensorrtExecutionProvider")
+    assert scorer.provider in auto_providers()
 
 
 def test_readme_deployment_snippet_runs(model_dir: Path, tmp_path: Path) -> None:

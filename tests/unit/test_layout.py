@@ -86,3 +86,15 @@ def test_public_names_resolve_lazily() -> None:
     assert inspect_svdd.OnnxScorer.__name__ == "OnnxScorer" and inspect_svdd.DeepSVDD.__name__ == "DeepSVDD"
     with pytest.raises(AttributeError):
         _ = inspect_svdd.NoSuchThing
+
+
+@pytest.mark.parametrize(("score_code", "demo_fails"), [(0, False), (1, False), (2, True), (3, True)])
+def test_make_demo_fails_when_scoring_breaks(tmp_path: Path, score_code: int, demo_fails: bool) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    script = fake / "inspect-svdd"  # stands in for the CLI: fit works, score exits with score_code
+    script.write_text(f'#!/bin/sh\n[ "$1" = score ] && {{ echo path > results.csv; exit {score_code}; }}\nexit 0\n')
+    script.chmod(0o755)
+    command = ["make", "-s", "-f", str(REPO / "Makefile"), "-o", "install", "demo", f"BIN={fake}"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert (out.returncode != 0) == demo_fails, out.stdout + out.stderr
