@@ -22,6 +22,7 @@ InitKind = Literal["default", "xavier", "xavier-all"]
 FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["center", "mahalanobis", "knn"]
+FeatureKind = Literal["embedding", "stages"]
 RadiusRule = Literal["quantile", "lognormal"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")
 DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.model.synthetic
@@ -254,6 +255,11 @@ class ScoreConfig:
             ``knn`` (mean squared distance to the ``k`` nearest golden
             embeddings). All three run inside the ONNX graph.
         k: neighbours for ``knn``.
+        features: what ``mahalanobis`` and ``knn`` compare: ``embedding``
+            (the ``rep_dim`` output, the hypersphere's space) or ``stages``
+            (every convolution stage's output pooled over positions, mean and
+            max, standardised on the golden images: local detail that the
+            final embedding averages away). ``center`` always uses the embedding.
         bank_views: augmented views (the training augmentation) of each
             training image added to the golden embeddings the rule is fitted
             on (the k-NN bank, the Mahalanobis mean and covariance), so the
@@ -262,11 +268,19 @@ class ScoreConfig:
 
     rule: ScoreRule = "knn"
     k: int = 5
+    features: FeatureKind = "embedding"
     bank_views: int = 0
+
+    @property
+    def feature_kind(self) -> FeatureKind:
+        """The features this rule compares (the distance to c always uses the embedding)."""
+        return "embedding" if self.rule == "center" else self.features
 
     def __post_init__(self) -> None:
         if self.rule not in SCORE_RULES:
             raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
+        if self.features not in ("embedding", "stages"):
+            raise ConfigError(f"features must be embedding or stages, got {self.features!r}")
         if self.k < 1 or self.bank_views < 0:
             raise ConfigError(f"k must be at least 1 and bank views at least 0, got {self.k}, {self.bank_views}")
 

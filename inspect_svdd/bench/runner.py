@@ -170,8 +170,10 @@ class RecipeRunner:
         start = time.perf_counter()
         det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
         train_seconds = time.perf_counter() - start
-        test_embeddings = det.embeddings(split.test)  # once, for every rule and the feature baselines
-        scores = det.score_embeddings(test_embeddings)
+        test_features = {kind: det.embeddings(split.test, kind=kind) for kind in ("embedding", "stages")
+                         if kind in (cfg.score.features, "embedding")}  # once per kind, for every rule and the baselines
+        test_embeddings = test_features["embedding"]
+        scores = det.score_embeddings(test_features[cfg.score.feature_kind])
         result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),
                                   "train_seconds": round(train_seconds, 1), "radius": det.radius_,
                                   "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
@@ -179,14 +181,14 @@ class RecipeRunner:
                                   "score_std": float(np.std(scores)), "config": cfg.to_dict()}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
-        result["rules"] = {cfg.score.rule: _rule_result(det, split, test_embeddings)}
+        result["rules"] = {cfg.score.rule: _rule_result(det, split, test_features[cfg.score.feature_kind])}
         for rule in SCORE_RULES:  # every scoring rule on the same trained encoder
             if rule != cfg.score.rule:
                 other = det.with_rule(dataclasses.replace(cfg.score, rule=rule), split.train)
-                result["rules"][rule] = _rule_result(other, split, test_embeddings)
+                result["rules"][rule] = _rule_result(other, split, test_features[other.config.score.feature_kind])
         if self.recipe.baselines:
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
-                      "features": (frame_features(det.embeddings(split.train), len(split.train)),
+                      "features": (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),
                                    frame_features(test_embeddings, len(split.test)))}
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
                 result.setdefault("baselines", {})[name] = {

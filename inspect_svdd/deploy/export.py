@@ -34,7 +34,7 @@ from inspect_svdd.errors import ExportError, first_line
 from inspect_svdd.io.preprocess import INPUT_CONTRACT
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
 from inspect_svdd.model.detector import DeepSVDD
-from inspect_svdd.model.nets import to_tiles, worst_tile
+from inspect_svdd.model.nets import Encoder, to_tiles, worst_tile
 
 OPSET = 18
 PARITY_TOL = 1e-3  # largest |score_onnx - score_torch| accepted, in units of R**2
@@ -45,16 +45,17 @@ class ScoringGraph(nn.Module):
 
     radius_sq: torch.Tensor
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, radius: float, tile: int, tiles: int = 1) -> None:
+    def __init__(self, encoder: Encoder, head: nn.Module, radius: float, tile: int, tiles: int = 1,
+                 kind: str = "embedding") -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
-        self.tile, self.tiles = tile, tiles
+        self.tile, self.tiles, self.kind = tile, tiles, kind
         self.register_buffer("radius_sq", torch.tensor(radius**2, dtype=torch.float32))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Statistic and score per image (its worst tile's, for a tiled model)."""
-        dist = worst_tile(self.head(self.encoder(to_tiles(images, self.tile))), self.tiles)
+        dist = worst_tile(self.head(self.encoder.features_of(to_tiles(images, self.tile), self.kind)), self.tiles)
         return dist, dist - self.radius_sq
 
 
@@ -79,6 +80,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "input_contract": INPUT_CONTRACT,
         "objective": det.config.train.objective,
         "score_rule": det.config.score.rule,
+        "score_features": det.config.score.feature_kind,
         "radius_rule": json.dumps(det.holdout_.get("radius", {})),
         "train_files_sha256": str(record.get("training", {}).get("files_sha256", "")),
         "seed": str(det.config.train.seed),
@@ -103,7 +105,7 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     encoder, head, radius = det._fitted()
     path = Path(path)
     p = det.config.preprocess
-    graph = ScoringGraph(encoder, head, radius, p.image_size, p.tiles).eval()
+    graph = ScoringGraph(encoder, head, radius, p.image_size, p.tiles, det.config.score.feature_kind).eval()
     example = torch.zeros(2, p.input_size, p.input_size, p.channels, dtype=torch.uint8)
     try:
         with warnings.catch_warnings():

@@ -146,12 +146,12 @@ def read_json(directory: str | Path, name: str, kind: str) -> dict[str, Any]:
     return data
 
 
-def _load_state(module: torch.nn.Module, path: Path) -> None:
+def _load_state(module: torch.nn.Module, path: Path, defaults: dict[str, torch.Tensor] | None = None) -> None:
     if not path.is_file():
         raise ModelError(f"{path}: weights file missing")
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict({**(defaults or {}), **state}, strict=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError...
         raise ModelError(f"{path}: weights do not load ({first_line(exc)})") from None
     module.eval()
@@ -179,8 +179,9 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
         raise ModelError(f"{directory / MODEL_JSON}: centre or radius missing or invalid") from None
     if center.shape != (cfg.net.rep_dim,):
         raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {cfg.net.rep_dim}")
-    head = ScoreHead(cfg.score, cfg.net.rep_dim, int(data.get("score_rule", {}).get("bank_size", 0)))
-    _load_state(head, directory / HEAD_WEIGHTS)
+    head = ScoreHead(cfg.score, encoder.feature_dim(cfg.score.feature_kind),
+                     int(data.get("score_rule", {}).get("bank_size", 0)))
+    _load_state(head, directory / HEAD_WEIGHTS, defaults={"scale": head.scale})  # format 2 had no scale
     det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))

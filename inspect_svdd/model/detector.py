@@ -171,7 +171,8 @@ class DeepSVDD:
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
         decoder = autoencoder.decoder if t.recon_weight > 0 else None
         history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder)
-        head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles)), center)
+        kind = self.config.score.feature_kind
+        head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles), kind=kind), center)
         self.encoder_, self.center_, self.head_ = encoder, center, head
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
@@ -204,7 +205,8 @@ class DeepSVDD:
         if encoder is None or head is None:
             raise ConfigError("the radius is set after training")
         with torch.no_grad():  # a training image is its own nearest neighbour: knn leaves it out
-            tile_stats = head(embed(encoder, self._tiles(views)), exclude_self=on_train)
+            features = embed(encoder, self._tiles(views), kind=self.config.score.feature_kind)
+            tile_stats = head(features, exclude_self=on_train)
             stats = worst_tile(tile_stats, self.config.preprocess.tiles).numpy().astype(np.float64)
         radius, facts = fit_radius(stats, t.target_frr, t.radius_rule)
         if t.objective == "soft-boundary" and self.config.score.rule == "center":
@@ -235,7 +237,8 @@ class DeepSVDD:
         other = DeepSVDD(dataclasses.replace(self.config, score=score))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
-        other.head_ = ScoreHead.fit(score, embed(encoder, other._bank(other._tiles(train_images))), self.center_)
+        bank = embed(encoder, other._bank(other._tiles(train_images)), kind=score.feature_kind)
+        other.head_ = ScoreHead.fit(score, bank, self.center_)
         other._set_radius(train_images, hold_images, self.radius_ or 0.0)
         return other
 
@@ -245,10 +248,14 @@ class DeepSVDD:
             raise ConfigError("this detector is not fitted yet; call fit() or load a model")
         return self.encoder_, self.head_, self.radius_
 
-    def embeddings(self, images: np.ndarray, batch_size: int = 64) -> torch.Tensor:
-        """The encoder's ``rep_dim`` embedding of each image (of each tile, in order, for a tiled model)."""
+    def embeddings(self, images: np.ndarray, batch_size: int = 64, kind: str | None = None) -> torch.Tensor:
+        """The features the scoring rule compares, per image (per tile, in order, for a tiled model).
+
+        ``kind``: ``embedding`` (the encoder's ``rep_dim`` output) or ``stages``
+        (pooled stage outputs); default: what this detector's rule uses.
+        """
         self._check_images(images)
-        return embed(self._fitted()[0], self._tiles(images), batch_size)
+        return embed(self._fitted()[0], self._tiles(images), batch_size, kind or self.config.score.feature_kind)
 
     def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """The scoring rule's statistic per image (for ``center``: squared distance to c); compared with R**2."""

@@ -40,6 +40,7 @@ class ScoreHead(nn.Module):
     """Embedding batch (N x D) -> anomaly statistic (N,), higher = more anomalous."""
 
     mean: torch.Tensor
+    scale: torch.Tensor
     whiten: torch.Tensor
     bank: torch.Tensor
 
@@ -47,6 +48,7 @@ class ScoreHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("mean", torch.zeros(rep_dim))
+        self.register_buffer("scale", torch.ones(rep_dim))  # 1 / golden std per feature for stage features
         self.register_buffer("whiten", torch.eye(rep_dim) if cfg.rule == "mahalanobis" else torch.empty(0))
         self.register_buffer("bank", torch.zeros(bank_size, rep_dim) if cfg.rule == "knn" else torch.empty(0))
 
@@ -59,25 +61,28 @@ class ScoreHead(nn.Module):
         head = cls(cfg, z.shape[1], len(z))
         if cfg.rule == "center":
             head.mean.copy_(center)
-        elif cfg.rule == "mahalanobis":
-            lw = LedoitWolf().fit(z.numpy())
+            return head
+        mean = z.mean(dim=0)  # distances are computed on centred vectors: less float32 cancellation
+        head.mean.copy_(mean)
+        if cfg.feature_kind == "stages":  # pooled maxima and means of different stages live on different scales
+            head.scale.copy_(1 / (z.std(dim=0) + 1e-6))
+        z = (z - mean) * head.scale.double()
+        if cfg.rule == "mahalanobis":
+            lw = LedoitWolf(assume_centered=True).fit(z.numpy())
             precision = (lw.precision_ + lw.precision_.T) / 2
-            head.mean.copy_(torch.from_numpy(lw.location_))
             head.whiten.copy_(torch.from_numpy(np.linalg.cholesky(precision)))
         else:
             check_golden_count(cfg, len(z))
-            mean = z.mean(dim=0)  # distances are computed on centred vectors: less float32 cancellation
-            head.mean.copy_(mean)
-            head.bank.copy_(z - mean)
+            head.bank.copy_(z)
         return head
 
     def forward(self, z: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
         """Statistic per row of ``z``; ``exclude_self`` (knn) drops each row's own bank entry (for training rows)."""
         if self.cfg.rule == "center":
             return squared_distances(z, self.mean)
+        z = (z - self.mean) * self.scale
         if self.cfg.rule == "mahalanobis":
-            return (((z - self.mean) @ self.whiten) ** 2).sum(dim=1)
-        z = z - self.mean
+            return ((z @ self.whiten) ** 2).sum(dim=1)
         sq = (z * z).sum(dim=1, keepdim=True) - 2 * z @ self.bank.T + (self.bank * self.bank).sum(dim=1)
         k = self.cfg.k + int(exclude_self)
         nearest = torch.topk(sq.clamp_min(0), k, dim=1, largest=False).values

@@ -135,6 +135,30 @@ class Encoder(nn.Module):
         """Embed a batch."""
         return self.fc(self.features(self.adapter(x)).flatten(1))
 
+    def stage_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Each convolution stage's output pooled over positions, mean then max: N x 2*sum(widths).
+
+        Local detail (a pinhole, a scratch) moves a stage's maximum while the
+        final embedding averages it away; the scoring rules can compare these
+        instead of the embedding (``ScoreConfig.features``).
+        """
+        per_stage = len(self.features) // len(self.cfg.widths)
+        pooled = []
+        x = self.adapter(x)
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if (index + 1) % per_stage == 0:
+                pooled += [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
+        return torch.cat(pooled, dim=1)
+
+    def features_of(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        """The features a scoring rule compares: the embedding or the pooled stage outputs."""
+        return self.stage_features(x) if kind == "stages" else self(x)
+
+    def feature_dim(self, kind: str) -> int:
+        """Size of :meth:`features_of`'s rows."""
+        return 2 * sum(self.cfg.widths) if kind == "stages" else self.cfg.rep_dim
+
 
 class Decoder(nn.Module):
     """Embedding -> normalised image (NCHW), mirror of the encoder."""

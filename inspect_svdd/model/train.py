@@ -160,8 +160,9 @@ def train_svdd(
 
 
 @torch.no_grad()
-def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 64) -> torch.Tensor:
-    """Embeddings of uint8 NHWC images in eval mode (no augmentation)."""
+def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 64, kind: str = "embedding") -> torch.Tensor:
+    """Embeddings (or, ``kind`` ``stages``, pooled stage features) of uint8 NHWC images in eval mode."""
     encoder.eval()
-    parts = [encoder(torch.from_numpy(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return torch.cat(parts) if parts else torch.empty(0, encoder.cfg.rep_dim)
+    parts = [encoder.features_of(torch.from_numpy(images[i : i + batch_size]), kind)
+             for i in range(0, len(images), batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, encoder.feature_dim(kind))
