@@ -57,6 +57,8 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--score", "score_rule", type=click.Choice(SCORE_RULES), default=S.rule, show_default=True,
                      help="Scoring rule: distance to the centre, Mahalanobis (Ledoit-Wolf), or k-NN to golden embeddings."),
         click.option("--k", default=S.k, show_default=True, help="Neighbours for --score knn."),
+        click.option("--features", type=click.Choice(["embedding", "stages"]), default=S.features, show_default=True,
+                     help="What k-NN and Mahalanobis compare: the embedding, or every stage's pooled output."),
         click.option("--bank-views", default=S.bank_views, show_default=True,
                      help="Augmented views of each training image added to the golden embeddings the rule is fitted on."),
         click.option("--anomalies", type=click.Choice(["none", *DEFECT_PRESETS]), default=T.anomalies, show_default=True,
@@ -88,7 +90,8 @@ def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
         "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
         "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",
         "anomalies", "anomaly_ratio", "eta", "recon_weight", "seed")})
-    return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"], bank_views=kw["bank_views"])), kw["channels"]
+    return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"], features=kw["features"],
+                                                   bank_views=kw["bank_views"])), kw["channels"]
 
 
 def _skip(err: InspectError) -> None:

@@ -65,7 +65,8 @@ class ScoreHead(nn.Module):
         mean = z.mean(dim=0)  # distances are computed on centred vectors: less float32 cancellation
         head.mean.copy_(mean)
         if cfg.feature_kind == "stages":  # pooled maxima and means of different stages live on different scales
-            head.scale.copy_(1 / (z.std(dim=0) + 1e-6))
+            std = z.std(dim=0)  # floored: a nearly constant feature would turn float noise into scores
+            head.scale.copy_(1 / std.clamp_min(0.05 * float(std.median()) + 1e-12))
         z = (z - mean) * head.scale.double()
         if cfg.rule == "mahalanobis":
             lw = LedoitWolf(assume_centered=True).fit(z.numpy())
@@ -80,10 +81,13 @@ class ScoreHead(nn.Module):
         """Statistic per row of ``z``; ``exclude_self`` (knn) drops each row's own bank entry (for training rows)."""
         if self.cfg.rule == "center":
             return squared_distances(z, self.mean)
-        z = (z - self.mean) * self.scale
+        # float64 from here on (in the ONNX graph too): with hundreds of standardised features the
+        # sums below cancel, and float32 would let a CPU's other summation order move the verdict
+        z = (z.double() - self.mean.double()) * self.scale.double()
         if self.cfg.rule == "mahalanobis":
-            return ((z @ self.whiten) ** 2).sum(dim=1)
-        sq = (z * z).sum(dim=1, keepdim=True) - 2 * z @ self.bank.T + (self.bank * self.bank).sum(dim=1)
+            return ((z @ self.whiten.double()) ** 2).sum(dim=1).float()
+        bank = self.bank.double()
+        sq = (z * z).sum(dim=1, keepdim=True) - 2 * z @ bank.T + (bank * bank).sum(dim=1)
         k = self.cfg.k + int(exclude_self)
         nearest = torch.topk(sq.clamp_min(0), k, dim=1, largest=False).values
-        return nearest[:, int(exclude_self) :].mean(dim=1)
+        return nearest[:, int(exclude_self) :].mean(dim=1).float()

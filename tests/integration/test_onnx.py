@@ -78,6 +78,36 @@ def test_every_scoring_rule_exports_with_parity_and_a_broken_graph_is_caught(
     assert ((onnx_scores > 0) == det.predict(images)).all()
 
 
+@pytest.fixture(scope="module")
+def stages_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """k-NN on pooled stage features, fitted on samples/golden (3 + 6 epochs: standardising the features of a
+    2-epoch model on 7 images turns float noise into score differences no trained model shows)."""
+    out = tmp_path_factory.mktemp("stages") / "model"
+    result = CliRunner().invoke(main, ["fit", str(SAMPLES / "golden"), "-o", str(out), "--features", "stages",
+                                       "--ae-epochs", "3", "--epochs", "6", "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("rule", ["knn", "mahalanobis"])
+def test_stage_feature_rules_export_with_parity(stages_model: Path, tmp_path: Path, rule: str) -> None:
+    from inspect_svdd.config import ScoreConfig
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.deploy.runtime import OnnxScorer
+    from inspect_svdd.io.images import list_images
+    from inspect_svdd.io.preprocess import load_image
+    from inspect_svdd.model.artifact import load_model
+
+    det, record = load_model(stages_model)
+    golden = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "golden")])
+    det = det.with_rule(ScoreConfig(rule, features="stages"), golden)
+    images = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])
+    assert export_onnx(det, tmp_path / "m.onnx", record, images) <= 1e-4
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert meta["inspect_svdd.score_features"] == "stages"
+    assert ((OnnxScorer(tmp_path / "m.onnx").score(images) > 0) == det.predict(images)).all()
+
+
 def test_tiled_model_exports_with_parity_and_both_backends_agree(golden_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "tiled"
     result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--frame-size", "256", *FAST_FIT])

@@ -97,3 +97,37 @@ def test_hybrid_objective_trains_the_decoder_and_adds_the_reconstruction_error()
     assert 0 < hybrid["recon_loss"] < hybrid["loss"]  # the loss holds the reconstruction term
     with pytest.raises(ConfigError, match="reconstruction weight"):
         TrainConfig(recon_weight=-1)
+
+
+@pytest.mark.parametrize("architecture", ["strided", "pooled"])
+def test_stage_features_pool_every_stage(architecture: str) -> None:
+    from inspect_svdd.config import NetConfig
+    from inspect_svdd.model.nets import Encoder
+
+    cfg = NetConfig(architecture=architecture, widths=(8, 16, 16, 16, 16))
+    encoder = Encoder(cfg, channels=1, image_size=128).eval()
+    x = torch.from_numpy(np.stack([draw_part(i)[:, :, :1] for i in range(3)]))
+    feats = encoder.stage_features(x)
+    assert feats.shape == (3, 2 * 72) == (3, encoder.feature_dim("stages"))
+    first = encoder.features[: len(encoder.features) // 5](encoder.adapter(x))  # the first stage's output
+    torch.testing.assert_close(feats[:, :8], first.mean(dim=(2, 3)))
+    torch.testing.assert_close(feats[:, 8:16], first.amax(dim=(2, 3)))
+    torch.testing.assert_close(encoder.features_of(x, "embedding"), encoder(x))
+
+
+def test_stage_feature_rules_score_standardised_features_and_round_trip(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from inspect_svdd.config import ScoreConfig
+    from inspect_svdd.model.artifact import load_model, save_model
+
+    images = np.stack([draw_part(i) for i in range(12)])
+    cfg = FitConfig(PreprocessConfig(channels=3), train=FAST, score=ScoreConfig("knn", k=3, features="stages"))
+    det = DeepSVDD(cfg).fit(images, progress=False)
+    assert det.head_ is not None and det.head_.bank.shape == (7, 2 * sum(cfg.net.widths))
+    assert abs(float(det.head_.bank.std(dim=0).median()) - 1) < 0.2  # standardised on the golden images
+    center = det.with_rule(ScoreConfig("center", features="stages"), images)  # the centre rule keeps the embedding
+    assert center.embeddings(images[:2]).shape == (2, 512)
+    save_model(det, Path(str(tmp_path)) / "m")
+    again = load_model(Path(str(tmp_path)) / "m")[0]
+    np.testing.assert_array_equal(again.score(images), det.score(images))
