@@ -284,3 +284,22 @@ def test_images_unlike_the_golden_ones_are_scored_with_a_warning(model_dir: Path
             f"warning: {folder / 'c_gray.png'}: gray image but the golden images were colour; scores may be meaningless",
             "warning: 3 images in all differ from the golden images in size",
         ], backend
+
+
+def test_info_describes_a_model_and_its_onnx_pairing(model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    code, out, _ = run("info", str(model_dir))
+    lines = dict(line.split(":", 1) for line in out.splitlines())
+    assert code == 0 and set(lines) >= {"model", "data", "input", "training", "scoring", "radius", "held out",
+                                         "fit time", "versions", "fingerprint", "onnx"}
+    record = json.loads((model_dir / "model.json").read_text())
+    assert str(record["radius"]) in lines["radius"] and "12 golden images" in lines["data"]
+    assert "belongs to model.json" in lines["onnx"]
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    (copy / "model.json").write_text(json.dumps(record | {"fingerprint": "0" * 64}))
+    assert "MISMATCH" in dict(line.split(":", 1) for line in run("info", str(copy))[1].splitlines())["onnx"]
+    code, _, err = run("info", str(tmp_path / "nothing"))
+    assert code == 2 and err.strip() == f"Error: {tmp_path / 'nothing' / 'model.json'}: missing; " \
+                                        f"{tmp_path / 'nothing'} is not an inspect-svdd model directory"

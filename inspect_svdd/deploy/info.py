@@ -1,0 +1,79 @@
+"""What a model directory holds, in words: data, settings, radius, held-out figures, time, versions, pairing.
+
+torch-free (json and ONNX Runtime only), so ``inspect-svdd info`` works with the runtime install.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inspect_svdd.errors import ModelError
+from inspect_svdd.layout import MODEL_JSON, ONNX_FILE
+
+
+def _read(directory: Path) -> dict[str, Any]:
+    path = directory / MODEL_JSON
+    if not path.is_file():
+        raise ModelError(f"{path}: missing; {directory} is not an inspect-svdd model directory")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != "model":
+        raise ModelError(f"{path}: not an inspect-svdd model file")
+    return data
+
+
+def _onnx_state(directory: Path) -> str:
+    from inspect_svdd.deploy.runtime import OnnxScorer, check_pair
+
+    path = directory / ONNX_FILE
+    if not path.is_file():
+        return f"no {ONNX_FILE} (score uses PyTorch; `inspect-svdd export {directory}` writes it)"
+    try:
+        check_pair(directory, OnnxScorer(path, device="cpu", threads=1))
+    except ModelError as exc:
+        return f"MISMATCH: {exc}"
+    return f"{ONNX_FILE} belongs to {MODEL_JSON} (same weights, centre and radius)"
+
+
+def describe(directory: str | Path) -> list[tuple[str, str]]:
+    """``(label, text)`` lines describing the model in ``directory``.
+
+    Raises:
+        ModelError: no readable model.json.
+    """
+    directory = Path(directory)
+    data = _read(directory)
+    cfg, training, holdout = data.get("config", {}), data.get("training", {}), data.get("holdout", {})
+    pre, train, score = cfg.get("preprocess", {}), cfg.get("train", {}), cfg.get("score", {})
+    fmt = training.get("golden_format") or {}
+    sizes = f", {fmt['min_size'][0]}x{fmt['min_size'][1]} to {fmt['max_size'][0]}x{fmt['max_size'][1]} px" if fmt else ""
+    frame = f"{pre.get('frame_size')} px frame in {pre.get('image_size')} px tiles" if pre.get("frame_size") else \
+        f"{pre.get('image_size')} px"
+    radius_facts = holdout.get("radius", {})
+    features = "embedding" if score.get("rule") == "center" else score.get("features", "embedding")
+    frr = holdout.get("false_reject_rate")
+    return [
+        ("model", f"{directory} (format {data.get('format_version')}, inspect-svdd {data.get('inspect_svdd_version')}, "
+                  f"created {data.get('created')})"),
+        ("data", f"{training.get('count', '?')} golden images from {training.get('folder', '?')}{sizes}; "
+                 f"files sha256 {str(training.get('files_sha256', '?'))[:12]}; "
+                 f"{len(training.get('skipped', []))} skipped; "
+                 f"{training.get('defects', {}).get('count', 0)} real defects"),
+        ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
+        ("training", f"{train.get('ae_epochs')} + {train.get('epochs')} epochs, augment {train.get('augment')}, "
+                     f"anomalies {train.get('anomalies')}, recon weight {train.get('recon_weight', 0.0)}, "
+                     f"seed {data.get('seed')}"),
+        ("scoring", f"{score.get('rule')} on the {features}" + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
+        ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
+                   f"{radius_facts.get('target_frr', train.get('target_frr'))})"),
+        ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "
+                     + (f"{frr:.1%}" if isinstance(frr, float) else "?")),
+        ("fit time", f"{training.get('seconds', '?')} s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())),
+        ("fingerprint", str(data.get("fingerprint", "none (made before format 3)"))[:16]),
+        ("onnx", _onnx_state(directory)),
+    ]
