@@ -16,7 +16,7 @@ import click
 
 from inspect_svdd.cli.common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
 from inspect_svdd.config import DEFECT_PRESETS, SCORE_RULES, FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
-from inspect_svdd.errors import InspectError
+from inspect_svdd.errors import ConfigError, InspectError, first_line
 
 P, N, T, S = PreprocessConfig(), NetConfig(), TrainConfig(), ScoreConfig()
 
@@ -73,6 +73,9 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--augment-factor", default=T.augment_factor, show_default=True,
                      help="Augmented views of each golden image per epoch."),
         click.option("--seed", default=T.seed, show_default=True),
+        click.option("--config", "config_file", type=click.Path(path_type=Path),
+                     help="YAML file with preprocess/net/train/score sections (every config field); "
+                          "options given on the command line override it."),
         click.option("-q", "--quiet", is_flag=True, help="No progress or log lines."),
     ]
     for option in reversed(options):
@@ -80,8 +83,51 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+SECTION_OF = {"image_size": "preprocess", "frame_size": "preprocess", "roi": "preprocess", "resize": "preprocess",
+              "architecture": "net", "rep_dim": "net", "score_rule": "score", "k": "score", "features": "score",
+              "bank_views": "score"}  # every other fit option is a train field of the same name
+
+
 def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
-    """Map CLI keyword arguments onto a FitConfig (channels resolved later when auto)."""
+    """Map CLI keyword arguments, over a ``--config`` file when given, onto a FitConfig (channels resolved later)."""
+    cfg, channels = _options_config(kw)
+    if kw.get("config_file") is None:
+        return cfg, channels
+    ctx = click.get_current_context()
+    given = {name for name in kw if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    from_file, raw = _read_config(kw["config_file"])
+    merged, mine = from_file.to_dict(), cfg.to_dict()
+    if "channels" not in given and "channels" in (raw.get("preprocess") or {}):
+        channels = str(from_file.preprocess.channels)  # the file's choice instead of auto-detection
+    for name in given - {"channels", "quiet", "config_file"}:
+        section = SECTION_OF.get(name, "train")
+        field = {"score_rule": "rule"}.get(name, name)
+        merged[section][field] = mine[section][field]
+        if name == "architecture":
+            merged["net"]["widths"] = mine["net"]["widths"]
+    return FitConfig.from_dict(merged), channels
+
+
+def _read_config(path: Path) -> tuple[FitConfig, dict[str, Any]]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
+    if not isinstance(data, dict) or set(data) - {"preprocess", "net", "train", "score"}:
+        raise ConfigError(f"{path}: a config file holds the sections preprocess, net, train and score only")
+    try:
+        return FitConfig.from_dict(data), data
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {first_line(exc)}") from None
+
+
+def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
     pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"],
                            frame_size=kw["frame_size"])
     net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],

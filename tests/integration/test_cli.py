@@ -303,3 +303,33 @@ def test_info_describes_a_model_and_its_onnx_pairing(model_dir: Path, tmp_path: 
     code, _, err = run("info", str(tmp_path / "nothing"))
     assert code == 2 and err.strip() == f"Error: {tmp_path / 'nothing' / 'model.json'}: missing; " \
                                         f"{tmp_path / 'nothing'} is not an inspect-svdd model directory"
+
+
+def test_fit_config_file_sets_every_field_and_options_override_it(golden_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "fit.yaml"
+    config.write_text("preprocess: {image_size: 64, channels: 1}\n"
+                      "net: {widths: [8, 16, 16], rep_dim: 32, init: xavier}\n"  # not reachable by options
+                      "train: {ae_epochs: 1, epochs: 5, augment_factor: 1, batch_size: 8, ae_loss: image-sum, eps: 0.2}\n"
+                      "score: {rule: mahalanobis}\n")
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--config", str(config), "--epochs", "2",
+                       "--no-onnx", "-q")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "m" / "model.json").read_text())["config"]
+    assert cfg["preprocess"]["image_size"] == 64 and cfg["preprocess"]["channels"] == 1
+    assert cfg["net"] == {**cfg["net"], "widths": [8, 16, 16], "rep_dim": 32, "init": "xavier"}
+    assert cfg["train"]["epochs"] == 2 and cfg["train"]["ae_loss"] == "image-sum" and cfg["train"]["eps"] == 0.2
+    assert cfg["score"]["rule"] == "mahalanobis"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("train: {epoch: 3}\n", "unknown TrainConfig settings: epoch"),
+    ("train: {epochs: 0}\n", "epochs, batch size and augment factor must be positive"),
+    ("model: {}\n", "a config file holds the sections preprocess, net, train and score only"),
+    ("train: [1, 2\n", "not valid YAML"),
+])
+def test_bad_fit_config_file_is_one_line(golden_dir: Path, tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "fit.yaml"
+    config.write_text(text)
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--config", str(config))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"Error: {config}: ") and message in err and not (tmp_path / "m").exists()
