@@ -156,7 +156,7 @@ class RecipeRunner:
             root = Path(self.recipe.folder or "")
             root = root if root.is_absolute() else self.opt.data_root / root
             split, pre = load_mvtec(root, cfg.preprocess, "auto", size.train_limit, size.test_limit, seed)
-            return split, FitConfig(pre, cfg.net, cfg.train)
+            return split, dataclasses.replace(cfg, preprocess=pre)  # keeps the score settings
         if self._labelled is None:
             self._labelled = load_torchvision(self.recipe.dataset, self.opt.data_root, self.opt.download)
         split = one_class_split(self._labelled, int(case), size.train_limit, size.test_limit, seed)

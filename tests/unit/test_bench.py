@@ -178,3 +178,21 @@ def test_merge_joins_parts_of_one_run_and_refuses_mixtures() -> None:
         merge_documents([("a.json", a), ("b.json", a)])
     with pytest.raises(DatasetError, match=r"c\.json: differs from a\.json in setting"):
         merge_documents([("a.json", a), ("c.json", {**b, "setting": "toolkit"})])
+
+
+def test_folder_recipes_keep_their_scoring_settings(tmp_path: Path) -> None:
+    import cv2
+
+    from tests.conftest import draw_part
+
+    for folder, count, scratch in (("train/good", 6, False), ("test/good", 2, False), ("test/scratch", 2, True)):
+        for i in range(count):
+            (tmp_path / "set" / folder).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "set" / folder / f"{i}.png"), draw_part(i, scratch))
+    recipe_file = tmp_path / "set.yaml"
+    recipe_file.write_text("name: set\ndataset: folder\nfolder: set\n"
+                           "settings:\n  stages: {score: {rule: mahalanobis, features: stages, bank_views: 1}}\n")
+    runner = RecipeRunner(load_recipe(recipe_file), RunOptions("stages", data_root=tmp_path), tmp_path)
+    cfg = runner.recipe.config("stages", "full", 0)
+    _, used = runner._split("all", cfg, 0)
+    assert used.score == cfg.score and used.score.features == "stages"
