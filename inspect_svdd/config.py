@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from inspect_svdd.errors import ConfigError
+from inspect_svdd.errors import ConfigError, first_line
 
 Resize = Literal["area", "linear", "nearest"]
 Objective = Literal["one-class", "soft-boundary"]
@@ -325,3 +326,19 @@ def _build(kind: type[T], values: dict[str, Any]) -> T:
     if unknown:
         raise ConfigError(f"unknown {kind.__name__} settings: {', '.join(sorted(unknown))}")
     return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file (a recipe, a fit config); errors name the file in one line.
+
+    Raises:
+        ConfigError: the file cannot be read or is not valid YAML.
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None

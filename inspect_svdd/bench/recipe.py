@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from inspect_svdd.config import FitConfig
-from inspect_svdd.errors import ConfigError, first_line
+from inspect_svdd.config import FitConfig, read_yaml
+from inspect_svdd.errors import ConfigError
 
 DATASET_KINDS = ("mnist", "fashion-mnist", "cifar10", "folder")
 
@@ -98,12 +96,7 @@ def load_recipe(path: str | Path) -> Recipe:
             toolkit's configs reject (named with the file).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read recipe ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
+    data = read_yaml(path, "recipe")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping")
     dataset = data.get("dataset")

@@ -15,7 +15,16 @@ from typing import Any
 import click
 
 from inspect_svdd.cli.common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
-from inspect_svdd.config import DEFECT_PRESETS, SCORE_RULES, FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
+from inspect_svdd.config import (
+    DEFECT_PRESETS,
+    SCORE_RULES,
+    FitConfig,
+    NetConfig,
+    PreprocessConfig,
+    ScoreConfig,
+    TrainConfig,
+    read_yaml,
+)
 from inspect_svdd.errors import ConfigError, InspectError, first_line
 
 P, N, T, S = PreprocessConfig(), NetConfig(), TrainConfig(), ScoreConfig()
@@ -109,14 +118,7 @@ def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
 
 
 def _read_config(path: Path) -> tuple[FitConfig, dict[str, Any]]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
+    data = read_yaml(path, "the config file")
     if not isinstance(data, dict) or set(data) - {"preprocess", "net", "train", "score"}:
         raise ConfigError(f"{path}: a config file holds the sections preprocess, net, train and score only")
     try:
@@ -205,8 +207,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     quiet = kw["quiet"]
     cfg, channels = build_config(kw)
     if pretrained is not None and channels == "auto":
-        from inspect_svdd.layout import AE_JSON
-        from inspect_svdd.model.artifact import read_json
+        from inspect_svdd.layout import AE_JSON, read_json
 
         channels = str(read_json(pretrained, AE_JSON, "autoencoder")["config"]["preprocess"]["channels"])
     folder, cfg, training = _load(golden, cfg, channels, quiet)

@@ -5,25 +5,10 @@ torch-free (json and ONNX Runtime only), so ``inspect-svdd info`` works with the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from inspect_svdd.errors import ModelError
-from inspect_svdd.layout import MODEL_JSON, ONNX_FILE
-
-
-def _read(directory: Path) -> dict[str, Any]:
-    path = directory / MODEL_JSON
-    if not path.is_file():
-        raise ModelError(f"{path}: missing; {directory} is not an inspect-svdd model directory")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind") != "model":
-        raise ModelError(f"{path}: not an inspect-svdd model file")
-    return data
+from inspect_svdd.layout import MODEL_JSON, ONNX_FILE, read_json
 
 
 def _onnx_state(directory: Path) -> str:
@@ -46,7 +31,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
         ModelError: no readable model.json.
     """
     directory = Path(directory)
-    data = _read(directory)
+    data = read_json(directory, MODEL_JSON, "model")
     cfg, training, holdout = data.get("config", {}), data.get("training", {}), data.get("holdout", {})
     pre, train, score = cfg.get("preprocess", {}), cfg.get("train", {}), cfg.get("score", {})
     fmt = training.get("golden_format") or {}

@@ -32,7 +32,7 @@ from inspect_svdd.layout import (
     HEAD_WEIGHTS,
     MODEL_JSON,
     ONNX_FILE,
-    READABLE_FORMATS,
+    read_json,
 )
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.heads import ScoreHead
@@ -121,29 +121,6 @@ def save_pretrained(det: DeepSVDD, directory: str | Path, training: dict[str, An
     data = _header("autoencoder", det) | {"training": training or {}, "history": det.history_}
     _write_json(directory / AE_JSON, data)
     return directory
-
-
-def read_json(directory: str | Path, name: str, kind: str) -> dict[str, Any]:
-    """Read and version-check a model or autoencoder JSON file."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ModelError(f"{directory}: model directory does not exist")
-    path = directory / name
-    if not path.is_file():
-        raise ModelError(f"{path}: missing; {directory} is not an inspect-svdd {kind} directory")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        raise ModelError(f"{path}: not an inspect-svdd {kind} file")
-    version = data.get("format_version")
-    if version not in READABLE_FORMATS:
-        raise ModelError(
-            f"{path}: model format version {version} (made by inspect-svdd {data.get('inspect_svdd_version', '?')}) "
-            f"is not supported by this inspect-svdd {__version__} (format {FORMAT_VERSION}); refit the model"
-        )
-    return data
 
 
 def _load_state(module: torch.nn.Module, path: Path, defaults: dict[str, torch.Tensor] | None = None) -> None:

@@ -301,8 +301,7 @@ def test_info_describes_a_model_and_its_onnx_pairing(model_dir: Path, tmp_path: 
     (copy / "model.json").write_text(json.dumps(record | {"fingerprint": "0" * 64}))
     assert "MISMATCH" in dict(line.split(":", 1) for line in run("info", str(copy))[1].splitlines())["onnx"]
     code, _, err = run("info", str(tmp_path / "nothing"))
-    assert code == 2 and err.strip() == f"Error: {tmp_path / 'nothing' / 'model.json'}: missing; " \
-                                        f"{tmp_path / 'nothing'} is not an inspect-svdd model directory"
+    assert code == 2 and err.strip() == f"Error: {tmp_path / 'nothing'}: model directory does not exist"
 
 
 def test_fit_config_file_sets_every_field_and_options_override_it(golden_dir: Path, tmp_path: Path) -> None:
