@@ -23,7 +23,7 @@ InitKind = Literal["default", "xavier", "xavier-all"]
 FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["center", "mahalanobis", "knn"]
-FeatureKind = Literal["embedding", "stages"]
+FeatureKind = Literal["embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")
 DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.model.synthetic
@@ -260,7 +260,9 @@ class ScoreConfig:
             (the ``rep_dim`` output, the hypersphere's space) or ``stages``
             (every convolution stage's output pooled over positions, mean and
             max, standardised on the golden images: local detail that the
-            final embedding averages away). ``center`` always uses the embedding.
+            final embedding averages away, but blind to where things are) or
+            ``both`` side by side (local detail and position). ``center``
+            always uses the embedding.
         bank_views: augmented views (the training augmentation) of each
             training image added to the golden embeddings the rule is fitted
             on (the k-NN bank, the Mahalanobis mean and covariance), so the
@@ -280,8 +282,8 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         if self.rule not in SCORE_RULES:
             raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
-        if self.features not in ("embedding", "stages"):
-            raise ConfigError(f"features must be embedding or stages, got {self.features!r}")
+        if self.features not in ("embedding", "stages", "both"):
+            raise ConfigError(f"features must be embedding, stages or both, got {self.features!r}")
         if self.k < 1 or self.bank_views < 0:
             raise ConfigError(f"k must be at least 1 and bank views at least 0, got {self.k}, {self.bank_views}")
 

@@ -170,8 +170,8 @@ class RecipeRunner:
         start = time.perf_counter()
         det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
         train_seconds = time.perf_counter() - start
-        test_features = {kind: det.embeddings(split.test, kind=kind) for kind in ("embedding", "stages")
-                         if kind in (cfg.score.features, "embedding")}  # once per kind, for every rule and the baselines
+        test_features = {kind: det.embeddings(split.test, kind=kind) for kind in {cfg.score.features, "embedding"}}
+        # once per kind, for every rule and the baselines
         test_embeddings = test_features["embedding"]
         scores = det.score_embeddings(test_features[cfg.score.feature_kind])
         result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),

@@ -64,7 +64,7 @@ class ScoreHead(nn.Module):
             return head
         mean = z.mean(dim=0)  # distances are computed on centred vectors: less float32 cancellation
         head.mean.copy_(mean)
-        if cfg.feature_kind == "stages":  # pooled maxima and means of different stages live on different scales
+        if cfg.feature_kind != "embedding":  # pooled maxima and means of different stages live on different scales
             std = z.std(dim=0)  # floored: a nearly constant feature would turn float noise into scores
             head.scale.copy_(1 / std.clamp_min(0.05 * float(std.median()) + 1e-12))
         z = (z - mean) * head.scale.double()

@@ -152,12 +152,17 @@ class Encoder(nn.Module):
         return torch.cat(pooled, dim=1)
 
     def features_of(self, x: torch.Tensor, kind: str) -> torch.Tensor:
-        """The features a scoring rule compares: the embedding or the pooled stage outputs."""
-        return self.stage_features(x) if kind == "stages" else self(x)
+        """The features a scoring rule compares: the embedding, the pooled stage outputs, or both side by side."""
+        if kind == "stages":
+            return self.stage_features(x)
+        if kind == "both":
+            return torch.cat([self.stage_features(x), self(x)], dim=1)
+        return self(x)
 
     def feature_dim(self, kind: str) -> int:
         """Size of :meth:`features_of`'s rows."""
-        return 2 * sum(self.cfg.widths) if kind == "stages" else self.cfg.rep_dim
+        stages = 2 * sum(self.cfg.widths)
+        return {"stages": stages, "both": stages + self.cfg.rep_dim}.get(kind, self.cfg.rep_dim)
 
 
 class Decoder(nn.Module):

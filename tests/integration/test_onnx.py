@@ -89,8 +89,9 @@ def stages_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.parametrize("features", ["stages", "both"])
 @pytest.mark.parametrize("rule", ["knn", "mahalanobis"])
-def test_stage_feature_rules_export_with_parity(stages_model: Path, tmp_path: Path, rule: str) -> None:
+def test_stage_feature_rules_export_with_parity(stages_model: Path, tmp_path: Path, rule: str, features: str) -> None:
     from inspect_svdd.config import ScoreConfig
     from inspect_svdd.deploy.export import export_onnx
     from inspect_svdd.deploy.runtime import OnnxScorer
@@ -100,11 +101,11 @@ def test_stage_feature_rules_export_with_parity(stages_model: Path, tmp_path: Pa
 
     det, record = load_model(stages_model)
     golden = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "golden")])
-    det = det.with_rule(ScoreConfig(rule, features="stages"), golden)
+    det = det.with_rule(ScoreConfig(rule, features=features), golden)  # type: ignore[arg-type]
     images = np.stack([load_image(p, det.config.preprocess) for p in list_images(SAMPLES / "incoming")])
     assert export_onnx(det, tmp_path / "m.onnx", record, images) <= 1e-4
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
-    assert meta["inspect_svdd.score_features"] == "stages"
+    assert meta["inspect_svdd.score_features"] == features
     assert ((OnnxScorer(tmp_path / "m.onnx").score(images) > 0) == det.predict(images)).all()
 
 

@@ -23,7 +23,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_mahalanobis_matches_scikit_learn(data: tuple[torch.Tensor, torch.Tensor]) -> None:
     train, test = data
-    head = ScoreHead.fit(ScoreConfig("mahalanobis"), train, torch.zeros(16))
+    head = ScoreHead.fit(ScoreConfig("mahalanobis", features="embedding"), train, torch.zeros(16))
     expected = LedoitWolf().fit(train.double().numpy()).mahalanobis(test.double().numpy())
     np.testing.assert_allclose(head(test).numpy(), expected, rtol=1e-3)
     center = ScoreHead.fit(ScoreConfig("center"), train, torch.ones(16))(test)
@@ -32,7 +32,7 @@ def test_mahalanobis_matches_scikit_learn(data: tuple[torch.Tensor, torch.Tensor
 
 def test_knn_is_mean_squared_distance_to_nearest_and_leaves_self_out(data: tuple[torch.Tensor, torch.Tensor]) -> None:
     train, test = data
-    head = ScoreHead.fit(ScoreConfig("knn", k=3), train, torch.zeros(16))
+    head = ScoreHead.fit(ScoreConfig("knn", k=3, features="embedding"), train, torch.zeros(16))
     sq = ((test[:, None, :] - train[None]) ** 2).sum(-1)
     np.testing.assert_allclose(head(test).numpy(), sq.sort(dim=1).values[:, :3].mean(1).numpy(), rtol=1e-4)
     own = ((train[:, None, :] - train[None]) ** 2).sum(-1).sort(dim=1).values[:, 1:4].mean(1)
@@ -40,4 +40,4 @@ def test_knn_is_mean_squared_distance_to_nearest_and_leaves_self_out(data: tuple
     assert float(head(train).min()) < float(own.min())  # without exclusion each point counts itself
     np.testing.assert_allclose(head.bank.numpy() + head.mean.numpy(), train.numpy(), atol=1e-4)  # stored centred
     with pytest.raises(ConfigError, match="more than k=3"):
-        ScoreHead.fit(ScoreConfig("knn", k=3), train[:3], torch.zeros(16))
+        ScoreHead.fit(ScoreConfig("knn", k=3, features="embedding"), train[:3], torch.zeros(16))

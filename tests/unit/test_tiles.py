@@ -108,6 +108,9 @@ def test_stage_features_pool_every_stage(architecture: str) -> None:
     torch.testing.assert_close(feats[:, :8], first.mean(dim=(2, 3)))
     torch.testing.assert_close(feats[:, 8:16], first.amax(dim=(2, 3)))
     torch.testing.assert_close(encoder.features_of(x, "embedding"), encoder(x))
+    both = encoder.features_of(x, "both")
+    assert both.shape == (3, encoder.feature_dim("both")) == (3, 2 * 72 + 512)
+    torch.testing.assert_close(both, torch.cat([feats, encoder(x)], dim=1))
 
 
 def test_stage_feature_rules_score_standardised_features_and_round_trip(tmp_path: object) -> None:
