@@ -105,7 +105,7 @@ class OnnxScorer:
             self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
             self.radius = float(self.metadata["radius"])
             self.golden_format = json.loads(self.metadata.get("training", "{}")).get("golden_format")
-        except (InspectError, TypeError, ValueError) as exc:  # e.g. keys from a newer inspect-svdd
+        except (InspectError, TypeError, ValueError, AttributeError) as exc:  # e.g. keys from a newer inspect-svdd
             raise ModelError(f"{self.path}: invalid model metadata ({first_line(exc)})") from None
 
     def _check_metadata(self) -> None:

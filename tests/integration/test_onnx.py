@@ -311,7 +311,7 @@ def test_readme_deployment_snippet_runs(model_dir: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("key", "value"), [("preprocess", '{"image_size": 128, "channels": 3, "sharpen": true}'),
-                                            ("preprocess", "[1, 2]"), ("radius", "wide")])
+                                            ("preprocess", "[1, 2]"), ("radius", "wide"), ("training", "[3]")])
 def test_bad_onnx_metadata_is_one_line(model_dir: Path, tmp_path: Path, key: str, value: str) -> None:
     proto = onnx.load(str(model_dir / "model.onnx"))
     for prop in proto.metadata_props:
