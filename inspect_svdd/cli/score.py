@@ -145,13 +145,3 @@ def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
 
 
 
-
-@main.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@handle_errors
-def info(model: Path) -> None:
-    """Print what MODEL is: data, settings, radius, held-out figures, fit time, versions, ONNX pairing."""
-    from inspect_svdd.deploy.info import describe
-
-    for label, text in describe(model):
-        click.echo(f"{label + ':':13s}{text}")
