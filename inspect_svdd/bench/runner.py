@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from inspect_svdd.bench.baselines import raw_pixels, run_baselines
 from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvision, one_class_split
 from inspect_svdd.bench.recipe import Recipe
 from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.errors import ConfigError, DatasetError
+from inspect_svdd.evaluate.metrics import ranking
 from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions
 from inspect_svdd.model.detector import DeepSVDD
@@ -45,11 +45,7 @@ class RunOptions:
     progress: bool = False
 
 
-def metrics(anomalous: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """AUROC and AUPR (anomalies positive) of scores where higher = more anomalous."""
-    if anomalous.all() or not anomalous.any():
-        raise DatasetError("the test set needs both normal and anomalous images")
-    return {"auroc": float(roc_auc_score(anomalous, scores)), "aupr": float(average_precision_score(anomalous, scores))}
+metrics = ranking  # the same AUROC and AUPR as `inspect-svdd evaluate`
 
 
 def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, float]]:

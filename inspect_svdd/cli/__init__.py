@@ -4,7 +4,7 @@ Each command lives in a small module that registers itself on the group;
 importing them here makes ``inspect_svdd.cli:main`` the complete CLI.
 """
 
-from inspect_svdd.cli import augment, fit, info, recipe, score  # noqa: F401  (registers the commands)
+from inspect_svdd.cli import augment, evaluate, fit, info, recipe, score  # noqa: F401  (registers the commands)
 from inspect_svdd.cli.common import main
 
 __all__ = ["main"]

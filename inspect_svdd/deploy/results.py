@@ -25,14 +25,14 @@ CSV_COLUMNS = ("path", "score", "distance", "radius", "verdict", "error")
 class CsvWriter:
     """Writes rows as they come and flushes each, so an interrupted run keeps its rows."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, extra: tuple[str, ...] = ()) -> None:
         self.stream = stream
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(CSV_COLUMNS)
+        self.writer.writerow(CSV_COLUMNS + extra)  # extra columns after the score ones (evaluate: the label)
         stream.flush()
 
-    def write(self, row: Row) -> None:
-        """Append one row and flush it."""
+    def write(self, row: Row, *extra: str) -> None:
+        """Append one row (and the values of the extra columns) and flush it."""
         self.writer.writerow([
             row.path,
             "" if row.score is None else f"{row.score:.9g}",
@@ -40,6 +40,7 @@ class CsvWriter:
             f"{row.radius:.9g}",
             row.verdict,
             row.error,
+            *extra,
         ])
         self.stream.flush()
 

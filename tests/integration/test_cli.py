@@ -332,3 +332,20 @@ def test_bad_fit_config_file_is_one_line(golden_dir: Path, tmp_path: Path, text:
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--config", str(config))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith(f"Error: {config}: ") and message in err and not (tmp_path / "m").exists()
+
+
+def test_evaluate_writes_metrics_and_labelled_scores(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    code, _, err = run("evaluate", str(incoming_dir), "-m", str(model_dir), "-o", str(tmp_path / "ev"))
+    assert code == 3, err  # zz_corrupt.png is unreadable: listed, left out of the metrics
+    rows = read_csv((tmp_path / "ev" / "scores.csv").read_text())
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert len(rows) == 7 and {r["label"] for r in rows} == {"good", "scratch"}
+    scored = [r for r in rows if r["verdict"] != "error"]
+    auroc = roc_auc_score([r["label"] != "good" for r in scored], [float(r["score"]) for r in scored])
+    assert metrics["auroc"] == pytest.approx(auroc) and metrics["per_type"]["scratch"]["count"] == 3
+    assert [u["path"] for u in metrics["unreadable"]] == [str(incoming_dir / "scratch" / "zz_corrupt.png")]
+    assert metrics["confusion"]["good_passed"] + metrics["confusion"]["good_rejected"] == 3
+    code, _, err = run("evaluate", str(incoming_dir / "good"), "-m", str(model_dir), "-o", str(tmp_path / "ev2"))
+    assert code == 2 and "a labelled image must sit in good/ or in a folder named after its defect type" in err
