@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from inspect_svdd.deploy.scoring import Row
 
 
-def labelled_files(folder: Path) -> list[tuple[Path, str]]:
+def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str]]:
     """``(file, label)`` for every image of an MVTec-style folder: ``good/`` and one folder per defect type.
 
-    A dataset root with a ``test/`` folder is read from ``test/``.
+    A dataset root with a ``test/`` folder is read from ``test/``. With
+    ``need_both`` False (calibrating for a false-reject rate), images directly
+    in the folder count as good and no defect folder is needed.
 
     Raises:
         DatasetError: an image outside a label folder, or no good or no defect images.
@@ -31,11 +33,14 @@ def labelled_files(folder: Path) -> list[tuple[Path, str]]:
     files = []
     for path in list_images(root):
         parts = path.relative_to(root).parts
+        if len(parts) < 2 and not need_both:
+            files.append((path, "good"))
+            continue
         if len(parts) < 2:
             raise DatasetError(f"{path}: a labelled image must sit in good/ or in a folder named after its defect type")
         files.append((path, parts[0]))
     labels = {label for _, label in files}
-    if "good" not in labels or labels == {"good"}:
+    if need_both and ("good" not in labels or labels == {"good"}):
         raise DatasetError(f"{root}: evaluation needs good/ and at least one defect folder, found {', '.join(sorted(labels))}")
     return files
 
@@ -80,3 +85,54 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, quiet: bool
                f"{result['false_reject_rate']:.1%} of {result['good']} good parts rejected, "
                f"{result['escape_rate']:.1%} of {result['defects']} defects passed; written to {output}", err=True)
     sys.exit(3 if result["unreadable"] else 0)
+
+
+@main.command()
+@click.argument("labeled", type=click.Path(path_type=Path))
+@click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
+              help="Model directory; its model.json and model.onnx get the new radius.")
+@click.option("--target-frr", type=click.FloatRange(0, 1, max_open=True), help="False-reject rate wanted (good images only).")
+@click.option("--max-escape", type=click.FloatRange(0, 1, max_open=True), help="Largest share of defects allowed to pass.")
+@click.option("--f1", "best_f1", is_flag=True, help="The radius of the best F1 (needs good and defective images).")
+@handle_errors
+def calibrate(labeled: Path, model: Path, target_frr: float | None, max_escape: float | None, best_f1: bool) -> None:
+    """Set MODEL's radius from the labelled images in LABELED; rewrites model.json and model.onnx."""
+    import numpy as np
+
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.deploy.scoring import score_files
+    from inspect_svdd.deploy.torch_backend import TorchBackend
+    from inspect_svdd.evaluate.calibrate import calibrated_radius, rates
+    from inspect_svdd.io.preprocess import load_image
+    from inspect_svdd.layout import ONNX_FILE
+    from inspect_svdd.model.artifact import load_model, save_model
+
+    chosen = [(name, v) for name, v in (("target-frr", target_frr), ("max-escape", max_escape),
+                                        ("f1", 1.0 if best_f1 else None)) if v is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --target-frr, --max-escape, --f1")
+    how, value = chosen[0]
+    files = labelled_files(labeled, need_both=False)  # calibrated_radius says what each way needs
+    label_of = {str(path): label for path, label in files}
+    det, record = load_model(model)
+    rows: list[Row] = []
+    score_files([p for p, _ in files], TorchBackend(det), rows.append)
+    scored = [r for r in rows if r.distance is not None]
+    distances = np.array([r.distance for r in scored])
+    anomalous = np.array([label_of[r.path] != "good" for r in scored])
+    before = rates(distances, anomalous, det._fitted()[2])
+    radius, facts = calibrated_radius(distances, anomalous, how, value, det.config.train.radius_rule)
+    after = rates(distances, anomalous, radius)
+    det.radius_ = radius
+    calibration = {"how": facts, "folder": str(labeled.resolve()), "images": len(scored),
+                   "good": int((~anomalous).sum()), "defects": int(anomalous.sum()),
+                   "radius_before": record["radius"], "radius_after": radius, "before": before, "after": after}
+    new = save_model(det, model, record.get("training"), extra={"calibration": calibration})
+    check = np.stack([load_image(p, det.config.preprocess) for p in [Path(r.path) for r in scored][:64]])
+    export_onnx(det, model / ONNX_FILE, new, check)
+
+    def show(r: dict[str, float | None]) -> str:
+        return ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in r.items() if v is not None)
+
+    click.echo(f"radius {record['radius']:.4g} -> {radius:.4g} ({how}); before: {show(before)}; after: {show(after)}; "
+               f"{model / 'model.json'} and {model / ONNX_FILE} rewritten", err=True)

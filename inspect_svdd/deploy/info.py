@@ -6,6 +6,7 @@ torch-free (json and ONNX Runtime only), so ``inspect-svdd info`` works with the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from inspect_svdd.errors import ModelError
 from inspect_svdd.layout import MODEL_JSON, ONNX_FILE, read_json
@@ -22,6 +23,14 @@ def _onnx_state(directory: Path) -> str:
     except ModelError as exc:
         return f"MISMATCH: {exc}"
     return f"{ONNX_FILE} belongs to {MODEL_JSON} (same weights, centre and radius)"
+
+
+def _calibration(data: dict[str, Any]) -> str:
+    cal = data.get("calibration")
+    if not cal:
+        return ""
+    return (f"; calibrated with {cal['how'].get('rule')} on {cal['images']} images of {cal['folder']} "
+            f"(radius before {cal['radius_before']:.4g})")
 
 
 def describe(directory: str | Path) -> list[tuple[str, str]]:
@@ -54,7 +63,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                      f"seed {data.get('seed')}"),
         ("scoring", f"{score.get('rule')} on the {features}" + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
-                   f"{radius_facts.get('target_frr', train.get('target_frr'))})"),
+                   f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),
         ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "
                      + (f"{frr:.1%}" if isinstance(frr, float) else "?")),
         ("fit time", f"{training.get('seconds', '?')} s"),

@@ -83,8 +83,11 @@ def fingerprint(directory: Path, radius: float, center: Sequence[float]) -> str:
     return digest.hexdigest()
 
 
-def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
+def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a fitted detector to ``directory`` (created if missing); return the model.json record.
+
+    ``extra`` adds facts to the record (``calibrate``: how the radius was re-set).
 
     A ``model.onnx`` left in ``directory`` by an earlier model no longer
     belongs to it and is removed (``export`` writes the new one).
@@ -106,6 +109,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "holdout": det.holdout_,
         "training": training or {},
         "history": det.history_,
+        **(extra or {}),
     }
     _write_json(directory / MODEL_JSON, data)
     return data

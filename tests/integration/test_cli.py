@@ -349,3 +349,34 @@ def test_evaluate_writes_metrics_and_labelled_scores(model_dir: Path, incoming_d
     assert metrics["confusion"]["good_passed"] + metrics["confusion"]["good_rejected"] == 3
     code, _, err = run("evaluate", str(incoming_dir / "good"), "-m", str(model_dir), "-o", str(tmp_path / "ev2"))
     assert code == 2 and "a labelled image must sit in good/ or in a folder named after its defect type" in err
+
+
+def test_calibrate_rewrites_both_files_and_both_backends_agree(model_dir: Path, incoming_dir: Path,
+                                                                tmp_path: Path) -> None:
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(model_dir, model)
+    code, _, err = run("calibrate", str(incoming_dir), "-m", str(model), "--max-escape", "0.0")
+    assert code == 0, err
+    record = json.loads((model / "model.json").read_text())
+    cal = record["calibration"]
+    assert cal["how"]["rule"] == "max-escape" and cal["after"]["escape_rate"] == 0.0 and cal["defects"] == 3
+    meta = {p.key: p.value for p in __import__("onnx").load(str(model / "model.onnx")).metadata_props}
+    assert float(meta["inspect_svdd.radius"]) == record["radius"] != cal["radius_before"]
+    assert meta["inspect_svdd.fingerprint"] == record["fingerprint"]
+    verdicts = {}
+    for backend in ("onnx", "torch"):
+        _, out, _ = run("score", str(incoming_dir), "-m", str(model), "--backend", backend, "--csv", "-")
+        verdicts[backend] = [r["verdict"] for r in read_csv(out)]
+    assert verdicts["onnx"] == verdicts["torch"]
+    assert all(v == "fail" for r, v in zip(read_csv(out), verdicts["torch"], strict=True) if "/scratch/" in r["path"]
+               and not r["path"].endswith("zz_corrupt.png"))
+    code, _, err = run("calibrate", str(incoming_dir / "good"), "-m", str(model), "--target-frr", "0.01")
+    assert code == 0 and "false reject rate" in err  # good images only: fine for a false-reject target
+    code, _, err = run("calibrate", str(incoming_dir / "good"), "-m", str(model), "--f1")
+    assert code == 2 and err.strip() == ("Error: --f1 needs good images and defective ones (good/ and a defect folder); "
+                                         "with good images only, use --target-frr")
+    code, _, err = run("calibrate", str(incoming_dir), "-m", str(model))
+    assert code == 2 and "give exactly one of --target-frr, --max-escape, --f1" in err
+

@@ -34,3 +34,16 @@ def test_evaluation_reports_each_defect_type_against_the_good_parts() -> None:
     assert (out["count"], out["good"], out["defects"]) == (8, 4, 4)
     assert out["per_type"]["scratch"]["auroc"] == 1.0 and out["per_type"]["scratch"]["escape_rate"] == 0.0
     assert out["per_type"]["stain"]["auroc"] == 0.625 and out["per_type"]["stain"]["escape_rate"] == 0.5
+
+
+def test_calibrated_radius_rules() -> None:
+    from inspect_svdd.evaluate.calibrate import calibrated_radius
+
+    distances = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0])
+    anomalous = np.array([False] * 4 + [True] * 4)
+    radius, _ = calibrated_radius(distances, anomalous, "max-escape", 0.25, "quantile")  # one of four may pass
+    assert 10.0 <= radius**2 < 20.0
+    radius, _ = calibrated_radius(distances, anomalous, "f1", 1.0, "quantile")
+    assert 4.0 <= radius**2 < 10.0  # the perfect split
+    radius, facts = calibrated_radius(distances[:4], anomalous[:4], "target-frr", 0.25, "quantile")
+    assert facts["rule"] == "quantile" and radius == pytest.approx(np.quantile(np.sqrt(distances[:4]), 0.75))
