@@ -50,7 +50,7 @@ def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str
 @click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
               help="Model directory (or its .onnx file).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("evaluation"), show_default=True,
-              help="Folder for metrics.json and scores.csv.")
+              help="Folder for metrics.json, scores.csv and report.html.")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
@@ -61,6 +61,7 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, quiet: bool
     from inspect_svdd.deploy.results import CsvWriter
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.evaluate.metrics import evaluation
+    from inspect_svdd.evaluate.report import write_report
 
     files = labelled_files(labeled)
     label_of = {str(path): label for path, label in files}
@@ -81,6 +82,8 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, quiet: bool
     result |= {"model": str(model), "backend": scorer.name, "radius": scorer.radius, "labelled": str(labeled),
                "unreadable": [{"path": r.path, "problem": r.error} for r in rows if r.score is None]}
     (output / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_report(output / "report.html", f"{model} on {labeled}", [label_of[r.path] for r in scored],
+                 np.array([r.score for r in scored]), result)
     click.echo(f"AUROC {result['auroc']:.4f}, AUPR {result['aupr']:.4f}, F1-max {result['f1_max']:.3f}; at the radius: "
                f"{result['false_reject_rate']:.1%} of {result['good']} good parts rejected, "
                f"{result['escape_rate']:.1%} of {result['defects']} defects passed; written to {output}", err=True)

@@ -347,6 +347,8 @@ def test_evaluate_writes_metrics_and_labelled_scores(model_dir: Path, incoming_d
     assert metrics["auroc"] == pytest.approx(auroc) and metrics["per_type"]["scratch"]["count"] == 3
     assert [u["path"] for u in metrics["unreadable"]] == [str(incoming_dir / "scratch" / "zz_corrupt.png")]
     assert metrics["confusion"]["good_passed"] + metrics["confusion"]["good_rejected"] == 3
+    page = (tmp_path / "ev" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and f"{metrics['auroc']:.4g}" in page and "<td>scratch</td>" in page
     code, _, err = run("evaluate", str(incoming_dir / "good"), "-m", str(model_dir), "-o", str(tmp_path / "ev2"))
     assert code == 2 and "a labelled image must sit in good/ or in a folder named after its defect type" in err
 
