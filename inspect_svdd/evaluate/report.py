@@ -30,19 +30,16 @@ def _figures(groups: Sequence[str], scores: np.ndarray) -> list[tuple[str, str]]
     import matplotlib.pyplot as plt
 
     anomalous = np.asarray(groups) != "good"
-    out = []
-    fig, ax = plt.subplots(figsize=(4.5, 4))
     fpr, tpr, _ = roc_curve(anomalous, scores)
-    ax.plot(fpr, tpr)
-    ax.set(xlabel="false-reject rate (good parts failed)", ylabel="defects caught", title="ROC")
-    out.append(("ROC curve", _png(fig)))
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
     precision, recall, _ = precision_recall_curve(anomalous, scores)
-    ax.plot(recall, precision)
-    ax.set(xlabel="recall", ylabel="precision", title="precision-recall")
-    out.append(("precision-recall curve", _png(fig)))
-    plt.close(fig)
+    out = []
+    for name, x, y, xlabel, ylabel in (("ROC curve", fpr, tpr, "false-reject rate (good parts failed)", "defects caught"),
+                                       ("precision-recall curve", recall, precision, "recall", "precision")):
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot(x, y)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=name)
+        out.append((name, _png(fig)))
+        plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.histogram_bin_edges(scores, bins=40).tolist()  # the same bins for both classes
     ax.hist(scores[~anomalous], bins=bins, alpha=0.6, label="good")
