@@ -7,6 +7,7 @@ batches and reported one row at a time, in file order. A bad file becomes an
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import InspectError
-from inspect_svdd.io.images import decode_image
-from inspect_svdd.io.preprocess import iter_loaded, preprocess
+from inspect_svdd.io.preprocess import iter_loaded, load_image
 
 
 class Backend(Protocol):
@@ -107,10 +107,8 @@ def score_files(
     check = FormatCheck(getattr(backend, "golden_format", None))
     shapes: dict[Path, tuple[int, ...]] = {}
 
-    def load(path: Path, cfg: PreprocessConfig) -> np.ndarray:
-        image = decode_image(path)
+    def record(path: Path, image: np.ndarray) -> None:
         shapes[path] = image.shape
-        return preprocess(image, cfg, path)
 
     r = backend.radius if radius is None else radius
     pending: list[tuple[Path, np.ndarray | None, InspectError | None]] = []
@@ -128,7 +126,7 @@ def score_files(
         pending.clear()
         n_images = 0
 
-    for item in iter_loaded(paths, backend.preprocess, workers, loader=load):
+    for item in iter_loaded(paths, backend.preprocess, workers, loader=functools.partial(load_image, on_decoded=record)):
         problem = check.problem(shapes.pop(item[0])) if item[0] in shapes else None
         if problem and on_warning:
             on_warning(item[0], *problem)

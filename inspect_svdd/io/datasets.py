@@ -7,6 +7,7 @@ stop a fit; the caller records what was skipped in the model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,8 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import DatasetError, InspectError
-from inspect_svdd.io.images import decode_image, is_grayscale, list_images
-from inspect_svdd.io.preprocess import iter_loaded, preprocess
+from inspect_svdd.io.images import is_grayscale, list_images
+from inspect_svdd.io.preprocess import iter_loaded, load_image
 
 
 @dataclass
@@ -66,13 +67,11 @@ def load_folder(
     work_cfg = dataclasses.replace(cfg, channels=3 if channels == "auto" else int(channels))
     facts: dict[Path, tuple[tuple[int, ...], bool]] = {}  # decoded shape and grayness per file
 
-    def load(path: Path, _cfg: PreprocessConfig) -> np.ndarray:
-        image = decode_image(path)
+    def record(path: Path, image: np.ndarray) -> None:
         facts[path] = (image.shape, is_grayscale(image))
-        return preprocess(image, work_cfg, path)
 
     images, files, skipped, unfit = [], [], [], []
-    for path, image, error in iter_loaded(paths, work_cfg, workers, loader=load):
+    for path, image, error in iter_loaded(paths, work_cfg, workers, loader=functools.partial(load_image, on_decoded=record)):
         if image is not None:
             images.append(image)
             files.append(path)

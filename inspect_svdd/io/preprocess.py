@@ -64,9 +64,17 @@ def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
 
 
-def load_image(path: str | Path, cfg: PreprocessConfig) -> np.ndarray:
-    """Decode and preprocess one file (the shared loader's unit of work)."""
-    return preprocess(decode_image(path), cfg, path)
+def load_image(path: str | Path, cfg: PreprocessConfig,
+               on_decoded: Callable[[Path, np.ndarray], None] | None = None) -> np.ndarray:
+    """Decode and preprocess one file (the shared loader's unit of work).
+
+    ``on_decoded`` sees the decoded image before it is preprocessed (and
+    dropped): golden folders record size and grayness, scoring the size.
+    """
+    image = decode_image(path)
+    if on_decoded is not None:
+        on_decoded(Path(path), image)
+    return preprocess(image, cfg, path)
 
 
 LoadResult = tuple[Path, np.ndarray | None, InspectError | None]

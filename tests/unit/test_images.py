@@ -140,10 +140,11 @@ def test_load_folder_keeps_only_network_sized_images_in_memory(tmp_path: Path, m
 
     from inspect_svdd.config import PreprocessConfig
     from inspect_svdd.io import datasets
+    from inspect_svdd.io import preprocess as preprocess_module
 
     for i in range(40):
         (tmp_path / f"frame_{i:02d}.png").write_bytes(b"stand-in")  # decoded below as a 6.75 MB camera frame
-    monkeypatch.setattr(datasets, "decode_image", lambda path: np.full((1500, 1500, 3), 100, np.uint8))
+    monkeypatch.setattr(preprocess_module, "decode_image", lambda path: np.full((1500, 1500, 3), 100, np.uint8))
     tracemalloc.start()
     folder = datasets.load_folder(tmp_path, PreprocessConfig(), "auto")
     peak = tracemalloc.get_traced_memory()[1]
