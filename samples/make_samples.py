@@ -7,7 +7,9 @@ Deterministic (fixed seeds): running it again gives byte-identical files.
 golden/ holds good parts. incoming/ is laid out like MVTec AD test folders:
 incoming/good/ (unseen good parts, a few of them a little darker or slightly
 shifted: hard but good) and incoming/<defect kind>/ for scratch, stain,
-missing_print, wrong_print, shifted and broken_edge.
+missing_print, wrong_print, shifted and broken_edge. ground_truth/<defect kind>/
+holds a mask per defective image (<name>_mask.png, white where the part differs
+from the same part rendered without the defect), as MVTec AD does.
 """
 
 from __future__ import annotations
@@ -134,6 +136,21 @@ def _defect(kind: str, rng: np.random.Generator) -> Part:
     return part
 
 
+def defect_mask(part: Part, seed: int) -> np.ndarray:
+    """Where ``part`` differs from itself without its defect (uint8, 255 inside), for localisation tests.
+
+    The same seed renders the same noise, so the difference is the defect
+    alone; a shifted part is compared with the centred one, a wrong print with
+    the right letter.
+    """
+    nominal = Part(dx=part.dx, dy=part.dy, angle=part.angle, gain=part.gain)
+    if not part.defects and part.letter == nominal.letter:  # shifted: the defect is the position
+        nominal.dx = nominal.dy = 0.0
+    diff = np.abs(render(part, seed).astype(np.int16) - render(nominal, seed).astype(np.int16)).max(axis=2)
+    mask = (diff > 15).astype(np.uint8) * 255
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+
+
 DEFECTS = ("scratch", "stain", "missing_print", "wrong_print", "shifted", "broken_edge")
 
 
@@ -147,7 +164,7 @@ def write(path: Path, image: np.ndarray) -> None:
 
 def make(out: Path, n_golden: int = 120, n_good: int = 12, n_hard: int = 4, n_defect: int = 4) -> None:
     """Write golden/ and incoming/ under ``out``, replacing what was there."""
-    for sub in ("golden", "incoming"):
+    for sub in ("golden", "incoming", "ground_truth"):
         shutil.rmtree(out / sub, ignore_errors=True)
     rng = np.random.default_rng(2026)
     for i in range(n_golden):
@@ -159,7 +176,12 @@ def make(out: Path, n_golden: int = 120, n_good: int = 12, n_hard: int = 4, n_de
         write(out / "incoming" / "good" / f"hard_good_{i:03d}.jpg", render(_good(rng, hard=True), seed=3000 + i))
     for k, kind in enumerate(DEFECTS):
         for i in range(n_defect):
-            write(out / "incoming" / kind / f"{kind}_{i:03d}.png", render(_defect(kind, rng), seed=4000 + 100 * k + i))
+            part, seed = _defect(kind, rng), 4000 + 100 * k + i
+            write(out / "incoming" / kind / f"{kind}_{i:03d}.png", render(part, seed))
+            mask = out / "ground_truth" / kind / f"{kind}_{i:03d}_mask.png"
+            mask.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(mask), defect_mask(part, seed)):
+                raise OSError(f"cannot write {mask}")
 
 
 if __name__ == "__main__":
