@@ -23,9 +23,9 @@ from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvi
 from inspect_svdd.bench.recipe import Recipe
 from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.evaluate.metrics import ranking
+from inspect_svdd.evaluate.metrics import evaluation, ranking
 from inspect_svdd.io.preprocess import preprocess
-from inspect_svdd.model.artifact import library_versions
+from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
 
 Log = Callable[[str], None]
@@ -43,21 +43,15 @@ class RunOptions:
     download: bool = False
     resume: bool = False
     progress: bool = False
+    save_models: Path | None = None  # each run's model saved under <case>-seed<seed>/
 
 
 metrics = ranking  # the same AUROC and AUPR as `inspect-svdd evaluate`
 
 
-def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, float]]:
-    """For folder sets: AUROC of good vs each defect type, and its escape rate at the radius."""
-    groups = np.array(split.test_groups)
-    good = groups == "good"
-    out: dict[str, dict[str, float]] = {}
-    for group in sorted(set(split.test_groups) - {"good"}):
-        mask = good | (groups == group)
-        out[group] = {**metrics(groups[mask] == group, scores[mask]), "escape_rate": float(np.mean(scores[groups == group] <= 0)),
-                      "count": int(np.sum(groups == group))}
-    return out
+def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, Any]]:
+    """For folder sets: each defect type against the good images, as `evaluate` reports it (AUROC, rates at R)."""
+    return dict(evaluation(split.test_groups, scores)["per_type"])
 
 
 def escape_at_frr(anomalous: np.ndarray, scores: np.ndarray, frr: float) -> float:
@@ -166,6 +160,10 @@ class RecipeRunner:
         start = time.perf_counter()
         det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
         train_seconds = time.perf_counter() - start
+        if self.opt.save_models:
+            save_model(det, self.opt.save_models / f"{case}-seed{seed}",
+                       {"recipe": str(self.recipe.path), "setting": self.opt.setting, "size": self.opt.size,
+                        "count": len(split.train), **split.facts})
         test_features = {kind: det.embeddings(split.test, kind=kind) for kind in {cfg.score.features, "embedding"}}
         # once per kind, for every rule and the baselines
         test_embeddings = test_features["embedding"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,7 @@ from inspect_svdd.errors import DatasetError
 
 if TYPE_CHECKING:
     from inspect_svdd.deploy.scoring import Row
+    from inspect_svdd.evaluate.heatmaps import HeatMapper
 
 
 def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str]]:
@@ -30,6 +31,9 @@ def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str
     from inspect_svdd.io.images import list_images
 
     root = folder / "test" if (folder / "test").is_dir() else folder
+    for sub in sorted(root.iterdir()) if root.is_dir() else ():
+        if sub.is_dir() and not sub.name.startswith(".") and not _has_image(sub):
+            raise DatasetError(f"{sub}: label folder holds no images; add its images or remove the folder")
     files = []
     for path in list_images(root):
         parts = path.relative_to(root).parts
@@ -41,8 +45,16 @@ def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str
         files.append((path, parts[0]))
     labels = {label for _, label in files}
     if need_both and ("good" not in labels or labels == {"good"}):
-        raise DatasetError(f"{root}: evaluation needs good/ and at least one defect folder, found {', '.join(sorted(labels))}")
+        missing = "good/" if "good" not in labels else "defect folder (one per defect type)"
+        raise DatasetError(f"{root}: no {missing}; evaluation needs good/ and at least one defect folder "
+                           "(to set the radius from good images alone: calibrate --target-frr)")
     return files
+
+
+def _has_image(folder: Path) -> bool:
+    from inspect_svdd.io.images import IMAGE_EXTENSIONS
+
+    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*") if p.is_file())
 
 
 @main.command()
@@ -52,20 +64,36 @@ def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for metrics.json, scores.csv and report.html.")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
+              help="Heat maps of the failures (and localisation against ground_truth/ masks when present).")
+@click.option("--no-heatmaps", is_flag=True, help="Skip heat maps and localisation.")
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
-def evaluate(labeled: Path, model: Path, output: Path, backend: str, quiet: bool) -> None:
-    """Score LABELED (good/ and one folder per defect type) and write its metrics: AUROC, AUPR, F1-max, rates at R."""
+def evaluate(labeled: Path, model: Path, output: Path, backend: str, heatmap_method: str, no_heatmaps: bool,
+             quiet: bool) -> None:
+    """Score LABELED (good/ and one folder per defect type) and write its metrics: AUROC, AUPR, F1-max, rates at R.
+
+    Writes OUTPUT/metrics.json, OUTPUT/scores.csv, OUTPUT/report.html and the
+    heat maps of the failed images under OUTPUT/heatmaps/. Where the folder
+    has MVTec ground-truth masks (ground_truth/<type>/<name>_mask.png beside
+    it), the heat maps' localisation is measured too.
+    """
     import numpy as np
 
     from inspect_svdd.deploy.results import CsvWriter
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.evaluate.metrics import evaluation
-    from inspect_svdd.evaluate.report import write_report
+    from inspect_svdd.evaluate.report import Scored, write_report
+    from inspect_svdd.layout import MODEL_JSON, read_json
 
     files = labelled_files(labeled)
     label_of = {str(path): label for path, label in files}
     scorer = open_backend(model, backend, "auto", None)
+    mapper = None
+    if not no_heatmaps:
+        from inspect_svdd.evaluate.heatmaps import HeatMapper
+
+        mapper = HeatMapper(scorer, heatmap_method)
     output.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     with open(output / "scores.csv", "w", newline="", encoding="utf-8") as stream:
@@ -77,17 +105,58 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, quiet: bool
 
         log(f"evaluating {model} on {len(files)} labelled images from {labeled}", quiet)
         score_files([path for path, _ in files], scorer, on_row)
-    scored = [r for r in rows if r.score is not None]
-    result = evaluation([label_of[r.path] for r in scored], np.array([r.score for r in scored]))
+    ok = [r for r in rows if r.score is not None]
+    scored = Scored([r.path for r in ok], [label_of[r.path] for r in ok], np.array([r.score for r in ok]))
+    result = evaluation(scored.groups, scored.scores)
     result |= {"model": str(model), "backend": scorer.name, "radius": scorer.radius, "labelled": str(labeled),
                "unreadable": [{"path": r.path, "problem": r.error} for r in rows if r.score is None]}
+    heatmaps: dict[str, Path] = {}
+    if mapper is not None:
+        heatmaps, local = _heatmaps(mapper, ok, labeled, output / "heatmaps", quiet)
+        if local:
+            result["localisation"] = local
     (output / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_report(output / "report.html", f"{model} on {labeled}", [label_of[r.path] for r in scored],
-                 np.array([r.score for r in scored]), result)
+    record = read_json(model, MODEL_JSON, "model") if (model / MODEL_JSON).is_file() else None
+    write_report(output / "report.html", f"{model} on {labeled}", scored, result, record, heatmaps)
     click.echo(f"AUROC {result['auroc']:.4f}, AUPR {result['aupr']:.4f}, F1-max {result['f1_max']:.3f}; at the radius: "
                f"{result['false_reject_rate']:.1%} of {result['good']} good parts rejected, "
                f"{result['escape_rate']:.1%} of {result['defects']} defects passed; written to {output}", err=True)
     sys.exit(3 if result["unreadable"] else 0)
+
+
+def _heatmaps(mapper: HeatMapper, rows: list[Row], labeled: Path, out_dir: Path,
+              quiet: bool) -> tuple[dict[str, Path], dict[str, Any] | None]:
+    """Overlays of the failed images, and localisation against ground-truth masks where the folder has them."""
+    import numpy as np
+
+    from inspect_svdd.evaluate.heatmaps import localisation, mask_for, save_overlay, target_for
+    from inspect_svdd.io.images import decode_image
+
+    root = labeled / "test" if (labeled / "test").is_dir() else labeled
+    masks = {r.path: mask_for(Path(r.path), labeled) for r in rows if Path(r.path).relative_to(root).parts[0] != "good"}
+    measure = any(masks.values())
+
+    def wanted(row: Row) -> bool:  # failures for the gallery; good parts and masked defects for localisation
+        return row.verdict == "fail" or (measure and (row.path not in masks or masks[row.path] is not None))
+
+    todo = [r for r in rows if wanted(r)]
+    log(f"heat maps ({mapper.method}) of {len(todo)} images", quiet)
+    written: dict[str, Path] = {}
+    heats, truths = [], []
+    for row in todo:
+        image, heat = mapper.of_file(row.path)
+        if row.verdict == "fail":
+            written[row.path] = save_overlay(image, heat, target_for(Path(row.path), root, out_dir))
+        if measure:
+            mask_path = masks.get(row.path)
+            truth = decode_image(mask_path)[..., 0] > 127 if mask_path else np.zeros(heat.shape, bool)
+            if truth.shape != heat.shape:
+                raise DatasetError(f"{mask_path}: mask is {truth.shape[1]}x{truth.shape[0]} but its image is "
+                                   f"{heat.shape[1]}x{heat.shape[0]}")
+            heats.append(heat)
+            truths.append(truth)
+    local = {"method": mapper.method, **localisation(heats, truths)} if measure else None
+    return written, local
 
 
 @main.command()

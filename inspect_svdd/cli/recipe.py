@@ -28,10 +28,12 @@ def recipe() -> None:
               show_default=True, help="Folder for <recipe>-<setting>-<size>.json/.md/.png.")
 @click.option("--resume", is_flag=True, help="Keep finished runs of an earlier, interrupted call.")
 @click.option("--threads", type=click.IntRange(1), help="torch CPU threads (default: torch's choice).")
+@click.option("--save-models", type=click.Path(path_type=Path, file_okay=False),
+              help="Also save each run's model here (<case>-seed<seed>/), e.g. to `evaluate` it on the same split.")
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
 def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, seeds: int, data_root: Path | None,
-        download: bool, output: Path, resume: bool, threads: int | None, quiet: bool) -> None:
+        download: bool, output: Path, resume: bool, threads: int | None, save_models: Path | None, quiet: bool) -> None:
     """Run RECIPE_FILE: fit per class and seed, score the test set, compare baselines and the paper."""
     import torch
 
@@ -44,7 +46,7 @@ def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, 
         torch.set_num_threads(threads)
     rec = load_recipe(recipe_file)
     options = RunOptions(setting or next(iter(rec.settings)), size, parse_cases(classes), seeds,
-                         data_root or default_data_root(), download, resume, progress=not quiet)
+                         data_root or default_data_root(), download, resume, progress=not quiet, save_models=save_models)
     runner = RecipeRunner(rec, options, output, log=lambda m: log(m, quiet))
     try:
         doc = runner.run()

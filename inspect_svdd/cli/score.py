@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -55,16 +56,22 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="Decoding threads.")
 @click.option("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores).")
+@click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),
+              help="Write a heat-map overlay of every failed image under this folder (path added to the CSV).")
+@click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
+              help="occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch. auto: occlusion.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints.")
 @handle_errors
 def score(incoming: Path, model: Path, csv_path: str | None, backend: str, device: str, radius: float | None,
-          batch_size: int, workers: int, threads: int | None, quiet: bool) -> None:
+          batch_size: int, workers: int, threads: int | None, heatmap_dir: Path | None, heatmap_method: str,
+          quiet: bool) -> None:
     """Score every image under INCOMING (recursive, sorted) and give each a pass/fail verdict."""
     from inspect_svdd.deploy.results import CsvWriter, Report
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.io.images import list_images
 
     scorer = open_backend(model, backend, device, threads)
+    heat_of = _heatmap_writer(scorer, heatmap_method, incoming, heatmap_dir) if heatmap_dir else None
     paths = list_images(incoming)
     log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider})", quiet)
     report = Report()
@@ -73,13 +80,14 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
         stream = sys.stdout
     elif csv_path:
         stream = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finally
-    writer = CsvWriter(stream) if stream else None
+    writer = CsvWriter(stream, extra=("heatmap",) if heat_of else ()) if stream else None
 
     def on_row(row: Row) -> None:
+        extra = (heat_of(row),) if heat_of else ()
         if writer:
-            writer.write(row)
+            writer.write(row, *extra)
         elif not quiet:
-            click.echo(_line(row))
+            click.echo(_line(row) + "".join(f"  heatmap {p}" for p in extra if p))
         report.add(row)  # counted once written, so an interrupt reports what was kept
 
     warned: dict[str, int] = {}
@@ -103,6 +111,20 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
             click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
     click.echo(report.summary(scorer.name, scorer.provider), err=True)
     sys.exit(report.exit_code)
+
+
+def _heatmap_writer(scorer: Backend, method: str, incoming: Path, out_dir: Path) -> Callable[[Row], str]:
+    """Row -> path of its overlay (written for failed images), or '' (passed, unreadable)."""
+    from inspect_svdd.evaluate.heatmaps import HeatMapper, target_for
+
+    mapper = HeatMapper(scorer, method)
+
+    def heat_of(row: Row) -> str:
+        if row.verdict != "fail":
+            return ""
+        return str(mapper.write(row.path, target_for(Path(row.path), incoming, out_dir)))
+
+    return heat_of
 
 
 def _line(row: Row) -> str:

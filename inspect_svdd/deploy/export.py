@@ -19,6 +19,7 @@ tolerance of the boundary. A disagreement raises ExportError.
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ from torch import nn
 
 from inspect_svdd import __version__
 from inspect_svdd.errors import ExportError, first_line
+from inspect_svdd.io.images import encode_png
 from inspect_svdd.io.preprocess import INPUT_CONTRACT
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
 from inspect_svdd.model.detector import DeepSVDD
@@ -90,6 +92,8 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "training": json.dumps({k: v for k, v in record.get("training", {}).items() if k != "skipped"}),
         "versions": json.dumps(record.get("versions", {})),
     }
+    if det.reference_ is not None:  # the nominal part occlusion heat maps hide regions with, for ONNX-only lines
+        facts["reference_png"] = base64.b64encode(encode_png(det.reference_)).decode("ascii")
     return {META_PREFIX + k: v for k, v in facts.items()}
 
 

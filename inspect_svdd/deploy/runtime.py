@@ -11,6 +11,7 @@ metadata, so a deployment cannot preprocess differently from training::
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import json
 import os
@@ -22,6 +23,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError, first_line
+from inspect_svdd.io.images import decode_bytes
 from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, MODEL_JSON, READABLE_FORMATS
 
@@ -105,6 +107,8 @@ class OnnxScorer:
             self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
             self.radius = float(self.metadata["radius"])
             self.golden_format = json.loads(self.metadata.get("training", "{}")).get("golden_format")
+            reference = self.metadata.get("reference_png")
+            self.reference = decode_bytes(base64.b64decode(reference), f"{self.path} reference image") if reference else None
         except (InspectError, TypeError, ValueError, AttributeError) as exc:  # e.g. keys from a newer inspect-svdd
             raise ModelError(f"{self.path}: invalid model metadata ({first_line(exc)})") from None
 

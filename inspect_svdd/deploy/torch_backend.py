@@ -21,6 +21,7 @@ class TorchBackend:
         self.det = det
         self.preprocess = det.config.preprocess
         self.radius = det._fitted()[2]
+        self.reference = det.reference_  # the nominal part for occlusion heat maps (None: models before them)
         self.golden_format = golden_format  # size range and channels of the golden images, when recorded
 
     @classmethod

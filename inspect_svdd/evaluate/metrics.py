@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_curve,
+    roc_auc_score,
+)
 
 from inspect_svdd.errors import DatasetError
 
@@ -39,6 +45,7 @@ def at_radius(anomalous: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     failed = scores > 0
     tn, fp, fn, tp = confusion_matrix(anomalous, failed, labels=[False, True]).ravel()
     return {
+        "f1": float(f1_score(anomalous, failed, zero_division=0.0)),
         "false_reject_rate": float(fp / max(tn + fp, 1)),
         "escape_rate": float(fn / max(tp + fn, 1)),
         "precision": float(tp / max(tp + fp, 1)),

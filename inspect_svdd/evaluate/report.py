@@ -1,72 +1,158 @@
-"""One self-contained HTML page of an evaluation: metrics tables, ROC and PR curves, score histogram.
+"""One self-contained HTML page of an evaluation, readable on a laptop and from a USB stick.
 
-Plots are drawn with matplotlib and embedded as PNG data, so the page can be
-mailed or archived as one file.
+Model card with the training-loss curves, the metrics tables, ROC and PR
+curves, score histograms per defect type, grids of the most and least
+anomalous good and defective parts, and the heat-map gallery of the
+failures. Every picture is embedded as data (PNG or JPEG), and the page
+refers to nothing outside itself.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
-from sklearn.metrics import precision_recall_curve, roc_curve
+
+from inspect_svdd.errors import InspectError
+from inspect_svdd.evaluate import plots
+from inspect_svdd.io.images import decode_image
+
+GRID = 8  # images per grid
+GALLERY = 48  # heat maps shown at most
+STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}"
+         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+         ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:8px}"
+         ".grid figure{margin:0}.grid img{width:100%;height:auto;display:block}"
+         "figcaption{font-size:12px;word-break:break-all}.fail{color:#b00}.pass{color:#070}img{max-width:100%}")
 
 
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+@dataclass(frozen=True)
+class Scored:
+    """The scored images of an evaluation, in one order."""
+
+    paths: Sequence[str]
+    groups: Sequence[str]
+    scores: np.ndarray
 
 
-def _figures(groups: Sequence[str], scores: np.ndarray) -> list[tuple[str, str]]:
-    import matplotlib
+def _data_uri(picture: np.ndarray, side: int = 200) -> str:
+    """JPEG data URI of an RGB image scaled to at most ``side`` pixels."""
+    scale = side / max(picture.shape[:2])
+    if scale < 1:
+        picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if picture.ndim == 3 and picture.shape[2] == 3:
+        picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise InspectError("cannot encode a thumbnail for the report")
+    return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode("ascii")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    anomalous = np.asarray(groups) != "good"
-    fpr, tpr, _ = roc_curve(anomalous, scores)
-    precision, recall, _ = precision_recall_curve(anomalous, scores)
+def _figure(path: str | Path, label: str, score: float) -> str:
+    try:
+        src = _data_uri(decode_image(path))
+    except InspectError as exc:
+        return f"<figure><figcaption>{html.escape(str(exc))}</figcaption></figure>"
+    verdict = "fail" if score > 0 else "pass"
+    return (f'<figure><img alt="{html.escape(Path(path).name)}" src="{src}"><figcaption><b class="{verdict}">'
+            f"{verdict} {score:+.3g}</b> {html.escape(label)}<br>{html.escape(Path(path).name)}</figcaption></figure>")
+
+
+def _grid(title: str, items: Sequence[tuple[str, str, float]]) -> str:
+    if not items:
+        return ""
+    return f"<h3>{html.escape(title)}</h3><div class='grid'>{''.join(_figure(*item) for item in items)}</div>"
+
+
+def _grids(scored: Scored) -> str:
+    order = np.argsort(-scored.scores, kind="stable")
     out = []
-    for name, x, y, xlabel, ylabel in (("ROC curve", fpr, tpr, "false-reject rate (good parts failed)", "defects caught"),
-                                       ("precision-recall curve", recall, precision, "recall", "precision")):
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.plot(x, y)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=name)
-        out.append((name, _png(fig)))
-        plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.histogram_bin_edges(scores, bins=40).tolist()  # the same bins for both classes
-    ax.hist(scores[~anomalous], bins=bins, alpha=0.6, label="good")
-    ax.hist(scores[anomalous], bins=bins, alpha=0.6, label="defects")
-    ax.axvline(0, color="k", linestyle="--", label="radius (score 0)")
-    ax.set(xlabel="score (distance - R²; > 0 fails)", ylabel="images", title="scores")
-    ax.legend()
-    out.append(("score histogram", _png(fig)))
-    plt.close(fig)
-    return out
+    for name, is_good in (("good parts", True), ("defective parts", False)):
+        picked = [(scored.paths[i], scored.groups[i], float(scored.scores[i]))
+                  for i in order if (scored.groups[i] == "good") == is_good]
+        out.append(_grid(f"Most anomalous {name} (highest scores)", picked[:GRID]))
+        out.append(_grid(f"Least anomalous {name} (lowest scores)", picked[::-1][:GRID]))
+    return "".join(out)
 
 
-def write_report(path: Path, title: str, groups: Sequence[str], scores: np.ndarray, metrics: dict[str, Any]) -> Path:
-    """Write ``path`` (HTML) for an evaluation's scores and metrics (from :func:`~.metrics.evaluation`)."""
-    rows = "".join(f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td>{v:.4g}</td></tr>"
-                   for k, v in metrics.items() if isinstance(v, float))
+def _gallery(scored: Scored, heatmaps: Mapping[str, Path]) -> str:
+    if not heatmaps:
+        return "<p>No heat maps (no image failed, or evaluate ran with --no-heatmaps).</p>"
+    index = {p: i for i, p in enumerate(scored.paths)}
+    ranked = sorted(heatmaps, key=lambda p: -float(scored.scores[index[p]]))
+    items = [(str(heatmaps[p]), scored.groups[index[p]], float(scored.scores[index[p]]))
+             for p in ranked[:GALLERY]]
+    more = f"<p>{len(ranked) - GALLERY} more next to this report, in heatmaps/.</p>" if len(ranked) > GALLERY else ""
+    return _grid(f"Failed images, most anomalous first ({len(ranked)})", items) + more
+
+
+def _table(rows: Sequence[tuple[str, Any]]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+    return "<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{cell(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _model_card(record: Mapping[str, Any] | None) -> str:
+    if not record:
+        return "<p>Only the ONNX file was given: no model card.</p>"
+    cfg, train = record.get("config", {}), record.get("training", {})
+    score, fit = cfg.get("score", {}), cfg.get("train", {})
+    pre = cfg.get("preprocess", {})
+    rows: list[tuple[str, Any]] = [
+        ("created", record.get("created", "")), ("golden folder", train.get("folder", "")),
+        ("golden images (fit / held out for R)", f"{record.get('holdout', {}).get('train_count', '?')} / "
+                                                 f"{record.get('holdout', {}).get('count', '?')}"),
+        ("input", f"{pre.get('image_size')} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
+                  f"frame {pre.get('frame_size')}"),
+        ("training", f"{fit.get('ae_epochs')} autoencoder + {fit.get('epochs')} Deep SVDD epochs, seed {record.get('seed')}"),
+        ("scoring rule", f"{score.get('rule')} on {score.get('features', 'embedding')}"
+                         + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
+        ("radius R", float(record.get("radius", float("nan")))),
+        ("radius set by", record.get("calibration", {}).get("how", {}).get("rule")
+         or f"{fit.get('radius_rule')} on held-out golden images, target false-reject rate {fit.get('target_frr')}"),
+        ("fingerprint", record.get("fingerprint", "")),
+    ]
+    curve = plots.losses(record.get("history", []))
+    img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
+    return _table(rows) + img
+
+
+def write_report(path: Path, title: str, scored: Scored, metrics: Mapping[str, Any],
+                 record: Mapping[str, Any] | None = None, heatmaps: Mapping[str, Path] | None = None) -> Path:
+    """Write ``path`` (HTML) for an evaluation's scores and metrics (from :func:`~.metrics.evaluation`).
+
+    Args:
+        record: the model's model.json, for the model card.
+        heatmaps: overlay file per failed image path, for the gallery.
+    """
+    overall = [(k.replace("_", " "), v) for k, v in metrics.items() if isinstance(v, float | int) and k != "count"]
     types = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{m['count']}</td><td>{m['auroc']:.4f}</td><td>{m['escape_rate']:.1%}</td></tr>"
         for name, m in metrics.get("per_type", {}).items())
-    figures = "".join(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
-                      for alt, data in _figures(groups, scores))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px}figure{display:inline-block;margin:1em}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><h2>Overall</h2><table>{rows}</table>"
-            "<h2>Per defect type (against the good parts)</h2>"
+    anomalous = np.asarray(scored.groups) != "good"
+    radius = float(metrics.get("radius", 1.0))
+    local = metrics.get("localisation")
+    local_html = (f"<h2>Localisation ({html.escape(local['method'])}) against the ground-truth masks</h2>"
+                  + _table([(k.replace("_", " "), v) for k, v in local.items() if k != "method"])) if local else ""
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<h2>Model</h2>{_model_card(record)}"
+            f"<h2>Metrics</h2>{_table(overall)}"
+            "<h3>Per defect type (against the good parts)</h3>"
             f"<table><tr><th>type</th><th>images</th><th>AUROC</th><th>escape at R</th></tr>{types}</table>"
-            f"<h2>Plots</h2>{figures}</body></html>")
+            f"{local_html}<h2>Curves</h2>"
+            f'<img alt="ROC and precision-recall curves" src="data:image/png;base64,{plots.curves(anomalous, scored.scores)}">'
+            "<h2>Scores per defect type</h2>"
+            f'<img alt="score histograms" src="data:image/png;base64,{plots.histograms(scored.groups, scored.scores, radius)}">'
+            f"<h2>Parts</h2>{_grids(scored)}<h2>Heat maps of the failures</h2>{_gallery(scored, heatmaps or {})}"
+            "</body></html>")
     path.write_text(page, encoding="utf-8")
     return path

@@ -83,6 +83,12 @@ def decode_image(path: str | Path) -> np.ndarray:
         raise ImageError(path, "is a folder, not an image") from None
     except OSError as exc:
         raise ImageError(path, f"cannot read file ({exc.strerror})") from None
+    return decode_bytes(data, path)
+
+
+def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
+    """:func:`decode_image` of a file's content; ``path`` names it in errors."""
+    path = Path(path)
     if not data:
         raise ImageError(path, "file is empty (0 bytes)")
     _check_complete(path, data)
@@ -93,6 +99,14 @@ def decode_image(path: str | Path) -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageError(path, "not a readable image (corrupt or unknown format)")
     return _to_uint8_gray_or_rgb(path, image)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 HxWx1 or HxWx3 (RGB) image; :func:`decode_bytes` reads them back."""
+    ok, data = cv2.imencode(".png", image if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ImageError("<array>", "cannot encode as PNG")
+    return data.tobytes()
 
 
 def _check_complete(path: Path, data: bytes) -> None:

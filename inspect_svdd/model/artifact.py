@@ -24,6 +24,7 @@ import torch
 from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
 from inspect_svdd.errors import InspectError, ModelError, first_line
+from inspect_svdd.io.images import decode_image, encode_png
 from inspect_svdd.layout import (
     AE_JSON,
     AE_WEIGHTS,
@@ -32,6 +33,7 @@ from inspect_svdd.layout import (
     HEAD_WEIGHTS,
     MODEL_JSON,
     ONNX_FILE,
+    REFERENCE_IMAGE,
     read_json,
 )
 from inspect_svdd.model.detector import DeepSVDD
@@ -100,6 +102,9 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
     torch.save(head.state_dict(), directory / HEAD_WEIGHTS)
     center = [float(v) for v in det.center_]
     (directory / ONNX_FILE).unlink(missing_ok=True)
+    (directory / REFERENCE_IMAGE).unlink(missing_ok=True)
+    if det.reference_ is not None:
+        (directory / REFERENCE_IMAGE).write_bytes(encode_png(det.reference_))
     data = _header("model", det) | {
         "fingerprint": fingerprint(directory, radius, center),
         "center": center,
@@ -166,6 +171,8 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
     det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))
+    if (directory / REFERENCE_IMAGE).is_file():  # models before heat maps have none
+        det.reference_ = decode_image(directory / REFERENCE_IMAGE)
     return det, data
 
 

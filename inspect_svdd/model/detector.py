@@ -78,6 +78,7 @@ class DeepSVDD:
         self.history_: History = []
         self.holdout_: dict[str, Any] = {}
         self.expanded_from_: int | None = None
+        self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
 
     # ----------------------------------------------------------------- training
@@ -177,6 +178,7 @@ class DeepSVDD:
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
+        self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
         return self
 
     def _bank(self, train_tiles: np.ndarray) -> np.ndarray:

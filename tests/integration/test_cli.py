@@ -348,9 +348,56 @@ def test_evaluate_writes_metrics_and_labelled_scores(model_dir: Path, incoming_d
     assert [u["path"] for u in metrics["unreadable"]] == [str(incoming_dir / "scratch" / "zz_corrupt.png")]
     assert metrics["confusion"]["good_passed"] + metrics["confusion"]["good_rejected"] == 3
     page = (tmp_path / "ev" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and f"{metrics['auroc']:.4g}" in page and "<td>scratch</td>" in page
+    assert f"{metrics['auroc']:.4g}" in page and "<td>scratch</td>" in page
+    for section in ("<h2>Model</h2>", "ROC and precision-recall curves", "score histograms", "training loss",
+                    "Most anomalous good parts", "Least anomalous defective parts", "Heat maps of the failures"):
+        assert section in page, section
+    failed = [r for r in rows if r["verdict"] == "fail"]
+    assert len(list((tmp_path / "ev" / "heatmaps").rglob("*.png"))) == len(failed)
+    assert "localisation" not in metrics  # no ground_truth/ beside the folder
     code, _, err = run("evaluate", str(incoming_dir / "good"), "-m", str(model_dir), "-o", str(tmp_path / "ev2"))
     assert code == 2 and "a labelled image must sit in good/ or in a folder named after its defect type" in err
+
+
+def _labelled_with_masks(root: Path) -> Path:
+    """good/ and scratch/ parts with MVTec masks of the scratches (the part drawn with and without it)."""
+    for i in range(3):
+        write_rgb(root / "test" / "good" / f"good_{i}.png", draw_part(100 + i))
+        scratched, plain = draw_part(200 + i, scratch=True), draw_part(200 + i)
+        write_rgb(root / "test" / "scratch" / f"s_{i}.png", scratched)
+        mask = (np.abs(scratched.astype(int) - plain).max(axis=2) > 0).astype(np.uint8) * 255
+        (root / "ground_truth" / "scratch").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "ground_truth" / "scratch" / f"s_{i}_mask.png"), mask)
+    return root
+
+
+def test_evaluate_measures_localisation_where_masks_exist(model_dir: Path, tmp_path: Path) -> None:
+    labelled = _labelled_with_masks(tmp_path / "ds")
+    code, _, err = run("evaluate", str(labelled), "-m", str(model_dir), "-o", str(tmp_path / "ev"))
+    assert code == 0, err
+    local = json.loads((tmp_path / "ev" / "metrics.json").read_text())["localisation"]
+    assert local["method"] == "occlusion" and local["defects"] == 3
+    assert local["hottest_region_hits"] >= 2 / 3 and local["hottest_region_area"] < 0.2  # measured: 1.0, 0.03
+    assert local["pixel_auroc"] > 0.75  # measured: 0.98 (Grad-CAM: hits 1.0 but its region is the whole image)
+    assert "Localisation (occlusion)" in (tmp_path / "ev" / "report.html").read_text()
+
+
+def test_evaluate_bad_label_folders_are_one_line(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    only_good = tmp_path / "only_good"
+    shutil.copytree(incoming_dir / "good", only_good / "good")
+    code, _, err = run("evaluate", str(only_good), "-m", str(model_dir), "-o", str(tmp_path / "o"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no a defect folder" not in err and "no defect folder" in err and "calibrate --target-frr" in err
+    (only_good / "dent").mkdir()
+    code, _, err = run("evaluate", str(only_good), "-m", str(model_dir), "-o", str(tmp_path / "o"))
+    assert code == 2 and err.strip() == (f"Error: {only_good / 'dent'}: label folder holds no images; "
+                                         "add its images or remove the folder")
+    no_good = tmp_path / "no_good"
+    shutil.copytree(incoming_dir / "good", no_good / "scratch")
+    code, _, err = run("evaluate", str(no_good), "-m", str(model_dir), "-o", str(tmp_path / "o"))
+    assert code == 2 and "no good/" in err and len(err.strip().splitlines()) == 1
 
 
 def test_calibrate_rewrites_both_files_and_both_backends_agree(model_dir: Path, incoming_dir: Path,
