@@ -429,3 +429,96 @@ def test_calibrate_rewrites_both_files_and_both_backends_agree(model_dir: Path, 
     code, _, err = run("calibrate", str(incoming_dir), "-m", str(model))
     assert code == 2 and "give exactly one of --target-frr, --max-escape, --f1" in err
 
+
+
+def test_score_writes_heatmaps_of_failed_images(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "heat"
+    code, stdout, err = run("score", str(incoming_dir), "-m", str(model_dir), "--csv", "-", "--radius", "0",
+                            "--heatmaps", str(out))
+    rows = read_csv(stdout)
+    assert code == 3, err
+    assert list(rows[0])[-1] == "heatmap"
+    for r in rows:
+        if r["verdict"] == "error":
+            assert r["heatmap"] == ""
+            continue
+        picture = cv2.imread(r["heatmap"])  # every image fails at radius 0: each has its overlay, same size
+        assert picture is not None and picture.shape == (128, 128, 3)
+        assert Path(r["heatmap"]).relative_to(out).parts[0] == Path(r["path"]).parent.name  # incoming's folders kept
+    code, stdout, _ = run("score", str(incoming_dir / "good"), "-m", str(model_dir), "--csv", "-", "--radius", "1e6",
+                          "--heatmaps", str(tmp_path / "none"))
+    assert code == 0 and {r["heatmap"] for r in read_csv(stdout)} == {""} and not (tmp_path / "none").exists()
+
+
+def test_heatmaps_agree_between_onnx_and_torch(model_dir: Path, incoming_dir: Path) -> None:
+    from inspect_svdd.cli.score import open_backend
+    from inspect_svdd.evaluate.heatmaps import HeatMapper
+
+    source = incoming_dir / "scratch" / "scratch_0.png"
+    heats = [HeatMapper(open_backend(model_dir, b, "cpu", None)).of_file(source)[1] for b in ("onnx", "torch")]
+    assert heats[0].max() > 0.05 and np.abs(heats[0] - heats[1]).max() < 1e-3 * heats[0].max()
+
+
+def test_heatmap_requests_a_backend_cannot_serve_are_one_line(model_dir: Path, incoming_dir: Path,
+                                                              tmp_path: Path) -> None:
+    import shutil
+
+    code, out, err = run("score", str(incoming_dir), "-m", str(model_dir), "--backend", "onnx",
+                         "--heatmaps", str(tmp_path / "h"), "--heatmap-method", "gradcam")
+    assert code == 2 and out == "" and err.strip() == (
+        "Error: Grad-CAM needs PyTorch: use --backend torch, or --heatmap-method occlusion (works through ONNX Runtime)")
+    no_onnx = tmp_path / "m"
+    shutil.copytree(model_dir, no_onnx)
+    (no_onnx / "model.onnx").unlink()
+    code, _, err = run("score", str(incoming_dir), "-m", str(no_onnx), "--backend", "onnx", "--heatmaps", str(tmp_path / "h"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no ONNX file" in err and not (tmp_path / "h").exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--target-frr", "0.34"), ("--max-escape", "0.0"), ("--f1", None)])
+def test_evaluate_after_calibrate_meets_the_target_on_the_calibration_set(
+        model_dir: Path, incoming_dir: Path, tmp_path: Path, option: str, value: str | None) -> None:
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(model_dir, model)
+    code, _, err = run("calibrate", str(incoming_dir), "-m", str(model), option, *([value] if value else []))
+    assert code == 0, err
+    verdicts = {b: [r["verdict"] for r in read_csv(run("score", str(incoming_dir), "-m", str(model), "--backend", b,
+                                                       "--csv", "-")[1])] for b in ("onnx", "torch")}
+    assert verdicts["onnx"] == verdicts["torch"]
+    run("evaluate", str(incoming_dir), "-m", str(model), "-o", str(tmp_path / "ev"), "--no-heatmaps")
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    calibration = json.loads((model / "model.json").read_text())["calibration"]
+    assert metrics["radius"] == pytest.approx(calibration["radius_after"])
+    if option == "--target-frr":  # 3 good images: at most one rejected
+        assert metrics["false_reject_rate"] <= 0.34
+    elif option == "--max-escape":
+        assert metrics["escape_rate"] == 0.0
+    else:
+        assert metrics["f1"] == pytest.approx(metrics["f1_max"])
+
+
+def test_recipe_run_and_evaluate_give_the_same_auroc_on_the_same_model_and_split(
+        golden_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "parts"
+    shutil.copytree(golden_dir, data / "train" / "good")
+    shutil.copytree(incoming_dir, data / "test", ignore=shutil.ignore_patterns("zz_corrupt.png"))
+    for i in range(3):  # "defects" that are good parts: an AUROC between 0 and 1 whose exact value must agree
+        write_rgb(data / "test" / "unmarked" / f"u_{i}.png", draw_part(300 + i))
+    recipe = tmp_path / "parts.yaml"
+    recipe.write_text(f"name: parts\ndataset: folder\nfolder: {data}\n"
+                      "settings:\n  quick: {train: {ae_epochs: 2, epochs: 2, augment_factor: 1, batch_size: 8}}\n")
+    code, _, err = run("recipe", "run", str(recipe), "-o", str(tmp_path / "results"), "--save-models",
+                       str(tmp_path / "models"), "-q")
+    assert code == 0, err
+    (recipe_run,) = json.loads((tmp_path / "results" / "parts-quick-full.json").read_text())["runs"]
+    code, _, err = run("evaluate", str(data), "-m", str(tmp_path / "models" / "all-seed0"), "-o", str(tmp_path / "ev"),
+                       "--no-heatmaps")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["count"] == recipe_run["test_count"] == 9
+    assert 0.5 < metrics["auroc"] < 1 and metrics["auroc"] == pytest.approx(recipe_run["auroc"], abs=1e-9)
+    assert metrics["per_type"] == recipe_run["groups"]  # the runner's per-type table is evaluate's
+    assert metrics["escape_rate"] == recipe_run["test_escape_rate"]

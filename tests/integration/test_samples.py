@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,15 @@ def test_backends_agree_on_samples(sample_model: tuple[Path, str]) -> None:
     _, torch_rows = _score(model, "torch")
     _, onnx_rows = _score(model, "onnx")
     assert [r["verdict"] for r in torch_rows] == [r["verdict"] for r in onnx_rows]
+
+
+def test_heatmaps_point_at_the_samples_defects(sample_model: tuple[Path, str], tmp_path: Path) -> None:
+    """The README's localisation figures: measured hits 1.0 (24 of 24), region 3 % of the image, pixel AUROC 0.97."""
+    model, _ = sample_model
+    result = CliRunner().invoke(main, ["evaluate", str(SAMPLES / "incoming"), "-m", str(model), "-o", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    local = json.loads((tmp_path / "metrics.json").read_text())["localisation"]
+    assert local["method"] == "occlusion" and local["defects"] == 24
+    assert local["hottest_region_hits"] >= 0.8 and local["hottest_region_area"] < 0.1
+    assert local["pixel_auroc"] > 0.85
+    assert (tmp_path / "report.html").stat().st_size > 100_000
