@@ -1,5 +1,5 @@
 # Two entry points, each usable on a fresh machine (see README):
-#   make demo   installs, fits samples/golden, scores samples/incoming, shows the CSV
+#   make demo   installs, fits samples/golden, scores samples/incoming, shows the CSV, writes report/
 #   make test   installs with the test tools, runs ruff, mypy and pytest
 #   make test-fast  the same without the tests marked slow (inner loop)
 PYTHON ?= python3
@@ -25,6 +25,8 @@ demo: install
 	$(BIN)/inspect-svdd score samples/incoming -m model --csv results.csv; \
 	  code=$$?; cat results.csv; echo "score exit code $$code (0 all pass, 1 some fail, 3 unreadable)"; \
 	  test $$code -le 1
+	$(BIN)/inspect-svdd evaluate samples/incoming -m model -o report
+	@echo "report: report/report.html (metrics, curves, part grids, heat maps of the failures)"
 
 lint: install-test
 	$(BIN)/ruff check inspect_svdd tests samples scripts

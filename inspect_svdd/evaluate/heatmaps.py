@@ -163,7 +163,7 @@ def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     rgb = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
     level = np.clip(np.log1p(np.maximum(heat, 0)) / np.log1p(FULL), 0, 1)
     colour = cv2.cvtColor(cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-    alpha = (0.15 + 0.6 * level)[..., None] * (level[..., None] > 0.1)  # below 0.23 R²: left clear
+    alpha = (0.15 + 0.6 * level)[..., None] * (level[..., None] > 0.1)  # below 0.25 R²: left clear
     out = (rgb * (1 - alpha) + colour * alpha).astype(np.uint8)
     if level.max() <= 0.1:
         return out  # nothing hot enough to show, so no outline either

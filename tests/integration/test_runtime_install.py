@@ -47,6 +47,17 @@ def test_runtime_install_has_no_torch_and_scores_like_the_full_install(runtime_v
     assert [r["verdict"] for r in light_rows] == [r["verdict"] for r in full_rows]
     for a, b in zip(light_rows, full_rows, strict=True):
         assert a["path"] == b["path"] and float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-5)
+    heat = subprocess.run([str(runtime_venv / "bin" / "inspect-svdd"), "score", str(SAMPLES / "incoming" / "scratch"),
+                           "-m", str(model_dir), "--csv", "-", "--radius", "0", "--heatmaps", str(tmp_path / "light")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert heat.returncode == 1, heat.stderr  # occlusion heat maps through ONNX Runtime alone
+    overlays = [r["heatmap"] for r in csv.DictReader(io.StringIO(heat.stdout))]
+    assert len(overlays) == 4 and all(Path(p).is_file() for p in overlays)
+    gradcam = subprocess.run([str(runtime_venv / "bin" / "inspect-svdd"), "score", str(SAMPLES / "incoming"), "-m",
+                              str(model_dir), "--heatmaps", str(tmp_path / "g"), "--heatmap-method", "gradcam"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert gradcam.returncode == 2 and len(gradcam.stderr.strip().splitlines()) == 1
+    assert "Grad-CAM needs PyTorch" in gradcam.stderr
     fit = subprocess.run([str(runtime_venv / "bin" / "inspect-svdd"), "fit", str(SAMPLES / "golden"), "-o",
                           str(tmp_path / "m")], capture_output=True, text=True, cwd=tmp_path)
     assert fit.returncode == 2 and fit.stderr.strip().splitlines() == [

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "inspect_svdd"
 LAYERS = {"io": 1, "model": 2, "deploy": 3, "evaluate": 4, "bench": 4, "cli": 5}  # top-level modules: 0
 TORCH_FREE = ("inspect_svdd.deploy.runtime", "inspect_svdd.deploy.scoring", "inspect_svdd.deploy.results",
-              "inspect_svdd.io.preprocess", "inspect_svdd.io.images")
+              "inspect_svdd.io.preprocess", "inspect_svdd.io.images", "inspect_svdd.evaluate.heatmaps")
 
 
 def module_name(path: Path) -> str:
