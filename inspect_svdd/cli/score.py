@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import click
 
@@ -47,6 +47,15 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
 @click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
               help="Model directory (or its .onnx file).")
 @click.option("--csv", "csv_path", metavar="FILE", help="Write one row per image to FILE; '-' for stdout.")
+@click.option("--jsonl", "jsonl_path", metavar="FILE", help="Write one JSON object per image and line to FILE; '-' for stdout.")
+@click.option("--resume", is_flag=True, help="Continue the --csv/--jsonl FILE of an interrupted run: skip images it holds.")
+@click.option("--watch", is_flag=True, help="Keep going: score new files as they arrive, until Ctrl-C or SIGTERM.")
+@click.option("--settle", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="--watch: seconds a new file's size must stay unchanged before it is scored.")
+@click.option("--poll", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
+              help="--watch: seconds between looks at the folder.")
+@click.option("--sort-into", type=click.Path(path_type=Path, file_okay=False),
+              help="Move each scored file into DIR/pass, DIR/fail or DIR/error (never overwriting).")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
               help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -62,33 +71,47 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
               help="occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch. auto: occlusion.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints.")
 @handle_errors
-def score(incoming: Path, model: Path, csv_path: str | None, backend: str, device: str, radius: float | None,
+def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | None, resume: bool, watch: bool,
+          settle: float, poll: float, sort_into: Path | None, backend: str, device: str, radius: float | None,
           batch_size: int, workers: int, threads: int | None, heatmap_dir: Path | None, heatmap_method: str,
           quiet: bool) -> None:
     """Score every image under INCOMING (recursive, sorted) and give each a pass/fail verdict."""
-    from inspect_svdd.deploy.results import CsvWriter, Report
+    from inspect_svdd.deploy.results import Report, RowLog
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.io.images import list_images
 
+    targets = [t for t in (csv_path, jsonl_path) if t]
+    if targets.count("-") > 1:
+        raise CliError("only one of --csv and --jsonl can go to stdout")
+    if resume and not [t for t in targets if t != "-"]:
+        raise CliError("--resume continues a results file: give --csv FILE or --jsonl FILE")
+    if watch and not incoming.is_dir():
+        raise CliError(f"{incoming}: --watch needs a folder that exists")
     scorer = open_backend(model, backend, device, threads)
     heat_of = _heatmap_writer(scorer, heatmap_method, incoming, heatmap_dir) if heatmap_dir else None
-    paths = list_images(incoming)
-    log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider})", quiet)
+    extra = ("heatmap",) if heat_of else ()
+    logs = [RowLog(t, extra, resume, jsonl=t is jsonl_path) for t in targets]
+    done = set.intersection(*(rl.done for rl in logs)) if logs else set()
     report = Report()
-    stream: TextIO | None = None
-    if csv_path == "-":
-        stream = sys.stdout
-    elif csv_path:
-        stream = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finally
-    writer = CsvWriter(stream, extra=("heatmap",) if heat_of else ()) if stream else None
+    for row in logs[0].previous if logs else []:
+        if row.path in done:
+            report.add(row)  # the exit code covers the whole results file
+    for rl in logs:
+        if rl.repaired:
+            click.echo(f"warning: {rl.target}: removed a last line cut off by an interruption; that image is scored again",
+                       err=True)
 
     def on_row(row: Row) -> None:
-        extra = (heat_of(row),) if heat_of else ()
-        if writer:
-            writer.write(row, *extra)
-        elif not quiet:
-            click.echo(_line(row) + "".join(f"  heatmap {p}" for p in extra if p))
+        values = (heat_of(row),) if heat_of else ()
+        for rl in logs:
+            rl.write(row, *values)
+        if not logs and not quiet:
+            click.echo(_line(row) + "".join(f"  heatmap {p}" for p in values if p))
         report.add(row)  # counted once written, so an interrupt reports what was kept
+        if sort_into is not None:
+            from inspect_svdd.deploy.watch import sort_into as move
+
+            move(Path(row.path), incoming, sort_into, row.verdict)
 
     warned: dict[str, int] = {}
 
@@ -97,20 +120,62 @@ def score(incoming: Path, model: Path, csv_path: str | None, backend: str, devic
         if warned[kind] == 1:
             click.echo(f"warning: {path}: {problem}", err=True)
 
-    try:
+    def run(paths: list[Path]) -> None:
         score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers, on_warning=on_warning)
+
+    planned = ""
+    try:
+        if watch:
+            _watch(incoming, sort_into, settle, poll, batch_size, done, run, quiet)
+        else:
+            paths = [p for p in list_images(incoming) if str(p) not in done]
+            planned = f" of {len(paths) + report.total}"
+            resumed = f" ({len(done)} already in the results file)" if done else ""
+            log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider}){resumed}", quiet)
+            run(paths)
     except KeyboardInterrupt:
-        where = f"; rows so far are in {csv_path}" if csv_path and csv_path != "-" else ""
-        click.echo(f"interrupted after {report.total} of {len(paths)} images{where}", err=True)
+        where = "".join(f"; rows so far are in {t} (continue with --resume)" for t in targets[:1] if t != "-")
+        click.echo(f"interrupted after {report.total}{planned} images{where}", err=True)
         raise SystemExit(130) from None
     finally:
-        if stream is not None and stream is not sys.stdout:
-            stream.close()
+        for rl in logs:
+            rl.close()
     for kind, count in warned.items():
         if count > 1:
             click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
     click.echo(report.summary(scorer.name, scorer.provider), err=True)
     sys.exit(report.exit_code)
+
+
+def _watch(folder: Path, sort_into: Path | None, settle: float, poll: float, batch_size: int, done: set[str],
+           run: Callable[[list[Path]], None], quiet: bool) -> None:
+    """Score the folder's images as they become complete until SIGINT or SIGTERM; stops between batches."""
+    import signal
+    import threading
+
+    from inspect_svdd.deploy.watch import FolderWatch
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watcher = FolderWatch(folder, settle, exclude=sort_into)
+    log(f"watching {folder} (a file is scored once its size is stable for {settle:g} s); Ctrl-C or SIGTERM stops", quiet)
+    try:
+        while not stop.is_set():
+            ready = [p for p in watcher.ready() if str(p) not in done]
+            for i in range(0, len(ready), batch_size):
+                if stop.is_set():
+                    break
+                run(ready[i : i + batch_size])
+            if not ready:
+                stop.wait(poll)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log("stopped watching", quiet)
 
 
 def _heatmap_writer(scorer: Backend, method: str, incoming: Path, out_dir: Path) -> Callable[[Row], str]:

@@ -1,4 +1,4 @@
-"""Per-image results to CSV (written as produced), run summary, exit code.
+"""Per-image results to CSV and JSON Lines (written as produced, resumable), run summary, exit code.
 
 Exit codes (documented in ``score --help`` and the README):
 
@@ -11,9 +11,14 @@ Exit codes (documented in ``score --help`` and the README):
 from __future__ import annotations
 
 import csv
+import io
+import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from inspect_svdd.errors import ConfigError
 
 if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
     from inspect_svdd.deploy.scoring import Row
@@ -25,11 +30,12 @@ CSV_COLUMNS = ("path", "score", "distance", "radius", "verdict", "error")
 class CsvWriter:
     """Writes rows as they come and flushes each, so an interrupted run keeps its rows."""
 
-    def __init__(self, stream: TextIO, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, stream: TextIO, extra: tuple[str, ...] = (), header: bool = True) -> None:
         self.stream = stream
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(CSV_COLUMNS + extra)  # extra columns after the score ones (evaluate: the label)
-        stream.flush()
+        if header:  # not when appending to a resumed file
+            self.writer.writerow(CSV_COLUMNS + extra)  # extra columns after the score ones (evaluate: the label)
+            stream.flush()
 
     def write(self, row: Row, *extra: str) -> None:
         """Append one row (and the values of the extra columns) and flush it."""
@@ -43,6 +49,100 @@ class CsvWriter:
             *extra,
         ])
         self.stream.flush()
+
+
+class JsonlWriter:
+    """One JSON object per image and line (the CSV's fields; numbers as numbers, null for none), flushed each."""
+
+    def __init__(self, stream: TextIO, extra: tuple[str, ...] = ()) -> None:
+        self.stream = stream
+        self.extra = extra
+
+    def write(self, row: Row, *extra: str) -> None:
+        """Append one row (and the values of the extra fields) and flush it."""
+        record: dict[str, Any] = {"path": row.path, "score": row.score, "distance": row.distance, "radius": row.radius,
+                                  "verdict": row.verdict, "error": row.error, **dict(zip(self.extra, extra, strict=True))}
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+def repair_tail(path: Path) -> bool:
+    """Cut a last line that a crash left without its newline; True if one was cut."""
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    with open(path, "r+b") as stream:
+        stream.truncate(data.rfind(b"\n") + 1)
+    return True
+
+
+def written_rows(path: Path, extra: tuple[str, ...] = (), jsonl: bool = False) -> list[Row]:
+    """The rows of an earlier run's CSV (or JSON Lines) file, to resume it.
+
+    Raises:
+        ConfigError: the file has other columns than this run would write, or
+            a line that is not a result row.
+    """
+    from inspect_svdd.deploy.scoring import Row
+
+    text = path.read_text(encoding="utf-8")
+    if jsonl:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: line {exc.lineno} is not JSON; cannot resume from it") from None
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        if text and tuple(reader.fieldnames or ()) != CSV_COLUMNS + extra:
+            raise ConfigError(f"{path}: columns {','.join(reader.fieldnames or ())} differ from this run's "
+                              f"{','.join(CSV_COLUMNS + extra)}; cannot resume from it")
+        records = list(reader)
+    rows = []
+    for number, r in enumerate(records, start=1 if jsonl else 2):
+        try:
+            rows.append(Row(str(r["path"]), _number(r["score"]), _number(r["distance"]), float(r["radius"]),
+                            str(r["verdict"]), str(r.get("error") or "")))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"{path}: line {number} is not a result row; cannot resume from it") from None
+    return rows
+
+
+def _number(value: Any) -> float | None:
+    return None if value in ("", None) else float(value)
+
+
+class RowLog:
+    """One results file of a run, CSV or JSON Lines, new or resumed; ``-`` is stdout.
+
+    Resumed (``resume`` and the file exists): a cut-off last line is removed,
+    the rows already there are kept in ``previous``, and rows for images
+    they hold are not written again.
+    """
+
+    def __init__(self, target: str, extra: tuple[str, ...] = (), resume: bool = False, jsonl: bool = False) -> None:
+        self.target, self.repaired = target, False
+        self.previous: list[Row] = []
+        path = Path(target)
+        append = resume and target != "-" and path.is_file() and path.stat().st_size > 0
+        if append:
+            self.repaired = repair_tail(path)
+            self.previous = written_rows(path, extra, jsonl)
+        import sys
+
+        self.stream: TextIO = sys.stdout if target == "-" else open(path, "a" if append else "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self.writer = JsonlWriter(self.stream, extra) if jsonl else CsvWriter(self.stream, extra, header=not append)
+        self.done = {r.path for r in self.previous}
+
+    def write(self, row: Row, *extra: str) -> None:
+        """Append ``row`` unless this file already holds a row for its image."""
+        if row.path not in self.done:
+            self.writer.write(row, *extra)
+            self.done.add(row.path)
+
+    def close(self) -> None:
+        """Close the file (stdout stays open)."""
+        if self.target != "-":
+            self.stream.close()
 
 
 @dataclass

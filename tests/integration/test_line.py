@@ -1,0 +1,188 @@
+"""On the line: watching a hot folder, resuming an interrupted run, JSON Lines, sorting files by verdict."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from click.testing import CliRunner
+
+from inspect_svdd.cli import main
+from inspect_svdd.deploy.watch import FolderWatch
+from tests.conftest import REPO, draw_part
+
+
+def png_bytes(seed: int, scratch: bool = False) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(draw_part(seed, scratch), cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text()))) if path.is_file() else []
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "inspect_svdd", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+
+
+def wait_for(condition: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _drop_files(folder: Path) -> None:
+    """50 files, slowly: a third renamed from a temporary name, a third written in place in two parts, 3 corrupt."""
+    for i in range(50):
+        target = folder / f"part_{i:03d}.png"
+        data = b"\x89PNG\r\n\x1a\n" + b"not really" * 20 if i in (7, 23, 41) else png_bytes(i, scratch=i % 5 == 0)
+        if i % 3 == 0:
+            temporary = folder / f".part_{i:03d}.png.tmp"
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        elif i % 3 == 1:
+            with open(target, "wb") as stream:
+                stream.write(data[: len(data) // 2])
+                stream.flush()
+                time.sleep(0.15)  # a slow writer: the half-written file must not be scored
+                stream.write(data[len(data) // 2 :])
+        else:
+            target.write_bytes(data)
+        time.sleep(0.05)
+
+
+def test_watch_scores_each_dropped_file_once_and_stops_cleanly_on_sigterm(model_dir: Path, tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / "already_there.png").write_bytes(png_bytes(99))
+    out = tmp_path / "out.csv"
+    proc = cli("score", str(hot), "-m", str(model_dir), "--watch", "--csv", str(out), "--settle", "0.5",
+               "--poll", "0.1", "--jsonl", str(tmp_path / "out.jsonl"))
+    try:
+        writer = threading.Thread(target=_drop_files, args=(hot,))
+        writer.start()
+        writer.join()
+        assert wait_for(lambda: len(rows_of(out)) >= 51, 90), rows_of(out)
+        time.sleep(0.5)  # nothing more may come
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    rows = rows_of(out)
+    paths = [Path(r["path"]).name for r in rows]
+    assert len(rows) == 51 and len(set(paths)) == 51 and "already_there.png" in paths
+    errors = sorted(Path(r["path"]).name for r in rows if r["verdict"] == "error")
+    assert errors == ["part_007.png", "part_023.png", "part_041.png"]
+    assert proc.returncode == 3, err  # the usual rule: some file was unreadable
+    assert "51 images:" in err and "3 error" in err
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 51
+
+
+def test_a_file_is_ready_only_once_its_size_has_settled(tmp_path: Path) -> None:
+    now = [0.0]
+    watch = FolderWatch(tmp_path, settle=1.0, clock=lambda: now[0])
+    (tmp_path / "a.png").write_bytes(b"half")
+    assert watch.ready() == []
+    now[0] = 0.6
+    (tmp_path / "a.png").write_bytes(b"half and more")  # still growing: the clock starts again
+    assert watch.ready() == []
+    now[0] = 1.2
+    assert watch.ready() == []
+    now[0] = 1.7
+    assert watch.ready() == [tmp_path / "a.png"]
+    now[0] = 5.0
+    assert watch.ready() == []  # handed out once
+    (tmp_path / ".b.png.tmp").write_bytes(b"x")  # a temporary name is never an image
+    now[0] = 9.0
+    assert watch.ready() == []
+
+
+def test_resume_after_a_kill_gives_every_row_once(model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    samples = [png_bytes(i, scratch=i % 4 == 0) for i in range(8)]
+    for i in range(400):
+        (folder / f"img_{i:04d}.png").write_bytes(samples[i % 8])
+    out = tmp_path / "out.csv"
+    proc = cli("score", str(folder), "-m", str(model_dir), "--csv", str(out), "--batch-size", "1", "--workers", "1")
+    try:
+        assert wait_for(lambda: len(rows_of(out)) >= 20, 60)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    kept = len(rows_of(out))
+    assert 20 <= kept < 400
+    with open(out, "a") as stream:  # what a crash in the middle of a write leaves
+        stream.write(str(folder / "img_9999.png") + ",0.12")
+    result = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", str(out), "--resume"])
+    rows = rows_of(out)
+    assert len(rows) == 400 and len({r["path"] for r in rows}) == 400, result.stderr
+    assert "removed a last line cut off by an interruption" in result.stderr
+    straight = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", "-"])
+    assert [r["verdict"] for r in rows] == [r["verdict"] for r in csv.DictReader(io.StringIO(straight.stdout))]
+    assert result.exit_code == straight.exit_code == 1
+    again = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", str(out), "--resume"])
+    assert again.exit_code == 1 and len(rows_of(out)) == 400 and "400 images:" in again.stderr  # nothing left to do
+
+
+def test_resume_refuses_a_file_of_another_kind(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("name,value\na,1\n")
+    result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(model_dir), "--csv", str(other), "--resume"])
+    assert result.exit_code == 2 and result.stderr.strip().startswith(f"Error: {other}: columns name,value differ")
+    assert other.read_text() == "name,value\na,1\n"
+    result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(model_dir), "--resume"])
+    assert result.exit_code == 2 and "--resume continues a results file: give --csv FILE or --jsonl FILE" in result.stderr
+
+
+def test_jsonl_holds_the_csv_fields(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(model_dir), "--csv", "-",
+                                       "--jsonl", str(tmp_path / "r.jsonl")])
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(records) == len(rows) == 7
+    for record, row in zip(records, rows, strict=True):
+        assert list(record) == list(row) and record["path"] == row["path"] and record["verdict"] == row["verdict"]
+        assert (record["score"] is None) == (row["score"] == "")
+        if record["score"] is not None:
+            assert record["score"] == pytest.approx(float(row["score"]), rel=1e-6)
+    assert records[-1]["error"] == "PNG file is truncated (no end marker)"
+
+
+def test_sort_into_moves_files_by_verdict_without_overwriting(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "in"
+    shutil.copytree(incoming_dir, folder)
+    sorted_dir = tmp_path / "sorted"
+    (sorted_dir / "error" / "scratch").mkdir(parents=True)
+    (sorted_dir / "error" / "scratch" / "zz_corrupt.png").write_bytes(b"an earlier file of the same name")
+    result = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", "-", "--sort-into",
+                                       str(sorted_dir)])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert not [p for p in folder.rglob("*") if p.is_file()]  # every file moved
+    for r in rows:
+        relative = Path(r["path"]).relative_to(folder)
+        moved = sorted_dir / r["verdict"] / relative
+        if r["verdict"] == "error":
+            moved = moved.with_name("zz_corrupt_1.png")
+        assert moved.is_file(), moved
+    assert (sorted_dir / "error" / "scratch" / "zz_corrupt.png").read_bytes() == b"an earlier file of the same name"
