@@ -8,13 +8,23 @@ Pixel types are normalised here, once, for every caller:
 * 8-bit gray, RGB, palette: used as they are (palette indices are expanded).
 * 16-bit: scaled to 8 bits (``v * 255 / 65535``, rounded).
 * 4-channel (alpha): the alpha channel is dropped.
+* CMYK JPEG: converted to RGB by OpenCV.
 * anything else (float or 32-bit TIFFs, 2-channel images): an :class:`ImageError`.
+
+EXIF orientation is **not** applied: pixels are used as stored, the same for
+golden and incoming images. Line cameras write no orientation; a phone photo
+tagged "rotate 90°" is scored as the sensor saw it.
+
+Images larger than :data:`MAX_PIXELS` are refused from their header, before
+any pixel is decoded, so a decompression bomb (a small file that decodes to a
+huge image) cannot exhaust memory.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -22,6 +32,8 @@ import numpy as np
 from inspect_svdd.errors import DatasetError, ImageError, first_line
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+MAX_PIXELS = int(os.environ.get("INSPECT_SVDD_MAX_PIXELS", 100_000_000))  # 100 MP: 10,000 x 10,000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))  # OpenCV's own check, for headers not read here
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # quiet: codec warnings would mix with results
 
@@ -92,6 +104,10 @@ def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     if not data:
         raise ImageError(path, "file is empty (0 bytes)")
     _check_complete(path, data)
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(path, f"image is {size[0]}x{size[1]} pixels, over the limit of {MAX_PIXELS / 1e6:g} megapixels "
+                               "(refused before decoding; set INSPECT_SVDD_MAX_PIXELS to allow it)")
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # OpenCV raises instead of returning None for some broken headers
@@ -99,6 +115,52 @@ def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageError(path, "not a readable image (corrupt or unknown format)")
     return _to_uint8_gray_or_rgb(path, image)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG, JPEG, BMP or TIFF header, without decoding; None when not found."""
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        if data.startswith(b"BM") and len(data) >= 26:
+            if int.from_bytes(data[14:18], "little") == 12:  # OS/2 core header
+                return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+            return (abs(int.from_bytes(data[18:22], "little", signed=True)),
+                    abs(int.from_bytes(data[22:26], "little", signed=True)))
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data, "little" if data[:2] == b"II" else "big")
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 9 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame: precision, height, width
+            return int.from_bytes(data[pos + 7 : pos + 9], "big"), int.from_bytes(data[pos + 5 : pos + 7], "big")
+        if marker == 0xDA:
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
+
+
+def _tiff_size(data: bytes, order: Literal["little", "big"]) -> tuple[int, int] | None:
+    ifd = int.from_bytes(data[4:8], order)
+    count = int.from_bytes(data[ifd : ifd + 2], order)
+    found: dict[int, int] = {}
+    for i in range(count):
+        entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        tag, kind = int.from_bytes(entry[0:2], order), int.from_bytes(entry[2:4], order)
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            found[tag] = int.from_bytes(entry[8:10] if kind == 3 else entry[8:12], order)
+    return (found[256], found[257]) if len(found) == 2 else None
 
 
 def encode_png(image: np.ndarray) -> bytes:
