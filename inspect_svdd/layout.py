@@ -14,6 +14,7 @@ READABLE_FORMATS = (2, 3)  # a format-2 model is a format-3 one without tiling o
 MODEL_JSON = "model.json"
 ENCODER_WEIGHTS = "encoder.pt"
 HEAD_WEIGHTS = "head.pt"
+CHECKPOINT_FILE = "checkpoint.pt"  # a fit in progress; removed once the model is saved
 REFERENCE_IMAGE = "reference.png"  # the golden images' mean input, for occlusion heat maps
 AE_JSON = "autoencoder.json"
 AE_WEIGHTS = "autoencoder.pt"

@@ -195,13 +195,17 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
 @click.option("--onnx/--no-onnx", default=True, show_default=True, help="Also write model.onnx (with a parity check).")
 @click.option("--defects", type=click.Path(path_type=Path),
               help="Folder of real defective parts (a few are enough), pushed away from the centre (Deep SAD).")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted fit whose checkpoint is in OUTPUT (same golden images and settings).")
 @fit_options
 @handle_errors
-def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, **kw: Any) -> None:
+def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, resume: bool,
+        **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
     from inspect_svdd.io.datasets import load_defects
-    from inspect_svdd.layout import ONNX_FILE
+    from inspect_svdd.layout import CHECKPOINT_FILE, ONNX_FILE
     from inspect_svdd.model.artifact import files_digest, load_pretrained, save_model
+    from inspect_svdd.model.checkpoint import Checkpoint, fit_key
     from inspect_svdd.model.detector import DeepSVDD
 
     start = time.perf_counter()
@@ -224,9 +228,24 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
-    det.fit(images, progress=not quiet, defects=bad)
+    output.mkdir(parents=True, exist_ok=True)
+    checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict(), images, bad), resume)
+    if checkpoint.saved is not None:
+        log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} epoch {checkpoint.saved['epoch']}", quiet)
+    elif resume:
+        log(f"no checkpoint in {output}; fitting from the start", quiet)
+    elif checkpoint.path.is_file():
+        log(f"note: {checkpoint.path} of an earlier, interrupted fit is replaced (--resume continues it)", quiet)
+    try:
+        det.fit(images, progress=not quiet, defects=bad, checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        where = f"; `inspect-svdd fit {golden} -o {output} --resume` (same options) continues it" \
+            if checkpoint.path.is_file() else ""
+        click.echo(f"interrupted{where}", err=True)
+        raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
     record = save_model(det, output, training)
+    checkpoint.remove()
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{cfg.train.augment}', so the radius is set on augmented views", quiet)

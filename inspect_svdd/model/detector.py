@@ -19,6 +19,7 @@ import torch
 from inspect_svdd.config import FitConfig, ScoreConfig
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.model.augment import apply, build_pipeline, expand
+from inspect_svdd.model.checkpoint import Checkpoint
 from inspect_svdd.model.heads import ScoreHead, check_golden_count
 from inspect_svdd.model.hypersphere import fit_radius, init_center
 from inspect_svdd.model.nets import AutoEncoder, Encoder, to_tiles, worst_tile
@@ -125,16 +126,18 @@ class DeepSVDD:
         ae.fit_input(train_images, cfg.train.seed)
         return ae, generator
 
-    def _pretrain(self, train_images: np.ndarray, progress: bool) -> DeepSVDD:
+    def _pretrain(self, train_images: np.ndarray, progress: bool, checkpoint: Checkpoint | None = None) -> DeepSVDD:
         cfg = self.config
         ae, generator = self._new_autoencoder(train_images)
         pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
-        history = pretrain_autoencoder(ae, make_loader(train_images, pipeline, cfg.train, generator), cfg.train, progress)
+        loader = make_loader(train_images, pipeline, cfg.train, generator)
+        history = pretrain_autoencoder(ae, loader, cfg.train, progress, checkpoint)
         self.autoencoder_ = ae
         self.history_ = history
         return self
 
-    def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None) -> DeepSVDD:
+    def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
+            checkpoint: Checkpoint | None = None) -> DeepSVDD:
         """Learn centre, scoring rule and radius from golden images (uint8 NHWC).
 
         Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
@@ -144,6 +147,9 @@ class DeepSVDD:
         refit never continues from the encoder the last fit trained.
         ``defects`` (real defective parts, same shape) and the configured
         synthetic defects are pushed away from the centre (Deep SAD).
+        ``checkpoint`` saves the training state every few epochs and, when it
+        holds a saved state of this very fit, continues from it: the result is
+        the model a straight fit gives.
         """
         self._check_images(images)
         if defects is not None and len(defects):
@@ -154,9 +160,13 @@ class DeepSVDD:
         train_images, hold_images = self._split(images)
         train_tiles = self._tiles(train_images)
         check_golden_count(self.config.score, len(train_tiles))
+        resumed = checkpoint.saved if checkpoint is not None and checkpoint.stage() == "svdd" else None
         if self.autoencoder_ is None or self._ae_from_fit:
-            if t.ae_epochs > 0:
-                self._pretrain(train_tiles, progress)
+            if resumed is not None:  # pretraining finished before the interruption: its weights are in the checkpoint
+                self.autoencoder_, _ = self._new_autoencoder(train_tiles)
+                self.history_ = list(resumed["extra"]["pretrain_history"])
+            elif t.ae_epochs > 0:
+                self._pretrain(train_tiles, progress, checkpoint)
             else:
                 self.autoencoder_, _ = self._new_autoencoder(train_tiles)
                 self.history_ = []
@@ -166,12 +176,13 @@ class DeepSVDD:
         autoencoder = copy.deepcopy(self.autoencoder_)  # the pretrained weights stay as they are
         generator = seed_everything(t.seed + 1)
         encoder = autoencoder.encoder
-        center = init_center(embed(encoder, train_tiles), t.eps)
+        center = resumed["extra"]["center"] if resumed is not None else init_center(embed(encoder, train_tiles), t.eps)
         pipeline = build_pipeline(t.augment, t.seed + 1)
         synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
         decoder = autoencoder.decoder if t.recon_weight > 0 else None
-        history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder)
+        history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder, checkpoint,
+                                        {"center": center, "pretrain_history": pretrain_history})
         kind = self.config.score.feature_kind
         head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles), kind=kind), center)
         self.encoder_, self.center_, self.head_ = encoder, center, head

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from inspect_svdd.config import TrainConfig
 from inspect_svdd.model.augment import apply
+from inspect_svdd.model.checkpoint import Checkpoint, Randomness
 from inspect_svdd.model.hypersphere import quantile_radius, squared_distances, svdd_loss
 from inspect_svdd.model.nets import AutoEncoder, Encoder
 
@@ -85,13 +86,20 @@ def _optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...]) -
     return opt, sched
 
 
-def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, progress: bool = True) -> History:
-    """Train ``ae`` to reconstruct its (normalised) input; return the history."""
+def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, progress: bool = True,
+                         checkpoint: Checkpoint | None = None) -> History:
+    """Train ``ae`` to reconstruct its (normalised) input; return the history.
+
+    With a ``checkpoint`` the state is saved every few epochs, and a saved
+    pretraining state is continued from.
+    """
     opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg.ae_lr_milestones)
-    history: History = []
+    randomness = Randomness.of(loader)
+    start, history, _ = checkpoint.restore("pretrain", {"ae": ae}, opt, sched, randomness) if checkpoint else (0, [], {})
     ae.train()
-    for epoch in tqdm(range(cfg.ae_epochs), desc="pretrain", disable=None if progress else True, unit="epoch"):
-        start, total, count = time.perf_counter(), 0.0, 0
+    for epoch in tqdm(range(start, cfg.ae_epochs), desc="pretrain", disable=None if progress else True, unit="epoch",
+                      initial=start, total=cfg.ae_epochs):
+        began, total, count = time.perf_counter(), 0.0, 0
         for batch, _ in loader:
             recon, target = ae(batch)
             sq_err = (recon - target) ** 2
@@ -103,14 +111,16 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
             count += len(batch)
         sched.step()
         history.append({"stage": "pretrain", "epoch": epoch + 1, "loss": total / max(count, 1),
-                        "seconds": round(time.perf_counter() - start, 3)})
+                        "seconds": round(time.perf_counter() - began, 3)})
+        if checkpoint:
+            checkpoint.save("pretrain", epoch + 1, cfg.ae_epochs, {"ae": ae}, opt, sched, randomness, history, {})
     ae.eval()
     return history
 
 
 def train_svdd(
     encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True,
-    decoder: torch.nn.Module | None = None,
+    decoder: torch.nn.Module | None = None, checkpoint: Checkpoint | None = None, carry: dict[str, Any] | None = None,
 ) -> tuple[History, float]:
     """Minimise the Deep SVDD objective (Deep SAD where the loader marks anomalies); return the history and R.
 
@@ -118,18 +128,23 @@ def train_svdd(
     (1 - nu) quantile of the epoch's distances (Ruff et al.); for ``one-class``
     the returned R is 0 and the caller sets it from held-out images. With a
     ``decoder`` (hybrid objective) ``cfg.recon_weight`` times the normal
-    views' reconstruction error is added, and the decoder trains too.
+    views' reconstruction error is added, and the decoder trains too. With a
+    ``checkpoint`` the state (and ``carry``, facts the caller needs to resume)
+    is saved every few epochs, and a saved Deep SVDD state is continued from.
     """
     params = [*encoder.parameters(), *(decoder.parameters() if decoder is not None else [])]
     opt, sched = _optimizer(params, cfg.lr, cfg.weight_decay, cfg.lr_milestones)
     warm_up = min(10, cfg.epochs // 4)
-    radius = 0.0
-    history: History = []
+    modules: dict[str, torch.nn.Module] = {"encoder": encoder, **({"decoder": decoder} if decoder is not None else {})}
+    randomness = Randomness.of(loader)
+    start, history, extra = checkpoint.restore("svdd", modules, opt, sched, randomness) if checkpoint else (0, [], {})
+    radius = float(extra.get("radius", 0.0))
     encoder.train()
     if decoder is not None:
         decoder.train()
-    for epoch in tqdm(range(cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch"):
-        start, total, count, recon_total = time.perf_counter(), 0.0, 0, 0.0
+    for epoch in tqdm(range(start, cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch",
+                      initial=start, total=cfg.epochs):
+        began, total, count, recon_total = time.perf_counter(), 0.0, 0, 0.0
         epoch_dist: list[torch.Tensor] = []
         for batch, anomalous in loader:
             code = encoder(batch)
@@ -150,9 +165,12 @@ def train_svdd(
         if cfg.objective == "soft-boundary" and epoch >= warm_up:
             radius = quantile_radius(torch.cat(epoch_dist), 1 - cfg.nu)
         history.append({"stage": "svdd", "epoch": epoch + 1, "loss": total / max(count, 1), "radius": radius,
-                        "seconds": round(time.perf_counter() - start, 3)})
+                        "seconds": round(time.perf_counter() - began, 3)})
         if decoder is not None:
             history[-1]["recon_loss"] = recon_total / max(count, 1)
+        if checkpoint:
+            checkpoint.save("svdd", epoch + 1, cfg.epochs, modules, opt, sched, randomness, history,
+                            {**(carry or {}), "radius": radius})
     encoder.eval()
     if decoder is not None:
         decoder.eval()

@@ -522,3 +522,27 @@ def test_recipe_run_and_evaluate_give_the_same_auroc_on_the_same_model_and_split
     assert 0.5 < metrics["auroc"] < 1 and metrics["auroc"] == pytest.approx(recipe_run["auroc"], abs=1e-9)
     assert metrics["per_type"] == recipe_run["groups"]  # the runner's per-type table is evaluate's
     assert metrics["escape_rate"] == recipe_run["test_escape_rate"]
+
+
+def test_fit_resume_after_an_interrupt_gives_the_straight_fits_model(model_dir: Path, golden_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_svdd.model.checkpoint import Checkpoint
+
+    original = Checkpoint.save
+
+    def save_then_interrupt(self: Checkpoint, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if args[:2] == ("pretrain", 2):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "m"
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpoint, "save", save_then_interrupt)
+        code, _, err = run("fit", str(golden_dir), "-o", str(out), *FAST_FIT)
+    assert code == 130 and "--resume" in err and (out / "checkpoint.pt").is_file() and not (out / "model.json").exists()
+    code, _, err = run("fit", str(golden_dir), "-o", str(out), *FAST_FIT, "--resume")
+    assert code == 0, err
+    assert not (out / "checkpoint.pt").exists()
+    resumed, straight = (json.loads((d / "model.json").read_text()) for d in (out, model_dir))
+    assert resumed["fingerprint"] == straight["fingerprint"]  # sha256 of the weights, centre and radius
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
