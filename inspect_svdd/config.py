@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from inspect_svdd.errors import ConfigError, first_line
 
 Resize = Literal["area", "linear", "nearest"]
+Decode = Literal["full", "reduced"]
 Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled"]
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
@@ -43,6 +44,10 @@ class PreprocessConfig:
             frame, cut into ``image_size`` tiles that the network embeds one
             by one, and the worst tile's statistic is the image's (small
             defects in large frames). ``None``: one ``image_size`` input.
+        decode: ``full``, or ``reduced``: a JPEG at least 2, 4 or 8 times the
+            input size on its shorter side is decoded at 1/2, 1/4 or 1/8
+            scale by the JPEG decoder itself (faster on camera frames), then
+            resized as usual. Not with an ROI (the crop needs full pixels).
     """
 
     image_size: int = 128
@@ -50,6 +55,7 @@ class PreprocessConfig:
     roi: tuple[int, int, int, int] | None = None
     resize: Resize = "area"
     frame_size: int | None = None
+    decode: Decode = "full"
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
@@ -60,6 +66,8 @@ class PreprocessConfig:
             if len(self.roi) != 4 or min(self.roi[2:]) <= 0 or min(self.roi[:2]) < 0:
                 raise ConfigError(f"region of interest must be x,y,width,height with width,height > 0, got {self.roi}")
             object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
+        if self.decode not in ("full", "reduced"):
+            raise ConfigError(f"decode must be full or reduced, got {self.decode!r}")
         if self.resize not in ("area", "linear", "nearest"):
             raise ConfigError(f"resize must be area, linear or nearest, got {self.resize!r}")
         if self.frame_size is not None and (self.frame_size < self.image_size or self.frame_size % self.image_size):

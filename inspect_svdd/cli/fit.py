@@ -41,6 +41,8 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="1 = gray, 3 = RGB; auto: gray if every golden image is gray."),
         click.option("--roi", callback=parse_roi, metavar="X,Y,W,H", help="Crop box applied before the resize."),
         click.option("--resize", type=click.Choice(["area", "linear", "nearest"]), default=P.resize, show_default=True),
+        click.option("--decode", type=click.Choice(["full", "reduced"]), default=P.decode, show_default=True,
+                     help="reduced: JPEGs 2/4/8x the input size decoded at 1/2, 1/4, 1/8 scale (faster; not with --roi)."),
         click.option("--architecture", type=click.Choice(["strided", "pooled"]), default=N.architecture,
                      show_default=True, help="strided: 3x3 stride-2 convs (fast); pooled: 5x5 convs + max-pool."),
         click.option("--rep-dim", default=N.rep_dim, show_default=True, help="Embedding size."),
@@ -94,6 +96,7 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 SECTION_OF = {"image_size": "preprocess", "frame_size": "preprocess", "roi": "preprocess", "resize": "preprocess",
+              "decode": "preprocess",
               "architecture": "net", "rep_dim": "net", "score_rule": "score", "k": "score", "features": "score",
               "bank_views": "score"}  # every other fit option is a train field of the same name
 
@@ -132,7 +135,7 @@ def _read_config(path: Path) -> tuple[FitConfig, dict[str, Any]]:
 
 def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
     pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"],
-                           frame_size=kw["frame_size"])
+                           frame_size=kw["frame_size"], decode=kw["decode"])
     net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],
                     widths=N.widths if kw["architecture"] == N.architecture else (32, 64, 128, 256, 256))
     train = TrainConfig(**{f: kw[f] for f in (

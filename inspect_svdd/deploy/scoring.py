@@ -18,7 +18,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import InspectError
-from inspect_svdd.io.preprocess import iter_loaded, load_image
+from inspect_svdd.io.preprocess import file_shape, iter_loaded, load_image
 
 
 class Backend(Protocol):
@@ -107,8 +107,8 @@ def score_files(
     check = FormatCheck(getattr(backend, "golden_format", None))
     shapes: dict[Path, tuple[int, ...]] = {}
 
-    def record(path: Path, image: np.ndarray) -> None:
-        shapes[path] = image.shape
+    def record(path: Path, image: np.ndarray, reduce: int) -> None:
+        shapes[path] = file_shape(image, reduce)
 
     r = backend.radius if radius is None else radius
     pending: list[tuple[Path, np.ndarray | None, InspectError | None]] = []

@@ -17,7 +17,7 @@ import numpy as np
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import DatasetError, InspectError
 from inspect_svdd.io.images import is_grayscale, list_images
-from inspect_svdd.io.preprocess import iter_loaded, load_image
+from inspect_svdd.io.preprocess import file_shape, iter_loaded, load_image
 
 
 @dataclass
@@ -67,8 +67,8 @@ def load_folder(
     work_cfg = dataclasses.replace(cfg, channels=3 if channels == "auto" else int(channels))
     facts: dict[Path, tuple[tuple[int, ...], bool]] = {}  # decoded shape and grayness per file
 
-    def record(path: Path, image: np.ndarray) -> None:
-        facts[path] = (image.shape, is_grayscale(image))
+    def record(path: Path, image: np.ndarray, reduce: int) -> None:
+        facts[path] = (file_shape(image, reduce), is_grayscale(image))
 
     images, files, skipped, unfit = [], [], [], []
     for path, image, error in iter_loaded(paths, work_cfg, workers, loader=functools.partial(load_image, on_decoded=record)):

@@ -79,6 +79,30 @@ def list_images(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def read_file(path: str | Path) -> bytes:
+    """A file's bytes, or an :class:`ImageError` naming it (missing, a folder, unreadable)."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror})") from None
+
+
+def jpeg_reduction(data: bytes, min_side: int) -> int:
+    """1, 2, 4 or 8: the largest JPEG scale-down that keeps the shorter side at least ``min_side`` (1: not a JPEG)."""
+    size = header_size(data) if data.startswith(b"\xff\xd8") else None
+    if size is None:
+        return 1
+    return next((f for f in (8, 4, 2) if min(size) >= f * min_side), 1)
+
+
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Decode one file to a uint8 array of shape HxWx1 (gray) or HxWx3 (RGB).
 
@@ -86,20 +110,16 @@ def decode_image(path: str | Path) -> np.ndarray:
         ImageError: the file is missing, empty, truncated, corrupt, or of an
             unsupported pixel type. The message names the file.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ImageError(path, "is a folder, not an image") from None
-    except OSError as exc:
-        raise ImageError(path, f"cannot read file ({exc.strerror})") from None
-    return decode_bytes(data, path)
+    return decode_bytes(read_file(path), path)
 
 
-def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
-    """:func:`decode_image` of a file's content; ``path`` names it in errors."""
+def decode_bytes(data: bytes, path: str | Path = "<bytes>", reduce: int = 1) -> np.ndarray:
+    """:func:`decode_image` of a file's content; ``path`` names it in errors.
+
+    ``reduce`` 2, 4 or 8 (from :func:`jpeg_reduction`) decodes a JPEG at that
+    scale-down in the decoder (RGB; a gray JPEG comes back with three equal
+    channels, which the preprocessing turns back into the same gray values).
+    """
     path = Path(path)
     if not data:
         raise ImageError(path, "file is empty (0 bytes)")
@@ -109,7 +129,8 @@ def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
         raise ImageError(path, f"image is {size[0]}x{size[1]} pixels, over the limit of {MAX_PIXELS / 1e6:g} megapixels "
                                "(refused before decoding; set INSPECT_SVDD_MAX_PIXELS to allow it)")
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        flags = cv2.IMREAD_UNCHANGED if reduce == 1 else _REDUCED[reduce] | cv2.IMREAD_IGNORE_ORIENTATION
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:  # OpenCV raises instead of returning None for some broken headers
         raise ImageError(path, f"not a readable image ({first_line(exc)})") from None
     if image is None or image.size == 0:

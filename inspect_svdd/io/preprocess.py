@@ -19,7 +19,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ImageError, InspectError
-from inspect_svdd.io.images import decode_image
+from inspect_svdd.io.images import decode_bytes, is_grayscale, jpeg_reduction, read_file
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
@@ -65,16 +65,31 @@ def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def load_image(path: str | Path, cfg: PreprocessConfig,
-               on_decoded: Callable[[Path, np.ndarray], None] | None = None) -> np.ndarray:
+               on_decoded: Callable[[Path, np.ndarray, int], None] | None = None) -> np.ndarray:
     """Decode and preprocess one file (the shared loader's unit of work).
 
-    ``on_decoded`` sees the decoded image before it is preprocessed (and
-    dropped): golden folders record size and grayness, scoring the size.
+    With ``cfg.decode`` ``reduced`` (and no ROI) a large JPEG is decoded at
+    1/2, 1/4 or 1/8 scale first (:func:`~inspect_svdd.io.images.jpeg_reduction`).
+    ``on_decoded`` sees the decoded image and that scale-down before the image
+    is preprocessed (and dropped): golden folders record size and grayness,
+    scoring the size.
     """
-    image = decode_image(path)
+    data = read_file(path)
+    reduce = jpeg_reduction(data, cfg.input_size) if cfg.decode == "reduced" and cfg.roi is None else 1
+    image = decode_bytes(data, path, reduce)
     if on_decoded is not None:
-        on_decoded(Path(path), image)
+        on_decoded(Path(path), image, reduce)
     return preprocess(image, cfg, path)
+
+
+def file_shape(image: np.ndarray, reduce: int) -> tuple[int, int, int]:
+    """H x W x C of the file a decoded image came from, so every file is described alike.
+
+    Sizes are those before a reduced decode, and a gray JPEG decoded reduced
+    (as three equal channels) counts as gray.
+    """
+    channels = 1 if reduce > 1 and is_grayscale(image) else image.shape[2]
+    return image.shape[0] * reduce, image.shape[1] * reduce, channels
 
 
 LoadResult = tuple[Path, np.ndarray | None, InspectError | None]

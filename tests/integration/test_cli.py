@@ -546,3 +546,22 @@ def test_fit_resume_after_an_interrupt_gives_the_straight_fits_model(model_dir: 
     resumed, straight = (json.loads((d / "model.json").read_text()) for d in (out, model_dir))
     assert resumed["fingerprint"] == straight["fingerprint"]  # sha256 of the weights, centre and radius
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
+
+
+def test_reduced_decoding_is_recorded_and_both_backends_follow_it(tmp_path: Path) -> None:
+    from inspect_svdd.deploy.runtime import OnnxScorer
+
+    for i in range(12):
+        write_rgb(tmp_path / "golden" / f"p_{i:02d}.jpg", draw_part(i, size=512))
+    for i in range(3):
+        write_rgb(tmp_path / "in" / f"s_{i}.jpg", draw_part(200 + i, scratch=True, size=512))
+    code, _, err = run("fit", str(tmp_path / "golden"), "-o", str(tmp_path / "m"), *FAST_FIT, "--decode", "reduced")
+    assert code == 0, err
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["config"]["preprocess"]["decode"] == "reduced"
+    assert OnnxScorer(tmp_path / "m" / "model.onnx").preprocess.decode == "reduced"
+    out = {b: read_csv(run("score", str(tmp_path / "in"), "-m", str(tmp_path / "m"), "--backend", b, "--csv", "-")[1])
+           for b in ("onnx", "torch")}
+    for a, b in zip(out["onnx"], out["torch"], strict=True):
+        assert float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-4) and a["verdict"] == b["verdict"]
+    code, _, err = run("fit", str(tmp_path / "golden"), "-o", str(tmp_path / "m2"), "--decode", "sometimes")
+    assert code == 2 and "'sometimes' is not one of 'full', 'reduced'" in err

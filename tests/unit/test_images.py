@@ -144,13 +144,40 @@ def test_load_folder_keeps_only_network_sized_images_in_memory(tmp_path: Path, m
 
     for i in range(40):
         (tmp_path / f"frame_{i:02d}.png").write_bytes(b"stand-in")  # decoded below as a 6.75 MB camera frame
-    monkeypatch.setattr(preprocess_module, "decode_image", lambda path: np.full((1500, 1500, 3), 100, np.uint8))
+    monkeypatch.setattr(preprocess_module, "decode_bytes", lambda data, path, reduce: np.full((1500, 1500, 3), 100, np.uint8))
     tracemalloc.start()
     folder = datasets.load_folder(tmp_path, PreprocessConfig(), "auto")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert folder.images.shape == (40, 128, 128, 1) and folder.shapes[0] == (1500, 1500, 3)
     assert peak < 80e6  # all 40 frames decoded at once would be 270 MB
+
+
+def test_reduced_jpeg_decoding_is_faster_close_and_recorded_at_file_size(tmp_path: Path) -> None:
+    from inspect_svdd.config import PreprocessConfig
+    from inspect_svdd.io.datasets import load_folder
+    from inspect_svdd.io.images import jpeg_reduction, read_file
+    from inspect_svdd.io.preprocess import load_image
+
+    yy, xx = np.mgrid[0:1024, 0:1280]
+    frame = np.stack([(xx // 5) % 256, (yy // 4) % 256, ((xx + yy) // 9) % 256], axis=-1).astype(np.uint8)
+    cv2.circle(frame, (640, 512), 300, (30, 200, 90), -1)
+    assert cv2.imwrite(str(tmp_path / "frame.jpg"), frame)
+    assert cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    data = read_file(tmp_path / "frame.jpg")
+    assert [jpeg_reduction(data, side) for side in (128, 256, 400, 600)] == [8, 4, 2, 1]
+    assert jpeg_reduction(read_file(tmp_path / "frame.png"), 128) == 1  # only the JPEG decoder scales down
+    full, reduced = PreprocessConfig(channels=3), PreprocessConfig(channels=3, decode="reduced")
+    a, b = load_image(tmp_path / "frame.jpg", full), load_image(tmp_path / "frame.jpg", reduced)
+    assert a.shape == b.shape == (128, 128, 3) and not np.array_equal(a, b)
+    assert np.abs(a.astype(int) - b).mean() < 3  # measured 0.34 grey levels on this frame
+    assert np.array_equal(load_image(tmp_path / "frame.png", reduced), load_image(tmp_path / "frame.png", full))
+    with_roi = PreprocessConfig(channels=3, decode="reduced", roi=(0, 0, 1024, 1024))
+    assert np.array_equal(load_image(tmp_path / "frame.jpg", with_roi),
+                          load_image(tmp_path / "frame.jpg", PreprocessConfig(channels=3, roi=(0, 0, 1024, 1024))))
+    (tmp_path / "frame.png").unlink()
+    folder = load_folder(tmp_path, reduced, "auto")
+    assert folder.shapes == [(1024, 1280, 3)]  # sizes as in the file, for the size checks of score
 
 
 def _jpeg(tmp_path: Path) -> bytes:
