@@ -6,17 +6,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test demo test test-fast lint
+.PHONY: install install-test demo test test-fast lint lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Installs take their versions from requirements/lock.txt (a constraints file: the exact versions the
+# tests and the README's measurements ran with); `make lock` refreshes it (see README).
+LOCK := requirements/lock.txt
+
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c $(LOCK) -e .
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c $(LOCK) -e '.[test]'
+
+# a fresh venv resolves pyproject.toml's ranges (with the test extra) today; its versions become the lock
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q -e '.[test]'
+	{ echo "# Versions the tests and measurements ran with; regenerate with 'make lock' (README: Reproducible installs)."; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > $(LOCK)
+	rm -rf .lock-venv
 
 # score exits 1 when some part fails, which is the demo's expected outcome (samples/incoming holds
 # defects); anything else (2 usage error, 3 unreadable files, a crash) fails the demo.

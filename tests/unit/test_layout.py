@@ -98,3 +98,18 @@ def test_make_demo_fails_when_scoring_breaks(tmp_path: Path, score_code: int, de
     command = ["make", "-s", "-f", str(REPO / "Makefile"), "-o", "install", "demo", f"BIN={fake}"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert (out.returncode != 0) == demo_fails, out.stdout + out.stderr
+
+
+def test_the_lock_pins_every_dependency() -> None:
+    """requirements/lock.txt (what make installs from) must cover pyproject.toml's dependencies and test extra."""
+    import re
+
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["bench"]
+    names = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in wanted}
+    names -= {"inspect-svdd", "onnxruntime"}  # the project itself; plain onnxruntime only where no GPU wheel exists
+    lines = (REPO / "requirements" / "lock.txt").read_text().splitlines()
+    locked = {line.split("==")[0].lower().replace("_", "-") for line in lines if "==" in line and not line.startswith("#")}
+    assert names - locked == set()
