@@ -231,7 +231,6 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
-    output.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict(), images, bad), resume)
     if checkpoint.saved is not None:
         log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} epoch {checkpoint.saved['epoch']}", quiet)

@@ -146,6 +146,7 @@ class Checkpoint:
                  "modules": {name: m.state_dict() for name, m in modules.items()}, "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "random": randomness.state()}
         tmp = self.path.with_suffix(".pt.tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # not before training starts: bad input leaves no folder
         torch.save(state, tmp)
         tmp.replace(self.path)
 
