@@ -8,6 +8,7 @@ from :func:`inspect_svdd.io.datasets.load_folder`. Nothing is downloaded unless
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def _unpacked_mnist_root(kind: Any, root: Path, cache: Path) -> Path:
         if not check_integrity(str(raw / name), md5):
             raise DatasetError(f"{raw / name}: missing or corrupt (md5 differs); pass --download on a connected machine")
         target.mkdir(parents=True, exist_ok=True)
-        extract_archive(str(raw / name), str(target))
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # then one rename: parallel runs (Ray tasks)
+            extract_archive(str(raw / name), tmp)                      # never read a half-written file
+            os.replace(Path(tmp) / Path(name).stem, target / Path(name).stem)
     return cache
 
 

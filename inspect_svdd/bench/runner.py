@@ -189,7 +189,8 @@ class RecipeRunner:
                     **metrics(split.test_anomalous, base.pop("scores")), **base}  # type: ignore[arg-type]
         return result
 
-    def _load_previous(self) -> list[dict[str, Any]]:
+    def previous_runs(self) -> list[dict[str, Any]]:
+        """The finished runs of an earlier call (with ``resume``), else none."""
         if not (self.opt.resume and self.json_path.is_file()):
             return []
         try:
@@ -205,7 +206,7 @@ class RecipeRunner:
 
     def run(self) -> dict[str, Any]:
         """Run every (case, seed), saving after each; return the document."""
-        runs = self._load_previous()
+        runs = self.previous_runs()
         done = {(r["case"], r["seed"]) for r in runs}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for case in self.cases():
@@ -214,14 +215,15 @@ class RecipeRunner:
                     continue
                 result = self.run_one(case, seed)
                 runs.append(result)
-                self._save(runs)
+                self.save(runs)
                 self.log(f"{self.recipe.name} {self.opt.setting} case {case} seed {seed}: AUROC {result['auroc']:.4f} "
                          f"({result['train_seconds']:.0f} s)")
         doc = self.document(runs)
-        self._save(runs)
+        self.save(runs)
         return doc
 
-    def _save(self, runs: list[dict[str, Any]]) -> None:
+    def save(self, runs: list[dict[str, Any]]) -> None:
+        """Write the results file for ``runs`` (atomically: a kill never leaves half a file)."""
         tmp = self.json_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.document(runs), indent=1) + "\n")
         tmp.replace(self.json_path)

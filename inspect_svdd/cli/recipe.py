@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -28,12 +29,16 @@ def recipe() -> None:
               show_default=True, help="Folder for <recipe>-<setting>-<size>.json/.md/.png.")
 @click.option("--resume", is_flag=True, help="Keep finished runs of an earlier, interrupted call.")
 @click.option("--threads", type=click.IntRange(1), help="torch CPU threads (default: torch's choice).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: each (case, seed) is a Ray task with --threads CPUs (default 1); pip install 'inspect-svdd[ray]'.")
+@click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance.")
 @click.option("--save-models", type=click.Path(path_type=Path, file_okay=False),
               help="Also save each run's model here (<case>-seed<seed>/), e.g. to `evaluate` it on the same split.")
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
 def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, seeds: int, data_root: Path | None,
-        download: bool, output: Path, resume: bool, threads: int | None, save_models: Path | None, quiet: bool) -> None:
+        download: bool, output: Path, resume: bool, threads: int | None, engine: str, address: str | None,
+        save_models: Path | None, quiet: bool) -> None:
     """Run RECIPE_FILE: fit per class and seed, score the test set, compare baselines and the paper."""
     import torch
 
@@ -42,6 +47,10 @@ def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, 
     from inspect_svdd.bench.runner import RecipeRunner, RunOptions
     from inspect_svdd.bench.tables import markdown, write_reports
 
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise CliError("--engine ray needs Ray: pip install 'inspect-svdd[ray]'")
+    if address and engine != "ray":
+        raise CliError("--address is for --engine ray")
     if threads:
         torch.set_num_threads(threads)
     rec = load_recipe(recipe_file)
@@ -49,7 +58,14 @@ def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, 
                          data_root or default_data_root(), download, resume, progress=not quiet, save_models=save_models)
     runner = RecipeRunner(rec, options, output, log=lambda m: log(m, quiet))
     try:
-        doc = runner.run()
+        if engine == "ray":
+            from inspect_svdd.bench.ray_grid import run_on_ray
+            from inspect_svdd.deploy.ray_engine import start
+
+            log(f"Ray: {start(address)} CPUs; each (case, seed) a task with {threads or 1} of them", quiet)
+            doc = run_on_ray(runner, threads or 1)
+        else:
+            doc = runner.run()
     except KeyboardInterrupt:
         click.echo(f"interrupted; finished runs are kept in {runner.json_path} (repeat with --resume)", err=True)
         raise SystemExit(130) from None

@@ -58,6 +58,9 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
               help="Move each scored file into DIR/pass, DIR/fail or DIR/error (never overwriting).")
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
               help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: a pool of Ray actors, one ONNX Runtime session each (pip install 'inspect-svdd[ray]').")
+@click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="ONNX Runtime device; auto uses CUDA only where it really works.")
 @click.option("--radius", type=click.FloatRange(min=0),
@@ -72,13 +75,17 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
 @click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints.")
 @handle_errors
 def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | None, resume: bool, watch: bool,
-          settle: float, poll: float, sort_into: Path | None, backend: str, device: str, radius: float | None,
+          settle: float, poll: float, sort_into: Path | None, backend: str, engine: str, address: str | None,
+          device: str, radius: float | None,
           batch_size: int, workers: int, threads: int | None, heatmap_dir: Path | None, heatmap_method: str,
           quiet: bool) -> None:
-    """Score every image under INCOMING (recursive, sorted) and give each a pass/fail verdict."""
+    """Score every image under INCOMING (recursive, sorted; or listed, one path per line, in a .txt file).
+
+    Each image gets a pass/fail verdict.
+    """
     from inspect_svdd.deploy.results import Report, RowLog
     from inspect_svdd.deploy.scoring import score_files
-    from inspect_svdd.io.images import list_images
+    from inspect_svdd.io.images import list_sources
 
     targets = [t for t in (csv_path, jsonl_path) if t]
     if targets.count("-") > 1:
@@ -87,7 +94,11 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
         raise CliError("--resume continues a results file: give --csv FILE or --jsonl FILE")
     if watch and not incoming.is_dir():
         raise CliError(f"{incoming}: --watch needs a folder that exists")
-    scorer = open_backend(model, backend, device, threads)
+    if engine == "ray":
+        _check_ray_options(backend, watch, heatmap_dir)
+    elif address:
+        raise CliError("--address is for --engine ray")
+    scorer = open_backend(model, "onnx" if engine == "ray" else backend, device, threads)
     heat_of = _heatmap_writer(scorer, heatmap_method, incoming, heatmap_dir) if heatmap_dir else None
     extra = ("heatmap",) if heat_of else ()
     logs = [RowLog(t, extra, resume, jsonl=t is jsonl_path) for t in targets]
@@ -121,6 +132,12 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
             click.echo(f"warning: {path}: {problem}", err=True)
 
     def run(paths: list[Path]) -> None:
+        if engine == "ray":
+            from inspect_svdd.deploy.ray_engine import score_on_ray, start
+
+            log(f"Ray: {start(address)} CPUs, one ONNX Runtime actor per CPU", quiet)
+            score_on_ray(paths, getattr(scorer, "path", model), on_row, radius=radius, batch_size=batch_size)
+            return
         score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers, on_warning=on_warning)
 
     planned = ""
@@ -128,7 +145,7 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
         if watch:
             _watch(incoming, sort_into, settle, poll, batch_size, done, run, quiet)
         else:
-            paths = [p for p in list_images(incoming) if str(p) not in done]
+            paths = [p for p in list_sources(incoming) if str(p) not in done]
             planned = f" of {len(paths) + report.total}"
             resumed = f" ({len(done)} already in the results file)" if done else ""
             log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider}){resumed}", quiet)
@@ -145,6 +162,18 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
             click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
     click.echo(report.summary(scorer.name, scorer.provider), err=True)
     sys.exit(report.exit_code)
+
+
+def _check_ray_options(backend: str, watch: bool, heatmap_dir: Path | None) -> None:
+    """--engine ray scores through ONNX Runtime actors, in one pass; say which options it cannot take."""
+    import importlib.util
+
+    if backend == "torch":
+        raise CliError("--engine ray scores with ONNX Runtime actors; drop --backend torch")
+    if watch or heatmap_dir:
+        raise CliError(f"{'--watch' if watch else '--heatmaps'} works with the local engine; drop --engine ray")
+    if importlib.util.find_spec("ray") is None:
+        raise CliError("--engine ray needs Ray: pip install 'inspect-svdd[ray]'")
 
 
 def _watch(folder: Path, sort_into: Path | None, settle: float, poll: float, batch_size: int, done: set[str],

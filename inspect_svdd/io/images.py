@@ -103,6 +103,31 @@ def jpeg_reduction(data: bytes, min_side: int) -> int:
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+LIST_SUFFIXES = (".txt", ".lst")
+
+
+def list_sources(source: str | Path) -> list[Path]:
+    """The images to score: those under a folder (:func:`list_images`), or those a text file lists.
+
+    A list (``.txt``/``.lst``) holds one path per line (blank lines and ``#``
+    comments skipped; relative paths are relative to the list's folder), in
+    its order. Listed files are not checked here: a missing one becomes an
+    error row when it is scored.
+
+    Raises:
+        DatasetError: the folder or list is missing, or the list names no file.
+    """
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() in LIST_SUFFIXES:
+        lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
+        paths = [Path(line) if Path(line).is_absolute() else source.parent / line
+                 for line in lines if line and not line.startswith("#")]
+        if not paths:
+            raise DatasetError(f"{source}: the list names no image")
+        return paths
+    return list_images(source)
+
+
 def decode_image(path: str | Path) -> np.ndarray:
     """Decode one file to a uint8 array of shape HxWx1 (gray) or HxWx3 (RGB).
 

@@ -107,9 +107,24 @@ def test_the_lock_pins_every_dependency() -> None:
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["bench"]
+    extras = project["optional-dependencies"]
+    wanted = project["dependencies"] + extras["test"] + extras["bench"] + extras["ray"]
     names = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in wanted}
     names -= {"inspect-svdd", "onnxruntime"}  # the project itself; plain onnxruntime only where no GPU wheel exists
     lines = (REPO / "requirements" / "lock.txt").read_text().splitlines()
     locked = {line.split("==")[0].lower().replace("_", "-") for line in lines if "==" in line and not line.startswith("#")}
     assert names - locked == set()
+
+
+def test_only_the_ray_modules_import_ray() -> None:
+    """Ray is an optional extra: the core never imports it, so installs without it keep working."""
+    importers = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "ray" or n.startswith("ray.") for n in names):
+                importers.add(module)
+    assert importers == {"inspect_svdd.deploy.ray_engine", "inspect_svdd.bench.ray_grid"}
+    loaded = _modules_after("import inspect_svdd.cli.score, inspect_svdd.cli.recipe, inspect_svdd.deploy.scoring")
+    assert "ray" not in loaded
