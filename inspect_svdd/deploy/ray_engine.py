@@ -29,13 +29,13 @@ def start(address: str | None = None, cpus: int | None = None) -> int:
     """Connect to the cluster at ``address``, or start a local Ray instance; return the CPUs available."""
     import ray
 
-    logging.getLogger("ray").setLevel(logging.WARNING)  # Ray's progress chatter would mix with the summary on stderr
+    logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's notes would mix with the summary on stderr
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
             ray.init(num_cpus=cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+                     logging_level=logging.ERROR)
     return max(int(ray.cluster_resources().get("CPU", 1)), 1)
 
 
@@ -76,6 +76,7 @@ def score_on_ray(paths: Sequence[Path], onnx_file: Path, on_row: Callable[[Row],
 
     if not paths:
         return
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # set once ray.data has configured its logging
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
