@@ -99,6 +99,8 @@ def load_torchvision(name: str, root: str | Path, download: bool = False, cache:
     kind = getattr(tvd, TORCHVISION_SETS[name])
     root = Path(root)
     if name == "cifar10":
+        if (root / "cifar10" / "train").is_dir() and not download:
+            return read_image_folder(root / "cifar10")
         if download:
             kind(str(root), train=True, download=True)
         return _read_cifar(kind, root)
@@ -115,6 +117,41 @@ def load_torchvision(name: str, root: str | Path, download: bool = False, cache:
 
     (xtr, ytr), (xte, yte) = arrays(train), arrays(test)
     return LabelledSet(xtr, ytr, xte, yte, list(train.classes))
+
+
+def read_image_folder(folder: Path) -> LabelledSet:
+    """A labelled set in an ImageFolder layout: ``train/<class>/*`` and ``test/<class>/*``, classes in sorted order.
+
+    Where ``train_filenames.txt`` / ``test_filenames.txt`` give the official
+    order (as ``../shared/datasets/cifar10`` does), images come in that order,
+    so subsampling picks the same images as from the original arrays. Images
+    go through the toolkit's decoder (lossless WebP, PNG...; OpenCV's BGR
+    becomes RGB there).
+
+    Raises:
+        DatasetError: a split or class folder is missing or a listed file is unreadable.
+    """
+    from inspect_svdd.errors import ImageError
+    from inspect_svdd.io.images import decode_bytes, read_file
+
+    classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+    out: list[np.ndarray] = []
+    for split in ("train", "test"):
+        if not (folder / split).is_dir():
+            raise DatasetError(f"{folder / split}: missing; expected train/<class>/ and test/<class>/")
+        listing = folder / f"{split}_filenames.txt"
+        if listing.is_file():
+            names = [n.strip() for n in listing.read_text().splitlines() if n.strip()]
+            where = {p.name: p for c in classes for p in (folder / split / c).iterdir()}
+            paths = [where[n] for n in names if n in where]
+        else:
+            paths = [p for c in classes for p in sorted((folder / split / c).iterdir())]
+        try:
+            images = np.stack([decode_bytes(read_file(p), p) for p in paths])
+        except ImageError as exc:
+            raise DatasetError(str(exc)) from None
+        out += [images, np.array([classes.index(p.parent.name) for p in paths], dtype=np.int64)]
+    return LabelledSet(out[0], out[1], out[2], out[3], classes)
 
 
 def _read_cifar(kind: Any, root: Path) -> LabelledSet:

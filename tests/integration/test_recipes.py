@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -91,3 +92,15 @@ def test_merge_joins_split_runs_and_names_a_bad_part(tmp_path: Path) -> None:
                                        "-o", str(out)])
     assert result.exit_code != 0 and "bad.json: not a recipe results file" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_cifar10_folder_is_read_in_the_official_order() -> None:
+    _needs("cifar10")
+    from inspect_svdd.bench.data import load_torchvision
+
+    data = load_torchvision("cifar10", DATASETS)
+    assert data.train.shape == (50000, 32, 32, 3) and data.test.shape == (10000, 32, 32, 3)
+    assert list(data.train_labels[:10]) == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]  # data_batch_1's first labels
+    assert list(data.test_labels[:10]) == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # test_batch's
+    assert tuple(data.train[0, 0, 0]) == (59, 62, 63) and tuple(data.test[0, 0, 0]) == (158, 112, 49)  # RGB, as printed
+    assert np.bincount(data.test_labels).tolist() == [1000] * 10

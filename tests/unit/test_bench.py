@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -196,3 +197,22 @@ def test_folder_recipes_keep_their_scoring_settings(tmp_path: Path) -> None:
     cfg = runner.recipe.config("stages", "full", 0)
     _, used = runner._split("all", cfg, 0)
     assert used.score == cfg.score and used.score.features == "stages"
+
+
+def test_image_folder_reader_keeps_the_listed_order_and_rgb(tmp_path: Path) -> None:
+    from inspect_svdd.bench.data import read_image_folder
+
+    root = tmp_path / "cifar10"
+    colours = {"cat": (200, 10, 10), "ship": (10, 10, 200)}  # RGB
+    for split in ("train", "test"):
+        for name, rgb in colours.items():
+            for i in range(2):
+                (root / split / name).mkdir(parents=True, exist_ok=True)
+                image = np.full((32, 32, 3), rgb[::-1], np.uint8)  # OpenCV writes BGR
+                cv2.imwrite(str(root / split / name / f"{name}_{i}.webp"), image, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    (root / "train_filenames.txt").write_text("ship_1.webp\ncat_0.webp\nship_0.webp\ncat_1.webp\n")
+    data = read_image_folder(root)
+    assert data.class_names == ["cat", "ship"] and list(data.train_labels) == [1, 0, 1, 0]
+    assert tuple(data.train[1, 0, 0]) == (200, 10, 10) and data.train.shape == (4, 32, 32, 3)
+    assert list(data.test_labels) == [0, 0, 1, 1]  # no list: class by class, sorted names
+    assert load_torchvision("cifar10", tmp_path).train.shape == (4, 32, 32, 3)  # the recipe's reader finds it
