@@ -1,15 +1,14 @@
 """Fuzzing the decoder: random bytes, truncated and bit-flipped files of every format, odd shapes, bombs.
 
 Each input gives a uint8 image the preprocessing accepts, or one :class:`ImageError`
-line naming the file; never another exception, a crash or a hang (Hypothesis's
-deadline catches a slow decode). Bounded to about half a minute.
+line naming the file; never another exception or a crash. No timing is asserted
+(CPUs differ); the bomb test shows that the pixels are never decoded. A few seconds.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from inspect_svdd.errors import ImageError
 from inspect_svdd.io.images import MAX_PIXELS, decode_bytes, header_size
 from inspect_svdd.io.preprocess import preprocess
 
-FUZZ = settings(max_examples=250, deadline=2000, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 def _pil(image: np.ndarray | Image.Image, fmt: str, **kwargs: object) -> bytes:
@@ -105,19 +104,26 @@ def _png(width: int, height: int, idat: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def test_decompression_bomb_is_refused_from_its_header() -> None:
+def test_decompression_bomb_is_refused_from_its_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_svdd.io import images as images_module
+
     side = 12_000  # 144 megapixels of zeros: about 140 kB compressed
     squeezer = zlib.compressobj(9)
     row = bytes(side + 1)
     idat = b"".join(squeezer.compress(row) for _ in range(side)) + squeezer.flush()
     bomb = _png(side, side, idat)
     assert len(bomb) < 300_000 and side * side > MAX_PIXELS
-    start = time.perf_counter()
-    with pytest.raises(ImageError, match=r"bomb.png: image is 12000x12000 pixels, over the limit of 100 megapixels"):
-        decode_bytes(bomb, "bomb.png")
-    assert time.perf_counter() - start < 0.5  # refused before a pixel is decoded
-    with pytest.raises(ImageError, match="over the limit"):
-        decode_bytes(_png(100_000, 100_000, zlib.compress(bytes(100))), "huge-header.png")  # header alone is enough
+
+    def must_not_decode(*_args: object) -> None:
+        raise AssertionError("the decoder was called")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(images_module.cv2, "imdecode", must_not_decode)  # refused before a pixel is decoded
+        with pytest.raises(ImageError, match=r"bomb.png: image is 12000x12000 pixels, over the limit of 100 megapixels"):
+            decode_bytes(bomb, "bomb.png")
+        with pytest.raises(ImageError, match="over the limit"):
+            decode_bytes(_png(100_000, 100_000, zlib.compress(bytes(100))), "huge-header.png")  # the header alone
+    assert decode_bytes(_png(2, 2, zlib.compress(bytes(6))), "small.png").shape == (2, 2, 1)  # under the limit: decoded
 
 
 def test_header_sizes_match_the_decoded_sizes() -> None:
