@@ -17,7 +17,8 @@ from inspect_svdd.errors import ConfigError, first_line
 Resize = Literal["area", "linear", "nearest"]
 Decode = Literal["full", "reduced"]
 Objective = Literal["one-class", "soft-boundary"]
-Architecture = Literal["strided", "pooled"]
+Architecture = Literal["strided", "pooled", "resnet18"]
+RESNET18_WIDTHS = (64, 128, 256, 512)  # its four residual stages
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
 DecoderKind = Literal["mirror", "upsample"]
 InitKind = Literal["default", "xavier", "xavier-all"]
@@ -90,8 +91,11 @@ class NetConfig:
     """Encoder/decoder shape.
 
     Attributes:
-        architecture: ``strided`` (3x3 stride-2 convolutions, cheap) or
-            ``pooled`` (5x5 convolutions + max-pooling, as in the paper's nets).
+        architecture: ``strided`` (3x3 stride-2 convolutions, cheap),
+            ``pooled`` (5x5 convolutions + max-pooling, as in the paper's nets)
+            or ``resnet18`` (torchvision's ResNet-18 from scratch, made
+            bias-free with BatchNorm without affine parameters; a 3x3 stem
+            without max-pooling below 64 pixels; needs torchvision).
         widths: channels of the successive convolution stages.
         rep_dim: size of the embedding (the hypersphere's space).
         leaky_slope: negative slope of the leaky ReLU.
@@ -134,8 +138,10 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        if self.architecture not in ("strided", "pooled"):
-            raise ConfigError(f"architecture must be strided or pooled, got {self.architecture!r}")
+        if self.architecture not in ("strided", "pooled", "resnet18"):
+            raise ConfigError(f"architecture must be strided, pooled or resnet18, got {self.architecture!r}")
+        if self.architecture == "resnet18" and (self.widths != RESNET18_WIDTHS or self.first_filters != "random"):
+            raise ConfigError(f"resnet18 has stage widths {RESNET18_WIDTHS} and random first filters")
         if self.input_norm not in ("mean-std", "gcn-l1-minmax"):
             raise ConfigError(f"input normalisation must be mean-std or gcn-l1-minmax, got {self.input_norm!r}")
         if not self.widths or min(self.widths) <= 0 or self.rep_dim <= 0:

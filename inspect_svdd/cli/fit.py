@@ -17,6 +17,7 @@ import click
 from inspect_svdd.cli.common import elapsed, handle_errors, log, main, parse_milestones, parse_roi
 from inspect_svdd.config import (
     DEFECT_PRESETS,
+    RESNET18_WIDTHS,
     SCORE_RULES,
     FitConfig,
     NetConfig,
@@ -43,8 +44,9 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--resize", type=click.Choice(["area", "linear", "nearest"]), default=P.resize, show_default=True),
         click.option("--decode", type=click.Choice(["full", "reduced"]), default=P.decode, show_default=True,
                      help="reduced: JPEGs 2/4/8x the input size decoded at 1/2, 1/4, 1/8 scale (faster; not with --roi)."),
-        click.option("--architecture", type=click.Choice(["strided", "pooled"]), default=N.architecture,
-                     show_default=True, help="strided: 3x3 stride-2 convs (fast); pooled: 5x5 convs + max-pool."),
+        click.option("--architecture", type=click.Choice(["strided", "pooled", "resnet18"]), default=N.architecture,
+                     show_default=True, help="strided: 3x3 stride-2 convs (fast); pooled: 5x5 convs + max-pool; "
+                     "resnet18: ResNet-18 from scratch, bias-free (needs torchvision)."),
         click.option("--rep-dim", default=N.rep_dim, show_default=True, help="Embedding size."),
         click.option("--ae-epochs", default=T.ae_epochs, show_default=True, help="Autoencoder pretraining epochs."),
         click.option("--epochs", default=T.epochs, show_default=True, help="Deep SVDD epochs."),
@@ -137,7 +139,8 @@ def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
     pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"],
                            frame_size=kw["frame_size"], decode=kw["decode"])
     net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],
-                    widths=N.widths if kw["architecture"] == N.architecture else (32, 64, 128, 256, 256))
+                    widths={"strided": N.widths, "resnet18": RESNET18_WIDTHS}.get(kw["architecture"],
+                                                                                  (32, 64, 128, 256, 256)))
     train = TrainConfig(**{f: kw[f] for f in (
         "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
         "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from inspect_svdd.config import NetConfig
+from inspect_svdd.errors import ConfigError
 
 
 class InputAdapter(nn.Module):
@@ -113,6 +114,31 @@ def _up_stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
     ]
 
 
+def _resnet18(channels: int, image_size: int) -> tuple[nn.Sequential, list[int]]:
+    """The ResNet-18 of torchvision (no weights) as Deep SVDD needs it: its stages, average-pooled, and where each stage ends.
+
+    Its convolutions have no bias; every BatchNorm is replaced by one without
+    affine parameters (Ruff et al.: a bias lets the network map everything to
+    c). Below 64 pixels the stem is a 3x3 stride-1 convolution without
+    max-pooling, as is usual for CIFAR-sized inputs.
+    """
+    try:
+        from torchvision.models import resnet18
+    except ModuleNotFoundError:
+        raise ConfigError("the resnet18 encoder needs torchvision: pip install 'inspect-svdd[bench]'") from None
+    net = resnet18(weights=None)
+    if image_size < 64:
+        net.conv1, net.maxpool = nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False), nn.Identity()
+    else:
+        net.conv1 = nn.Conv2d(channels, 64, 7, stride=2, padding=3, bias=False)
+    for parent in list(net.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, name, nn.BatchNorm2d(child.num_features, eps=child.eps, affine=False))
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    return nn.Sequential(stem, net.layer1, net.layer2, net.layer3, net.layer4, nn.AdaptiveAvgPool2d(1)), [1, 2, 3, 4]
+
+
 class Encoder(nn.Module):
     """uint8 NHWC image batch -> ``rep_dim`` embedding (the hypersphere's space)."""
 
@@ -120,13 +146,19 @@ class Encoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.adapter: InputAdapter | GcnAdapter = InputAdapter(channels) if cfg.input_norm == "mean-std" else GcnAdapter(channels)
-        layers: list[nn.Module] = []
-        cin = channels
-        for width in cfg.widths:
-            layers += _stage(cfg, cin, width)
-            cin = width
-        self.features = nn.Sequential(*layers)
-        self.grid = image_size // 2 ** len(cfg.widths)
+        if cfg.architecture == "resnet18":
+            self.features, self.stage_ends = _resnet18(channels, image_size)
+            self.grid, cin = 1, cfg.widths[-1]
+        else:
+            layers: list[nn.Module] = []
+            cin = channels
+            for width in cfg.widths:
+                layers += _stage(cfg, cin, width)
+                cin = width
+            self.features = nn.Sequential(*layers)
+            per_stage = len(layers) // len(cfg.widths)
+            self.stage_ends = [per_stage * (i + 1) - 1 for i in range(len(cfg.widths))]
+            self.grid = image_size // 2 ** len(cfg.widths)
         if self.grid < 1:
             raise ValueError(f"image size {image_size} too small for {len(cfg.widths)} stages")
         self.fc = nn.Linear(cin * self.grid * self.grid, cfg.rep_dim, bias=False)
@@ -142,12 +174,11 @@ class Encoder(nn.Module):
         final embedding averages it away; the scoring rules can compare these
         instead of the embedding (``ScoreConfig.features``).
         """
-        per_stage = len(self.features) // len(self.cfg.widths)
         pooled = []
         x = self.adapter(x)
         for index, layer in enumerate(self.features):
             x = layer(x)
-            if (index + 1) % per_stage == 0:
+            if index in self.stage_ends:
                 pooled += [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
         return torch.cat(pooled, dim=1)
 

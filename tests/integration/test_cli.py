@@ -565,3 +565,13 @@ def test_reduced_decoding_is_recorded_and_both_backends_follow_it(tmp_path: Path
         assert float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-4) and a["verdict"] == b["verdict"]
     code, _, err = run("fit", str(tmp_path / "golden"), "-o", str(tmp_path / "m2"), "--decode", "sometimes")
     assert code == 2 and "'sometimes' is not one of 'full', 'reduced'" in err
+
+
+def test_resnet18_fits_exports_with_parity_and_both_backends_agree(golden_dir: Path, incoming_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), *FAST_FIT, "--architecture", "resnet18")
+    assert code == 0 and "model.onnx parity" in err, err  # fit refuses an ONNX file that disagrees with PyTorch
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["config"]["net"]["architecture"] == "resnet18"
+    rows = {b: read_csv(run("score", str(incoming_dir), "-m", str(tmp_path / "m"), "--backend", b, "--csv", "-")[1])
+            for b in ("onnx", "torch")}
+    assert [r["verdict"] for r in rows["onnx"]] == [r["verdict"] for r in rows["torch"]]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from inspect_svdd.config import NetConfig
+from inspect_svdd.config import RESNET18_WIDTHS, NetConfig
 from inspect_svdd.model.nets import AutoEncoder, Encoder, count_macs
 
 ARCHS = [
@@ -18,10 +18,11 @@ ARCHS = [
     NetConfig(architecture="pooled", widths=(8, 16, 16, 16, 16), input_norm="gcn-l1-minmax", decoder="upsample"),
     NetConfig(architecture="pooled", widths=(8, 16, 16, 16, 16), input_norm="gcn-l1-minmax", decoder="upsample",
               code_norm=True, init="xavier"),
+    NetConfig(architecture="resnet18", widths=RESNET18_WIDTHS),
 ]
 
 
-@pytest.mark.parametrize("cfg", ARCHS, ids=["strided", "pooled", "upsample-decoder", "upsample-code-norm"])
+@pytest.mark.parametrize("cfg", ARCHS, ids=["strided", "pooled", "upsample-decoder", "upsample-code-norm", "resnet18"])
 def test_no_bias_no_affine_no_bounded_activation(cfg: NetConfig) -> None:
     ae = AutoEncoder(cfg, channels=3, image_size=128)
     for name, module in ae.named_modules():
@@ -149,3 +150,16 @@ def test_paper_decoder_grid_sizes(widths: tuple[int, ...], rep_dim: int, channel
         conv.register_forward_hook(lambda _m, inp, out: seen.append((inp[0].shape[-1], out.shape[-1])))
     ae(torch.randint(0, 256, (2, size, size, channels), dtype=torch.uint8))
     assert seen == grids
+
+
+@pytest.mark.parametrize(("size", "stem_stride"), [(32, 1), (128, 2)])
+def test_resnet18_encoder_is_512_d_with_the_usual_stem(size: int, stem_stride: int) -> None:
+    encoder = Encoder(NetConfig(architecture="resnet18", widths=RESNET18_WIDTHS), channels=3, image_size=size).eval()
+    batch = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (2, size, size, 3), dtype=np.uint8))
+    assert encoder(batch).shape == (2, 512) and encoder.stage_features(batch).shape == (2, encoder.feature_dim("stages"))
+    stem = encoder.features[0][0]
+    assert stem.stride == (stem_stride, stem_stride) and stem.kernel_size == ((3, 3) if size < 64 else (7, 7))
+    assert isinstance(encoder.features[0][3], nn.Identity if size < 64 else nn.MaxPool2d)
+    assert sum(p.numel() for p in encoder.parameters()) > 11_000_000  # ResNet-18's body, not a stand-in
+    with pytest.raises(Exception, match="resnet18 has stage widths"):
+        NetConfig(architecture="resnet18")
