@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from inspect_svdd.evaluate.heatmaps import HeatMapper
 
 
+def labelled_root(folder: Path) -> Path:
+    """Where the label folders are: ``folder/test`` for a dataset root in the MVTec AD layout, else ``folder``."""
+    return folder / "test" if (folder / "test").is_dir() else folder
+
+
 def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str]]:
     """``(file, label)`` for every image of an MVTec-style folder: ``good/`` and one folder per defect type.
 
@@ -30,7 +35,7 @@ def labelled_files(folder: Path, need_both: bool = True) -> list[tuple[Path, str
     """
     from inspect_svdd.io.images import list_images
 
-    root = folder / "test" if (folder / "test").is_dir() else folder
+    root = labelled_root(folder)
     for sub in sorted(root.iterdir()) if root.is_dir() else ():
         if sub.is_dir() and not sub.name.startswith(".") and not _has_image(sub):
             raise DatasetError(f"{sub}: label folder holds no images; add its images or remove the folder")
@@ -132,7 +137,7 @@ def _heatmaps(mapper: HeatMapper, rows: list[Row], labeled: Path, out_dir: Path,
     from inspect_svdd.evaluate.heatmaps import localisation, mask_for, save_overlay, target_for
     from inspect_svdd.io.images import decode_image
 
-    root = labeled / "test" if (labeled / "test").is_dir() else labeled
+    root = labelled_root(labeled)
     masks = {r.path: mask_for(Path(r.path), labeled) for r in rows if Path(r.path).relative_to(root).parts[0] != "good"}
     measure = any(masks.values())
 

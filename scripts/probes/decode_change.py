@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from inspect_svdd.cli.evaluate import labelled_root
 from inspect_svdd.deploy.scoring import score_files
 from inspect_svdd.deploy.torch_backend import TorchBackend
 from inspect_svdd.io.images import jpeg_reduction, list_images, read_file
 
 model, folder = Path(sys.argv[1]), Path(sys.argv[2])
-root = folder / "test" if (folder / "test").is_dir() else folder
+root = labelled_root(folder)
 paths = list_images(root)
 labels = np.array([p.relative_to(root).parts[0] != "good" for p in paths])
 backend = TorchBackend.load(model)
