@@ -61,21 +61,36 @@ def default_cache() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "inspect-svdd"))
 
 
+def _idx_complete(path: Path) -> bool:
+    """Whether ``path`` is a whole idx file: its size is what its header's dimensions say (a cut-off copy is not)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0":
+                return False
+            dims = np.frombuffer(fh.read(4 * head[3]), dtype=">u4")
+        width = {8: 1, 9: 1, 11: 2, 12: 4, 13: 4, 14: 8}.get(head[2], 0)  # the idx type codes
+        return len(dims) == head[3] and width > 0 and path.stat().st_size == 4 + 4 * head[3] + width * int(np.prod(dims))
+    except OSError:
+        return False
+
+
 def _unpacked_mnist_root(kind: Any, root: Path, cache: Path) -> Path:
     """A root in which torchvision finds ``kind``'s unpacked idx files.
 
     A root holding only the original ``.gz`` files (as a read-only share may)
-    is unpacked into ``cache`` after torchvision's own md5 check of each file.
+    is unpacked into ``cache`` after torchvision's own md5 check of each file;
+    a cached file whose size disagrees with its header is unpacked again.
     """
     from torchvision.datasets.utils import check_integrity, extract_archive
 
     raw = root / kind.__name__ / "raw"
     names = [Path(url).name for url, _ in kind.resources]
-    if all((raw / Path(n).stem).is_file() for n in names):
+    if all(_idx_complete(raw / Path(n).stem) for n in names):
         return root
     target = cache / kind.__name__ / "raw"
     for (_url, md5), name in zip(kind.resources, names, strict=True):
-        if (target / Path(name).stem).is_file():
+        if _idx_complete(target / Path(name).stem):
             continue
         if not check_integrity(str(raw / name), md5):
             raise DatasetError(f"{raw / name}: missing or corrupt (md5 differs); pass --download on a connected machine")

@@ -23,7 +23,7 @@ from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvi
 from inspect_svdd.bench.recipe import Recipe
 from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.evaluate.metrics import evaluation, ranking
+from inspect_svdd.evaluate.metrics import at_radius, evaluation, ranking
 from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
@@ -49,6 +49,12 @@ class RunOptions:
 metrics = ranking  # the same AUROC and AUPR as `inspect-svdd evaluate`
 
 
+def at_boundary(anomalous: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of the method's own verdicts (score > 0 fails: Deep SVDD at R, a baseline at its own)."""
+    verdicts = at_radius(anomalous, scores)
+    return {k: verdicts[k] for k in ("precision", "recall", "f1")}
+
+
 def per_group(split: Split, scores: np.ndarray) -> dict[str, dict[str, Any]]:
     """For folder sets: each defect type against the good images, as `evaluate` reports it (AUROC, rates at R)."""
     return dict(evaluation(split.test_groups, scores)["per_type"])
@@ -67,7 +73,7 @@ def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> 
     out = {**metrics(anomalous, scores), "radius": float(det.radius_ or 0.0),
            "test_false_reject_rate": float(np.mean(scores[~anomalous] > 0)),
            "test_escape_rate": float(np.mean(scores[anomalous] <= 0)),
-           "escape_at_2pct_test_frr": escape_at_frr(anomalous, scores, 0.02),
+           "escape_at_2pct_test_frr": escape_at_frr(anomalous, scores, 0.02), **at_boundary(anomalous, scores),
            "radius_facts": det.holdout_.get("radius", {}),
            "test_good_quantiles_r2": [float(q) for q in np.quantile(scores[~anomalous] / max(det.radius_ or 1, 1e-12) ** 2 + 1,
                                                                      [0.5, 0.98, 1.0])]}
@@ -185,8 +191,9 @@ class RecipeRunner:
                       "features": (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),
                                    frame_features(test_embeddings, len(split.test)))}
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
+                base_scores: np.ndarray = base.pop("scores")  # type: ignore[assignment]
                 result.setdefault("baselines", {})[name] = {
-                    **metrics(split.test_anomalous, base.pop("scores")), **base}  # type: ignore[arg-type]
+                    **metrics(split.test_anomalous, base_scores), **at_boundary(split.test_anomalous, base_scores), **base}
         return result
 
     def previous_runs(self) -> list[dict[str, Any]]:

@@ -47,6 +47,21 @@ def test_mnist_paper_smoke_digit_one_vs_rest(tmp_path: Path, monkeypatch: pytest
     assert run["auroc"] >= 0.95, run["auroc"]  # trained: 0.971; untrained (initialised) encoder: 0.882
     assert run["config"]["net"]["input_norm"] == "gcn-l1-minmax" and set(run["baselines"]) == {
         "isolation-forest/pixels", "isolation-forest/features", "ocsvm/pixels", "ocsvm/features"}
+    # precision and recall at each method's own boundary: Deep SVDD's R, the baselines' own
+    assert all(0 < b["precision"] <= 1 and 0 < b["recall"] <= 1 for b in [run["rules"]["center"], *run["baselines"].values()])
+    assert "| deep-svdd (at R) |" in (tmp_path / "mnist-paper-smoke.md").read_text()
+
+
+def test_a_cut_off_unpacked_mnist_file_is_unpacked_again(tmp_path: Path) -> None:
+    _needs("MNIST")
+    from inspect_svdd.bench.data import load_torchvision
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte").write_bytes(b"")  # as a killed or interrupted copy leaves it
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + bytes(100))  # a header, then too few bytes
+    data = load_torchvision("mnist", DATASETS, cache=tmp_path)
+    assert data.train.shape == (60000, 28, 28, 1) and data.test.shape == (10000, 28, 28, 1)
 
 
 def test_fashion_mnist_paper_smoke_trouser_vs_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from inspect_svdd.bench.baselines import baseline_scores
 from inspect_svdd.bench.data import LabelledSet, load_torchvision, one_class_split
 from inspect_svdd.bench.recipe import load_recipe
-from inspect_svdd.bench.runner import RecipeRunner, RunOptions, merge_documents
+from inspect_svdd.bench.runner import RecipeRunner, RunOptions, at_boundary, merge_documents
 from inspect_svdd.bench.tables import markdown, write_reports
 from inspect_svdd.config import NetConfig
 from inspect_svdd.errors import DatasetError
@@ -113,11 +113,14 @@ def test_gcn_stats_travel_in_the_state_dict() -> None:
 
 
 @pytest.mark.parametrize("name", ["isolation-forest", "ocsvm"])
-def test_baselines_score_outliers_higher(name: str) -> None:
+def test_baselines_score_outliers_higher_and_above_zero_outside_their_boundary(name: str) -> None:
     rng = np.random.default_rng(0)
     train = rng.normal(0, 1, (200, 5))
     test = np.vstack([rng.normal(0, 1, (50, 5)), rng.normal(6, 1, (50, 5))])
-    assert roc_auc_score([0] * 50 + [1] * 50, baseline_scores(name, train, test, seed=0)) > 0.95
+    scores = baseline_scores(name, train, test, seed=0)
+    assert roc_auc_score([0] * 50 + [1] * 50, scores) > 0.95
+    verdicts = at_boundary(np.arange(100) >= 50, scores)  # the method's own boundary: 0
+    assert verdicts["recall"] == 1.0 and verdicts["precision"] > 0.7, verdicts
 
 
 def _doc(runs: list[dict[str, Any]]) -> dict[str, Any]:
