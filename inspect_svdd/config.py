@@ -202,6 +202,12 @@ class TrainConfig:
         recon_weight: hybrid objective: the Deep SVDD stage keeps the
             decoder and adds this weight times the pixel-mean reconstruction
             error of the normal views to the loss (0: the paper's objective).
+        rotation_weight: self-supervised auxiliary task: the Deep SVDD stage
+            also shows the network each normal view turned by 90, 180 and 270
+            degrees and adds this weight times the cross-entropy of telling
+            the four turns apart from the embedding (a bias-free linear head,
+            dropped after training; the Deep SVDD term sees the upright views
+            only). Scoring is unchanged (0: the paper's objective).
         seed: seed of every random generator.
     """
 
@@ -229,6 +235,7 @@ class TrainConfig:
     anomaly_ratio: float = 0.5
     eta: float = 1.0
     recon_weight: float = 0.0
+    rotation_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -253,8 +260,9 @@ class TrainConfig:
             raise ConfigError(f"augmentation {self.augment!r} makes defects, not good parts; use it as --anomalies")
         if self.anomalies not in ("none", *DEFECT_PRESETS):
             raise ConfigError(f"anomalies must be none or one of {', '.join(DEFECT_PRESETS)}, got {self.anomalies!r}")
-        if self.recon_weight < 0:
-            raise ConfigError(f"reconstruction weight must be >= 0, got {self.recon_weight}")
+        if self.recon_weight < 0 or self.rotation_weight < 0:
+            raise ConfigError(f"reconstruction and rotation weights must be >= 0, got {self.recon_weight}, "
+                              f"{self.rotation_weight}")
         if not 0 < self.anomaly_ratio < 1 or self.eta <= 0:
             raise ConfigError(f"anomaly ratio must be in (0, 1) and eta > 0, got {self.anomaly_ratio}, {self.eta}")
 

@@ -186,6 +186,8 @@ class RecipeRunner:
             if rule != cfg.score.rule:
                 other = det.with_rule(dataclasses.replace(cfg.score, rule=rule), split.train)
                 result["rules"][rule] = _rule_result(other, split, test_features[other.config.score.feature_kind])
+        if det.rotation_head_ is not None:  # the auxiliary task's own score, for comparison
+            result["rotation_score"] = metrics(split.test_anomalous, det.turn_losses(split.test))
         if self.recipe.baselines:
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
                       "features": (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),

@@ -47,6 +47,10 @@ def markdown(doc: dict[str, Any]) -> str:
               f"({len(seconds)} runs, {doc.get('torch_threads', '?')} torch threads)."]
     lines += _rules_table(doc["runs"])
     lines += _boundary_table(doc["runs"])
+    turned = [r["rotation_score"]["auroc"] for r in doc["runs"] if "rotation_score" in r]
+    if turned:
+        lines += ["", f"The rotation task's own score (its loss summed over each image's four turns; not exported): "
+                      f"AUROC {_mean_std(turned)} %."]
     groups = [r for r in doc["runs"] if "groups" in r]
     if groups:
         lines += ["", "| defect type | images | AUROC (%) | escape rate at R |", "|---|---|---|---|"]

@@ -82,6 +82,8 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--eta", default=T.eta, show_default=True, help="Weight of the Deep SAD anomaly term."),
         click.option("--recon-weight", default=T.recon_weight, show_default=True,
                      help="Hybrid objective: weight of the reconstruction error added to the Deep SVDD loss."),
+        click.option("--rotation-weight", default=T.rotation_weight, show_default=True,
+                     help="Self-supervised auxiliary task: weight of predicting each view's turn (0/90/180/270)."),
         click.option("--augment", default=T.augment, show_default=True,
                      help="Preset (none, photometric, jitter) or an albumentations .json/.yaml file."),
         click.option("--augment-factor", default=T.augment_factor, show_default=True,
@@ -144,7 +146,7 @@ def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
     train = TrainConfig(**{f: kw[f] for f in (
         "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
         "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",
-        "anomalies", "anomaly_ratio", "eta", "recon_weight", "seed")})
+        "anomalies", "anomaly_ratio", "eta", "recon_weight", "rotation_weight", "seed")})
     return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"], features=kw["features"],
                                                    bank_views=kw["bank_views"])), kw["channels"]
 

@@ -60,6 +60,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
         ("training", f"{train.get('ae_epochs')} + {train.get('epochs')} epochs, augment {train.get('augment')}, "
                      f"anomalies {train.get('anomalies')}, recon weight {train.get('recon_weight', 0.0)}, "
+                     f"rotation weight {train.get('rotation_weight', 0.0)}, "
                      f"seed {data.get('seed')}"),
         ("scoring", f"{score.get('rule')} on the {features}" + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "

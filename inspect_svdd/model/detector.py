@@ -23,7 +23,16 @@ from inspect_svdd.model.checkpoint import Checkpoint
 from inspect_svdd.model.heads import ScoreHead, check_golden_count
 from inspect_svdd.model.hypersphere import fit_radius, init_center
 from inspect_svdd.model.nets import AutoEncoder, Encoder, to_tiles, worst_tile
-from inspect_svdd.model.train import History, embed, make_loader, pretrain_autoencoder, seed_everything, train_svdd
+from inspect_svdd.model.train import (
+    History,
+    embed,
+    make_loader,
+    pretrain_autoencoder,
+    rotation_head,
+    seed_everything,
+    train_svdd,
+    turn_losses,
+)
 
 MIN_TRAIN_IMAGES = 5
 MIN_EXPANDED = 60
@@ -80,6 +89,7 @@ class DeepSVDD:
         self.holdout_: dict[str, Any] = {}
         self.expanded_from_: int | None = None
         self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
+        self.rotation_head_: torch.nn.Module | None = None  # the auxiliary task's head (benchmarks; not saved)
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
 
     # ----------------------------------------------------------------- training
@@ -181,11 +191,12 @@ class DeepSVDD:
         synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
         decoder = autoencoder.decoder if t.recon_weight > 0 else None
+        turns = rotation_head(encoder, t.seed + 5) if t.rotation_weight > 0 else None
         history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder, checkpoint,
-                                        {"center": center, "pretrain_history": pretrain_history})
+                                        {"center": center, "pretrain_history": pretrain_history}, turns)
         kind = self.config.score.feature_kind
         head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles), kind=kind), center)
-        self.encoder_, self.center_, self.head_ = encoder, center, head
+        self.encoder_, self.center_, self.head_, self.rotation_head_ = encoder, center, head, turns
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
@@ -269,6 +280,13 @@ class DeepSVDD:
         """
         self._check_images(images)
         return embed(self._fitted()[0], self._tiles(images), batch_size, kind or self.config.score.feature_kind)
+
+    def turn_losses(self, images: np.ndarray) -> np.ndarray:
+        """The rotation task's loss of each image over its four turns (a benchmark score; the head is not saved)."""
+        encoder, _, _ = self._fitted()
+        if self.rotation_head_ is None or self.config.preprocess.tiles > 1:
+            raise ConfigError("no rotation task in this fit (an untiled fit with rotation_weight > 0 has one)")
+        return turn_losses(encoder, self.rotation_head_, images)
 
     def distances(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """The scoring rule's statistic per image (for ``center``: squared distance to c); compared with R**2."""

@@ -118,9 +118,42 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
     return history
 
 
+TURNS = 4  # the rotation task's classes: 0, 90, 180 and 270 degrees
+
+
+def turned(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` (NHWC, square) and its turns by 90, 180 and 270 degrees, stacked, with each row's turn index."""
+    views = torch.cat([torch.rot90(batch, k, dims=(1, 2)) for k in range(TURNS)])
+    return views, torch.arange(TURNS).repeat_interleave(len(batch))
+
+
+def rotation_head(encoder: Encoder, seed: int) -> torch.nn.Linear:
+    """The auxiliary task's bias-free linear classifier over the embedding, seeded (resumes and refits match)."""
+    dim = encoder.cfg.rep_dim
+    head = torch.nn.Linear(dim, TURNS, bias=False)
+    with torch.no_grad():
+        bound = 1 / dim**0.5
+        head.weight.copy_(torch.empty_like(head.weight).uniform_(-bound, bound, generator=torch.Generator().manual_seed(seed)))
+    return head
+
+
+@torch.no_grad()
+def turn_losses(encoder: Encoder, turns: torch.nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Each image's rotation-task loss summed over its four turns (higher: the network reads this image less well)."""
+    encoder.eval()
+    turns.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        views, which = turned(torch.from_numpy(images[i : i + batch_size]))
+        loss = torch.nn.functional.cross_entropy(turns(encoder(views)), which, reduction="none")
+        out.append(loss.reshape(TURNS, -1).sum(dim=0))
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
 def train_svdd(
     encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True,
     decoder: torch.nn.Module | None = None, checkpoint: Checkpoint | None = None, carry: dict[str, Any] | None = None,
+    turns: torch.nn.Module | None = None,
 ) -> tuple[History, float]:
     """Minimise the Deep SVDD objective (Deep SAD where the loader marks anomalies); return the history and R.
 
@@ -129,13 +162,17 @@ def train_svdd(
     the returned R is 0 and the caller sets it from held-out images. With a
     ``decoder`` (hybrid objective) ``cfg.recon_weight`` times the normal
     views' reconstruction error is added, and the decoder trains too. With a
+    ``turns`` head (:func:`rotation_head`) ``cfg.rotation_weight`` times the
+    rotation task's cross-entropy is added (see :class:`TrainConfig`): upright
+    and turned views go through the network in one batch. With a
     ``checkpoint`` the state (and ``carry``, facts the caller needs to resume)
     is saved every few epochs, and a saved Deep SVDD state is continued from.
     """
-    params = [*encoder.parameters(), *(decoder.parameters() if decoder is not None else [])]
+    modules: dict[str, torch.nn.Module] = {"encoder": encoder, **({"decoder": decoder} if decoder is not None else {}),
+                                           **({"rotation": turns} if turns is not None else {})}
+    params = [p for m in modules.values() for p in m.parameters()]
     opt, sched = _optimizer(params, cfg.lr, cfg.weight_decay, cfg.lr_milestones)
     warm_up = min(10, cfg.epochs // 4)
-    modules: dict[str, torch.nn.Module] = {"encoder": encoder, **({"decoder": decoder} if decoder is not None else {})}
     randomness = Randomness.of(loader)
     start, history, extra = checkpoint.restore("svdd", modules, opt, sched, randomness) if checkpoint else (0, [], {})
     radius = float(extra.get("radius", 0.0))
@@ -145,9 +182,16 @@ def train_svdd(
     for epoch in tqdm(range(start, cfg.epochs), desc="svdd", disable=None if progress else True, unit="epoch",
                       initial=start, total=cfg.epochs):
         began, total, count, recon_total = time.perf_counter(), 0.0, 0, 0.0
+        turn_total, turn_right, turn_count = 0.0, 0, 0
         epoch_dist: list[torch.Tensor] = []
         for batch, anomalous in loader:
-            code = encoder(batch)
+            if turns is not None:  # the upright views first, then the normal views turned, through one forward pass
+                views, which = turned(batch[~anomalous])
+                code_all = encoder(torch.cat([batch, views[int((~anomalous).sum()):]]))
+                code, code_turned = code_all[: len(batch)], torch.cat([code_all[: len(batch)][~anomalous],
+                                                                       code_all[len(batch):]])
+            else:
+                code = encoder(batch)
             dist = squared_distances(code, center)
             loss = svdd_loss(dist, radius, cfg.objective, cfg.nu, anomalous, cfg.eta)
             if decoder is not None:
@@ -155,6 +199,13 @@ def train_svdd(
                 recon_err = ((decoder(code[normal]) - encoder.adapter(batch[normal])) ** 2).mean()
                 loss = loss + cfg.recon_weight * recon_err
                 recon_total += recon_err.item() * len(batch)
+            if turns is not None:
+                logits = turns(code_turned)
+                turn_err = torch.nn.functional.cross_entropy(logits, which)
+                loss = loss + cfg.rotation_weight * turn_err
+                turn_total += turn_err.item() * len(batch)
+                turn_right += int((logits.argmax(dim=1) == which).sum())
+                turn_count += len(which)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -168,12 +219,14 @@ def train_svdd(
                         "seconds": round(time.perf_counter() - began, 3)})
         if decoder is not None:
             history[-1]["recon_loss"] = recon_total / max(count, 1)
+        if turns is not None:
+            history[-1]["rotation_loss"] = turn_total / max(count, 1)
+            history[-1]["rotation_accuracy"] = turn_right / max(turn_count, 1)
         if checkpoint:
             checkpoint.save("svdd", epoch + 1, cfg.epochs, modules, opt, sched, randomness, history,
                             {**(carry or {}), "radius": radius})
-    encoder.eval()
-    if decoder is not None:
-        decoder.eval()
+    for module in modules.values():
+        module.eval()
     return history, radius
 
 
