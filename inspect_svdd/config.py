@@ -124,6 +124,11 @@ class NetConfig:
             convolution's filters start as the atoms of a sparse dictionary
             learned on patches of the normalised training images, as the
             original Theano code initialised its autoencoders.
+        svdd_rules: the paper's rules for the encoder: no bias terms and
+            BatchNorm without affine parameters. ``False`` gives every
+            convolution and the last linear layer a bias and every BatchNorm
+            its affine parameters; it exists to measure what the rules buy
+            (a bias lets the network map everything onto c).
     """
 
     architecture: Architecture = "strided"
@@ -135,6 +140,7 @@ class NetConfig:
     code_norm: bool = False
     init: InitKind = "default"
     first_filters: FirstFilters = "random"
+    svdd_rules: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))

@@ -96,11 +96,12 @@ class GcnAdapter(nn.Module):
 
 
 def _stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
+    free = not cfg.svdd_rules  # bias and affine BatchNorm only where the rules are switched off, to measure them
     if cfg.architecture == "strided":
-        conv: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False)]
+        conv: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=free)]
     else:
-        conv = [nn.Conv2d(cin, cout, 5, padding=2, bias=False)]
-    layers = [*conv, nn.BatchNorm2d(cout, eps=1e-4, affine=False), nn.LeakyReLU(cfg.leaky_slope)]
+        conv = [nn.Conv2d(cin, cout, 5, padding=2, bias=free)]
+    layers = [*conv, nn.BatchNorm2d(cout, eps=1e-4, affine=free), nn.LeakyReLU(cfg.leaky_slope)]
     if cfg.architecture == "pooled":
         layers.append(nn.MaxPool2d(2))
     return layers
@@ -114,13 +115,14 @@ def _up_stage(cfg: NetConfig, cin: int, cout: int) -> list[nn.Module]:
     ]
 
 
-def _resnet18(channels: int, image_size: int) -> tuple[nn.Sequential, list[int]]:
+def _resnet18(channels: int, image_size: int, rules: bool = True) -> tuple[nn.Sequential, list[int]]:
     """The ResNet-18 of torchvision (no weights) as Deep SVDD needs it: its stages, average-pooled, and where each stage ends.
 
     Its convolutions have no bias; every BatchNorm is replaced by one without
     affine parameters (Ruff et al.: a bias lets the network map everything to
     c). Below 64 pixels the stem is a 3x3 stride-1 convolution without
-    max-pooling, as is usual for CIFAR-sized inputs.
+    max-pooling, as is usual for CIFAR-sized inputs. ``rules`` False keeps
+    torchvision's affine BatchNorms (to measure what the rules buy).
     """
     try:
         from torchvision.models import resnet18
@@ -131,7 +133,7 @@ def _resnet18(channels: int, image_size: int) -> tuple[nn.Sequential, list[int]]
         net.conv1, net.maxpool = nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False), nn.Identity()
     else:
         net.conv1 = nn.Conv2d(channels, 64, 7, stride=2, padding=3, bias=False)
-    for parent in list(net.modules()):
+    for parent in list(net.modules()) if rules else []:
         for name, child in parent.named_children():
             if isinstance(child, nn.BatchNorm2d):
                 setattr(parent, name, nn.BatchNorm2d(child.num_features, eps=child.eps, affine=False))
@@ -147,7 +149,7 @@ class Encoder(nn.Module):
         self.cfg = cfg
         self.adapter: InputAdapter | GcnAdapter = InputAdapter(channels) if cfg.input_norm == "mean-std" else GcnAdapter(channels)
         if cfg.architecture == "resnet18":
-            self.features, self.stage_ends = _resnet18(channels, image_size)
+            self.features, self.stage_ends = _resnet18(channels, image_size, cfg.svdd_rules)
             self.grid, cin = 1, cfg.widths[-1]
         else:
             layers: list[nn.Module] = []
@@ -161,7 +163,7 @@ class Encoder(nn.Module):
             self.grid = image_size // 2 ** len(cfg.widths)
         if self.grid < 1:
             raise ValueError(f"image size {image_size} too small for {len(cfg.widths)} stages")
-        self.fc = nn.Linear(cin * self.grid * self.grid, cfg.rep_dim, bias=False)
+        self.fc = nn.Linear(cin * self.grid * self.grid, cfg.rep_dim, bias=not cfg.svdd_rules)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed a batch."""

@@ -34,6 +34,15 @@ def test_no_bias_no_affine_no_bounded_activation(cfg: NetConfig) -> None:
     assert not any("bias" in name for name, _ in ae.named_parameters())
 
 
+@pytest.mark.parametrize("cfg", [ARCHS[0], ARCHS[1], ARCHS[4]], ids=["strided", "pooled", "resnet18"])
+def test_rules_switched_off_give_bias_and_affine_batchnorm_for_measuring_them(cfg: NetConfig) -> None:
+    encoder = Encoder(dataclasses.replace(cfg, svdd_rules=False), channels=3, image_size=32)
+    norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(m.affine for m in norms) and encoder.fc.bias is not None
+    convs = [m for m in encoder.features.modules() if isinstance(m, nn.Conv2d)]
+    assert cfg.architecture == "resnet18" or all(m.bias is not None for m in convs)  # torchvision's convolutions never had one
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_from_uint8_nhwc(channels: int) -> None:
     ae = AutoEncoder(NetConfig(), channels, 128).eval()
