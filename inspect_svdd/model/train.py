@@ -150,6 +150,21 @@ def turn_losses(encoder: Encoder, turns: torch.nn.Module, images: np.ndarray, ba
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+def _codes(encoder: Encoder, batch: torch.Tensor, anomalous: torch.Tensor,
+           with_turns: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Codes of ``batch``; with turns also the normal views' codes in all four turns and each one's turn index.
+
+    One forward pass (the upright batch, then the turned normal views) so
+    BatchNorm sees one batch, as it does at scoring time with running stats.
+    """
+    if not with_turns:
+        return encoder(batch), None, None
+    views, which = turned(batch[~anomalous])
+    codes = encoder(torch.cat([batch, views[int((~anomalous).sum()):]]))
+    upright = codes[: len(batch)]
+    return upright, torch.cat([upright[~anomalous], codes[len(batch):]]), which
+
+
 def train_svdd(
     encoder: Encoder, loader: DataLoader, center: torch.Tensor, cfg: TrainConfig, progress: bool = True,
     decoder: torch.nn.Module | None = None, checkpoint: Checkpoint | None = None, carry: dict[str, Any] | None = None,
@@ -185,13 +200,7 @@ def train_svdd(
         turn_total, turn_right, turn_count = 0.0, 0, 0
         epoch_dist: list[torch.Tensor] = []
         for batch, anomalous in loader:
-            if turns is not None:  # the upright views first, then the normal views turned, through one forward pass
-                views, which = turned(batch[~anomalous])
-                code_all = encoder(torch.cat([batch, views[int((~anomalous).sum()):]]))
-                code, code_turned = code_all[: len(batch)], torch.cat([code_all[: len(batch)][~anomalous],
-                                                                       code_all[len(batch):]])
-            else:
-                code = encoder(batch)
+            code, code_turned, which = _codes(encoder, batch, anomalous, turns is not None)
             dist = squared_distances(code, center)
             loss = svdd_loss(dist, radius, cfg.objective, cfg.nu, anomalous, cfg.eta)
             if decoder is not None:
@@ -199,7 +208,7 @@ def train_svdd(
                 recon_err = ((decoder(code[normal]) - encoder.adapter(batch[normal])) ** 2).mean()
                 loss = loss + cfg.recon_weight * recon_err
                 recon_total += recon_err.item() * len(batch)
-            if turns is not None:
+            if turns is not None and code_turned is not None and which is not None:
                 logits = turns(code_turned)
                 turn_err = torch.nn.functional.cross_entropy(logits, which)
                 loss = loss + cfg.rotation_weight * turn_err

@@ -14,9 +14,11 @@ from inspect_svdd.model.checkpoint import Checkpoint, fit_key
 from inspect_svdd.model.detector import DeepSVDD
 from tests.conftest import draw_part
 
-# synthetic defects and augmentation on: every random source a resumed fit must restore is in use
+# synthetic defects, augmentation and the rotation task on: every random source and every trained module a resumed
+# fit must restore is in use
 CFG = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=3, epochs=5, augment_factor=1, batch_size=8,
-                                                                  anomalies="cutpaste-scar", lr_milestones=(3,)))
+                                                                  anomalies="cutpaste-scar", lr_milestones=(3,),
+                                                                  rotation_weight=0.5))
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +29,13 @@ def images() -> np.ndarray:
 def _state(det: DeepSVDD) -> dict[str, torch.Tensor]:
     encoder, head, _ = det._fitted()
     return {**{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
-            **{f"head.{k}": v for k, v in head.state_dict().items()}}
+            **{f"head.{k}": v for k, v in head.state_dict().items()},
+            **{f"rotation.{k}": v for k, v in (det.rotation_head_.state_dict() if det.rotation_head_ else {}).items()}}
 
 
 def _same_model(a: DeepSVDD, b: DeepSVDD, images: np.ndarray) -> None:
     sa, sb = _state(a), _state(b)
-    assert sa.keys() == sb.keys()
+    assert sa.keys() == sb.keys() and "rotation.weight" in sa
     for key in sa:
         assert torch.equal(sa[key], sb[key]), key
     assert a.radius_ == b.radius_ and torch.equal(a.center_, b.center_)  # type: ignore[arg-type]
