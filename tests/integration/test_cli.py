@@ -575,3 +575,13 @@ def test_resnet18_fits_exports_with_parity_and_both_backends_agree(golden_dir: P
     rows = {b: read_csv(run("score", str(incoming_dir), "-m", str(tmp_path / "m"), "--backend", b, "--csv", "-")[1])
             for b in ("onnx", "torch")}
     assert [r["verdict"] for r in rows["onnx"]] == [r["verdict"] for r in rows["torch"]]
+
+
+def test_rotation_task_through_the_cli_is_recorded_and_exports_as_usual(golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), *FAST_FIT, "--rotation-weight", "0.5")
+    assert code == 0 and "model.onnx parity" in err, err  # the head is dropped: the same graph as any model
+    model = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert model["config"]["train"]["rotation_weight"] == 0.5
+    assert "rotation_accuracy" in model["history"][-1]
+    code, out, _ = run("info", str(tmp_path / "m"))
+    assert code == 0 and "rotation weight 0.5" in out
