@@ -38,6 +38,7 @@ class Split:
     test_anomalous: np.ndarray
     test_groups: list[str]
     facts: dict[str, object] = field(default_factory=dict)
+    known_anomalies: np.ndarray | None = None  # labelled anomalies for the training set (Deep SAD), if any
 
 
 @dataclass
@@ -216,6 +217,23 @@ def one_class_split(data: LabelledSet, normal: int, train_limit: int | None = No
     labels = data.test_labels[keep]
     return Split(train, data.test[keep], labels != normal, [data.class_names[i] for i in labels],
                  {"normal": data.class_names[normal], "train_count": len(train), "test_count": len(keep)})
+
+
+def with_known_anomalies(split: Split, data: LabelledSet, normal: int, ratio: float, seed: int) -> Split:
+    """Add labelled anomalies from one other class's training images, the Deep SAD paper's first scenario.
+
+    ``ratio`` is their share of the labelled training data (gamma_l in Ruff et
+    al., 2020): ``ratio * n / (1 - ratio)`` images beside ``n`` normal ones.
+    The known class is ``normal + 1 + seed`` (mod the class count), so seeds
+    walk through the other classes; the test set is unchanged.
+    """
+    known = (normal + 1 + seed % (len(data.class_names) - 1)) % len(data.class_names)
+    count = max(1, round(ratio * len(split.train) / (1 - ratio)))
+    pool = data.train[data.train_labels == known]
+    split.known_anomalies = pool[subsample(len(pool), count, seed)]
+    split.facts["known_anomalies"] = {"class": data.class_names[known], "count": len(split.known_anomalies),
+                                      "ratio": ratio}
+    return split
 
 
 def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",

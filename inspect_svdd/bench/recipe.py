@@ -43,9 +43,14 @@ class Recipe:
     baselines: tuple[str, ...]
     baseline_limit: int
 
+    def known_anomalies(self, setting: str) -> float:
+        """The setting's ``known_anomalies``: share of labelled anomalies added to training (Deep SAD), 0 for none."""
+        return float(self._setting(setting, ()).get("known_anomalies", 0.0))
+
     def config(self, setting: str, size: str, seed: int) -> FitConfig:
         """The FitConfig of ``setting`` at ``size`` with ``seed``."""
         values = self._setting(setting, ())
+        values.pop("known_anomalies", None)  # the runner's, not the detector's
         values = merge(values, self.size(size).override)
         values = merge(values, {"train": {"seed": seed}})
         try:
@@ -116,6 +121,10 @@ def load_recipe(path: str | Path) -> Recipe:
     for setting in recipe.settings:
         for size in recipe.sizes:
             recipe.config(setting, size, 0)
+        ratio = recipe.known_anomalies(setting)
+        if not 0 <= ratio < 0.5 or (ratio and dataset == "folder"):
+            raise ConfigError(f"{path}: setting {setting!r}: known_anomalies must be in [0, 0.5) and needs a class-labelled "
+                              f"dataset, got {ratio} on {dataset}")
     unknown = set(recipe.baselines) - {"isolation-forest", "ocsvm"}
     if unknown:
         raise ConfigError(f"{path}: unknown baselines: {', '.join(sorted(unknown))}")

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from inspect_svdd.bench.baselines import raw_pixels, run_baselines
-from inspect_svdd.bench.data import LabelledSet, Split, load_mvtec, load_torchvision, one_class_split
+from inspect_svdd.bench.data import (
+    LabelledSet,
+    Split,
+    load_mvtec,
+    load_torchvision,
+    one_class_split,
+    with_known_anomalies,
+)
 from inspect_svdd.bench.recipe import Recipe
 from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
 from inspect_svdd.errors import ConfigError, DatasetError
@@ -156,6 +163,10 @@ class RecipeRunner:
         if self._labelled is None:
             self._labelled = load_torchvision(self.recipe.dataset, self.opt.data_root, self.opt.download)
         split = one_class_split(self._labelled, int(case), size.train_limit, size.test_limit, seed)
+        ratio = self.recipe.known_anomalies(self.opt.setting)
+        if ratio:
+            split = with_known_anomalies(split, self._labelled, int(case), ratio, seed)
+            split.known_anomalies = _resized(split.known_anomalies, cfg.preprocess)  # type: ignore[arg-type]
         split.train, split.test = _resized(split.train, cfg.preprocess), _resized(split.test, cfg.preprocess)
         return split, cfg
 
@@ -164,7 +175,7 @@ class RecipeRunner:
         cfg = self.recipe.config(self.opt.setting, self.opt.size, seed)
         split, cfg = self._split(case, cfg, seed)
         start = time.perf_counter()
-        det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress)
+        det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
         train_seconds = time.perf_counter() - start
         if self.opt.save_models:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",
@@ -178,7 +189,8 @@ class RecipeRunner:
                                   "train_seconds": round(train_seconds, 1), "radius": det.radius_,
                                   "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
                                   "test_escape_rate": float(np.mean(scores[split.test_anomalous] <= 0)),
-                                  "score_std": float(np.std(scores)), "config": cfg.to_dict()}
+                                  "score_std": float(np.std(scores)), "config": cfg.to_dict(),
+                                  "trained_with_anomalies": int(det.holdout_.get("defects", 0))}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
         result["rules"] = {cfg.score.rule: _rule_result(det, split, test_features[cfg.score.feature_kind])}

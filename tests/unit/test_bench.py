@@ -14,12 +14,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.bench.baselines import baseline_scores
-from inspect_svdd.bench.data import LabelledSet, load_torchvision, one_class_split
+from inspect_svdd.bench.data import LabelledSet, load_torchvision, one_class_split, with_known_anomalies
 from inspect_svdd.bench.recipe import load_recipe
 from inspect_svdd.bench.runner import RecipeRunner, RunOptions, at_boundary, merge_documents
 from inspect_svdd.bench.tables import markdown, write_reports
 from inspect_svdd.config import NetConfig
-from inspect_svdd.errors import DatasetError
+from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.model.nets import Encoder, GcnAdapter
 
 
@@ -64,6 +64,41 @@ def test_cifar_paper_recipe_runs_end_to_end_on_a_fixture(tmp_path: Path) -> None
     (run,) = json.loads((tmp_path / "out" / "cifar10-paper-smoke.json").read_text())["runs"]
     assert (run["case"], run["train_count"], run["test_count"]) == ("0", 20, 40)
     assert run["config"]["net"]["first_filters"] == "dictionary" and 0 <= run["auroc"] <= 1
+
+
+def test_deep_sad_setting_adds_labelled_anomalies_of_one_other_class(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from inspect_svdd.cli import main
+
+    _write_cifar(tmp_path, per_batch=40)
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "cifar10.yaml"
+    result = CliRunner().invoke(main, ["recipe", "run", str(recipe), "--setting", "deep-sad-1pct", "--size", "smoke",
+                                       "--data-root", str(tmp_path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((tmp_path / "out" / "cifar10-deep-sad-1pct-smoke.json").read_text())["runs"]
+    assert run["known_anomalies"] == {"class": "automobile", "count": 1, "ratio": 0.01}  # 1 % beside 20 normal images
+    assert run["trained_with_anomalies"] == 1  # and the fit pushed it away from c
+    assert run["test_count"] == 40  # the test set is the one-class protocol's, unchanged
+
+
+def test_known_anomalies_follow_the_ratio_and_walk_the_classes_by_seed() -> None:
+    rng = np.random.default_rng(0)
+    data = LabelledSet(rng.integers(0, 255, (200, 4, 4, 1), dtype=np.uint8), np.arange(200) % 5,
+                       rng.integers(0, 255, (30, 4, 4, 1), dtype=np.uint8), np.arange(30) % 5, list("abcde"))
+    split = with_known_anomalies(one_class_split(data, normal=4), data, 4, ratio=0.2, seed=0)
+    assert split.facts["known_anomalies"] == {"class": "a", "count": 10, "ratio": 0.2}  # 40 normal: 10 is 20 % of 50
+    assert split.known_anomalies is not None and len({a.tobytes() for a in split.known_anomalies}) == 10
+    assert all((data.train[data.train_labels == 0] == a).all(axis=(1, 2, 3)).any() for a in split.known_anomalies)
+    classes = {with_known_anomalies(one_class_split(data, 4), data, 4, 0.2, s).facts["known_anomalies"]["class"]  # type: ignore[index]
+               for s in range(4)}
+    assert classes == {"a", "b", "c", "d"}  # never the normal class
+
+
+def test_known_anomalies_are_refused_for_a_folder_recipe(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("dataset: folder\nfolder: x\nsettings: {s: {known_anomalies: 0.01}}\n")
+    with pytest.raises(ConfigError, match="known_anomalies must be in"):
+        load_recipe(tmp_path / "r.yaml")
 
 
 def test_cifar_missing_file_is_named(tmp_path: Path) -> None:
