@@ -266,9 +266,10 @@ class TrainConfig:
             raise ConfigError(f"augmentation {self.augment!r} makes defects, not good parts; use it as --anomalies")
         if self.anomalies not in ("none", *DEFECT_PRESETS):
             raise ConfigError(f"anomalies must be none or one of {', '.join(DEFECT_PRESETS)}, got {self.anomalies!r}")
-        if self.recon_weight < 0 or self.rotation_weight < 0:
-            raise ConfigError(f"reconstruction and rotation weights must be >= 0, got {self.recon_weight}, "
-                              f"{self.rotation_weight}")
+        if self.recon_weight < 0:
+            raise ConfigError(f"reconstruction weight must be >= 0, got {self.recon_weight}")
+        if self.rotation_weight < 0:
+            raise ConfigError(f"rotation weight must be >= 0, got {self.rotation_weight}")
         if not 0 < self.anomaly_ratio < 1 or self.eta <= 0:
             raise ConfigError(f"anomaly ratio must be in (0, 1) and eta > 0, got {self.anomaly_ratio}, {self.eta}")
 

@@ -59,5 +59,5 @@ def test_the_rotation_task_learns_the_turns_and_the_model_keeps_its_form() -> No
 
 
 def test_a_negative_rotation_weight_is_refused() -> None:
-    with pytest.raises(ConfigError, match="rotation weights must be >= 0"):
+    with pytest.raises(ConfigError, match="rotation weight must be >= 0"):
         TrainConfig(rotation_weight=-1.0)
