@@ -24,11 +24,12 @@ DecoderKind = Literal["mirror", "upsample"]
 InitKind = Literal["default", "xavier", "xavier-all"]
 FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
-ScoreRule = Literal["center", "mahalanobis", "knn"]
-FeatureKind = Literal["embedding", "stages", "both"]
+ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion"]
+FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal"]
-SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")
-DEFECT_PRESETS = ("cutpaste", "scar", "cutpaste-scar")  # synthetic-defect presets of inspect_svdd.model.synthetic
+SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
+# synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
+DEFECT_PRESETS = ("cutpaste", "scar", "perlin", "smudge", "cutout", "dent", "cutpaste-scar", "mixed")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,10 @@ class TrainConfig:
     Attributes:
         ae_epochs: autoencoder pretraining epochs (0 skips pretraining).
         epochs: Deep SVDD epochs.
+        ae_min_steps, min_steps: the fewest optimisation steps (mini-batches)
+            of pretraining and of the Deep SVDD stage: with few golden images
+            an epoch is a few steps, so the epochs (and milestones) are raised
+            until the stage runs at least this many; the model records what ran.
         batch_size: mini-batch size of both stages.
         ae_lr, lr: Adam learning rates.
         ae_weight_decay, weight_decay: Adam weight decay (L2 on the weights).
@@ -195,6 +200,11 @@ class TrainConfig:
             few dozen held-out images that is simply their maximum) or
             ``lognormal`` (a log-normal fitted to them, and its quantile, never
             below the empirical one: the stated rate holds with a small set).
+        radius_confidence: for ``lognormal``: the radius is the upper
+            tolerance bound of the ``1 - target_frr`` quantile at this
+            confidence, so the stated rate holds on new good parts although
+            it is estimated from a few dozen held-out images (0.5: the
+            estimate itself).
         radius_views: augmented views of each held-out image scored besides
             the image itself when setting the radius (0: the images only).
         augment: augmentation preset name or path of an albumentations file.
@@ -219,6 +229,8 @@ class TrainConfig:
 
     ae_epochs: int = 10
     epochs: int = 50
+    ae_min_steps: int = 100
+    min_steps: int = 500
     batch_size: int = 32
     ae_lr: float = 1e-3
     lr: float = 1e-3
@@ -234,6 +246,7 @@ class TrainConfig:
     holdout: float = 0.2
     min_holdout: int = 5
     radius_rule: RadiusRule = "lognormal"
+    radius_confidence: float = 0.9
     radius_views: int = 0
     augment: str = "jitter"
     augment_factor: int = 2
@@ -259,9 +272,13 @@ class TrainConfig:
             raise ConfigError(f"holdout fraction must be in [0, 1), got {self.holdout}")
         if self.epochs < 1 or self.ae_epochs < 0 or self.batch_size < 1 or self.augment_factor < 1:
             raise ConfigError("epochs, batch size and augment factor must be positive")
+        if self.min_steps < 0 or self.ae_min_steps < 0:
+            raise ConfigError(f"minimum step counts must be >= 0, got {self.ae_min_steps}, {self.min_steps}")
         if self.radius_rule not in ("quantile", "lognormal") or self.radius_views < 0:
             raise ConfigError(f"radius rule must be quantile or lognormal with views >= 0, got {self.radius_rule!r}, "
                               f"{self.radius_views}")
+        if not 0.5 <= self.radius_confidence < 1:
+            raise ConfigError(f"radius confidence must be in [0.5, 1), got {self.radius_confidence}")
         if self.augment in DEFECT_PRESETS:
             raise ConfigError(f"augmentation {self.augment!r} makes defects, not good parts; use it as --anomalies")
         if self.anomalies not in ("none", *DEFECT_PRESETS):
@@ -279,11 +296,17 @@ class ScoreConfig:
     """How an embedding becomes the number that is compared with R^2.
 
     Attributes:
-        rule: ``center`` (squared distance to the hypersphere centre c, the
-            paper's), ``mahalanobis`` (squared Mahalanobis distance to the
-            golden embeddings' mean, with a Ledoit-Wolf shrunk covariance) or
-            ``knn`` (mean squared distance to the ``k`` nearest golden
-            embeddings). All three run inside the ONNX graph.
+        rule: ``auto`` (the default: ``fit`` trains the encoder, then judges
+            every candidate scorer on held-out golden images plus synthetic
+            defects made from them, and keeps the best one or a fusion of the
+            best; see :mod:`inspect_svdd.model.selection`), ``center`` (squared
+            distance to the hypersphere centre c, the paper's),
+            ``mahalanobis`` (squared Mahalanobis distance to the golden
+            embeddings' mean, with a Ledoit-Wolf shrunk covariance), ``knn``
+            (mean squared distance to the ``k`` nearest golden embeddings) or
+            ``fusion`` (several of those, each standardised on the held-out
+            golden images, combined; ``members`` names them). All run inside
+            the ONNX graph. A fitted model records the rule it ended with.
         k: neighbours for ``knn``.
         features: what ``mahalanobis`` and ``knn`` compare: ``embedding``
             (the ``rep_dim`` output, the hypersphere's space) or ``stages``
@@ -291,30 +314,58 @@ class ScoreConfig:
             max, standardised on the golden images: local detail that the
             final embedding averages away, but blind to where things are) or
             ``both`` side by side (local detail and position). ``center``
-            always uses the embedding.
+            always uses the embedding. ``auto``: chosen by ``fit`` with the
+            rule; an explicit feature kind with rule ``auto`` means ``knn`` on
+            it, and ``auto`` with an explicit rule means ``embedding``.
         bank_views: augmented views (the training augmentation) of each
             training image added to the golden embeddings the rule is fitted
             on (the k-NN bank, the Mahalanobis mean and covariance), so the
             variation the encoder was trained to accept counts as good.
+        members: for ``fusion``: the fused scorers as ``rule/features``
+            (e.g. ``knn/stages``).
+        validation_defects: synthetic defects made from the held-out golden
+            images to judge the candidates (at least this many, one family
+            after another; more with many held-out images).
     """
 
-    rule: ScoreRule = "knn"
+    rule: ScoreRule = "auto"
     k: int = 5
-    features: FeatureKind = "embedding"
+    features: FeatureKind = "auto"
     bank_views: int = 0
+    members: tuple[str, ...] = ()
+    validation_defects: int = 120
 
     @property
     def feature_kind(self) -> FeatureKind:
-        """The features this rule compares (the distance to c always uses the embedding)."""
-        return "embedding" if self.rule == "center" else self.features
+        """The features this rule compares (the distance to c always uses the embedding; fusion slices 'both')."""
+        if self.rule == "fusion":
+            return "both"
+        return "embedding" if self.rule in ("center", "auto") else self.features
+
+    @property
+    def selects(self) -> bool:
+        """Whether ``fit`` chooses the scorer (rule and features both left to it)."""
+        return self.rule == "auto"
 
     def __post_init__(self) -> None:
-        if self.rule not in SCORE_RULES:
-            raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
-        if self.features not in ("embedding", "stages", "both"):
-            raise ConfigError(f"features must be embedding, stages or both, got {self.features!r}")
-        if self.k < 1 or self.bank_views < 0:
-            raise ConfigError(f"k must be at least 1 and bank views at least 0, got {self.k}, {self.bank_views}")
+        object.__setattr__(self, "members", tuple(str(m) for m in self.members))
+        if self.rule not in (*SCORE_RULES, "auto", "fusion"):
+            raise ConfigError(f"score rule must be auto, fusion or one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
+        if self.features not in ("auto", "embedding", "stages", "both"):
+            raise ConfigError(f"features must be auto, embedding, stages or both, got {self.features!r}")
+        if self.rule == "auto" and self.features != "auto":  # an explicit feature kind switches selection off
+            object.__setattr__(self, "rule", "knn")
+        elif self.rule not in ("auto", "fusion") and self.features == "auto":
+            object.__setattr__(self, "features", "embedding")
+        if self.k < 1 or self.bank_views < 0 or self.validation_defects < 1:
+            raise ConfigError(f"k and validation defects must be at least 1 and bank views at least 0, got {self.k}, "
+                              f"{self.validation_defects}, {self.bank_views}")
+        for member in self.members:
+            rule, _, kind = member.partition("/")
+            if rule not in SCORE_RULES or kind not in ("embedding", "stages", "both"):
+                raise ConfigError(f"fusion member must be rule/features (e.g. knn/stages), got {member!r}")
+        if (self.rule == "fusion") != bool(self.members) or (self.rule == "fusion" and len(self.members) < 2):
+            raise ConfigError("fusion needs at least two members, and members are for fusion only")
 
 
 @dataclass(frozen=True)

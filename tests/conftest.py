@@ -56,7 +56,8 @@ def incoming_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-FAST_FIT = ["--ae-epochs", "2", "--epochs", "2", "--augment-factor", "1", "--batch-size", "8", "-q"]
+FAST_FIT = ["--ae-min-steps", "0", "--min-steps", "0", "--ae-epochs", "2", "--epochs", "2",
+            "--augment-factor", "1", "--batch-size", "8", "-q"]
 
 
 @pytest.fixture(scope="session")

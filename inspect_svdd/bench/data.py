@@ -247,21 +247,26 @@ def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",
         DatasetError: the layout is missing a part.
     """
     root = Path(root)
-    for part in ("train/good", "test/good"):
-        if not (root / part).is_dir():
-            raise DatasetError(f"{root}: no {part} folder; expected the MVTec AD layout (train/good, test/good, test/<defect>)")
+    golden, tests = root / "train" / "good", root / "test"
+    if not golden.is_dir() and (root / "golden").is_dir():  # the layout of samples/: golden/ and incoming/
+        golden, tests = root / "golden", root / "incoming"
+    for part in (golden, tests / "good"):
+        if not part.is_dir():
+            raise DatasetError(f"{root}: no {part.relative_to(root)} folder; expected the MVTec AD layout "
+                               "(train/good, test/good, test/<defect>) or golden/ and incoming/")
+
     def chosen(folder: Path, limit: int | None) -> list[Path]:
         files = list_images(folder)
         return [files[i] for i in subsample(len(files), limit, seed)]
 
-    train = load_folder(root / "train" / "good", cfg, channels, paths=chosen(root / "train" / "good", train_limit))
+    train = load_folder(golden, cfg, channels, paths=chosen(golden, train_limit))
     cfg, skipped = train.preprocess, len(train.skipped)
-    groups = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
+    groups = sorted(p.name for p in tests.iterdir() if p.is_dir())
     if groups == ["good"]:
-        raise DatasetError(f"{root / 'test'}: no defect folder beside good; nothing to detect")
+        raise DatasetError(f"{tests}: no defect folder beside good; nothing to detect")
     test, names = [], []
     for group in groups:
-        loaded = load_folder(root / "test" / group, cfg, str(cfg.channels), paths=chosen(root / "test" / group, test_limit))
+        loaded = load_folder(tests / group, cfg, str(cfg.channels), paths=chosen(tests / group, test_limit))
         skipped += len(loaded.skipped)
         test.append(loaded.images)
         names += [group] * len(loaded.images)

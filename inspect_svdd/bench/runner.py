@@ -34,6 +34,8 @@ from inspect_svdd.evaluate.metrics import at_radius, evaluation, ranking
 from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.heads import feature_slice
+from inspect_svdd.model.selection import candidate_config
 
 Log = Callable[[str], None]
 
@@ -87,6 +89,28 @@ def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> 
     if "good" in split.test_groups and len(set(split.test_groups)) > 2:
         out["groups"] = {g: v["auroc"] for g, v in per_group(split, scores).items()}
     return out
+
+
+def proxy_table(det: DeepSVDD, split: Split) -> dict[str, Any]:
+    """How well fit's validation judged: each candidate's validation figures beside its real test figures.
+
+    The test figures of a candidate come from the same trained encoder scored
+    by that candidate, its radius set from the held-out golden images as fit
+    does; ``best_in_hindsight`` is the candidate with the lowest real escape
+    rate at its radius (ties: higher test AUROC).
+    """
+    both = det.embeddings(split.test, kind="both")
+    stage_dim = det._fitted()[0].feature_dim("stages")
+    rows = []
+    for row in det.selection_["candidates"]:
+        other = det.with_rule(candidate_config(det.config.score, row["candidate"]), split.train)
+        kind = other.config.score.feature_kind
+        test = _rule_result(other, split, both[:, feature_slice(kind, stage_dim)])
+        rows.append({**row, "test": {k: test[k] for k in ("auroc", "test_escape_rate", "test_false_reject_rate", "radius")}
+                     | ({"groups": test["groups"]} if "groups" in test else {})})
+    best = min(rows, key=lambda r: (r["test"]["test_escape_rate"], -r["test"]["auroc"]))
+    return {"chosen": det.selection_["chosen"], "best_in_hindsight": best["candidate"],
+            "judged_on": det.selection_.get("judged_on"), "candidates": rows}
 
 
 def frame_features(embeddings: torch.Tensor, count: int) -> np.ndarray:
@@ -157,7 +181,9 @@ class RecipeRunner:
         size = self.recipe.size(self.opt.size)
         if self.recipe.dataset == "folder":
             root = Path(self.recipe.folder or "")
-            root = root if root.is_absolute() else self.opt.data_root / root
+            if not root.is_absolute():  # './' or '../': next to the recipe file; otherwise under the data root
+                beside = str(self.recipe.folder).startswith(("./", "../"))
+                root = self.recipe.path.parent / root if beside else self.opt.data_root / root
             split, pre = load_mvtec(root, cfg.preprocess, "auto", size.train_limit, size.test_limit, seed)
             return split, dataclasses.replace(cfg, preprocess=pre)  # keeps the score settings
         if self._labelled is None:
@@ -181,23 +207,29 @@ class RecipeRunner:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",
                        {"recipe": str(self.recipe.path), "setting": self.opt.setting, "size": self.opt.size,
                         "count": len(split.train), **split.facts})
-        test_features = {kind: det.embeddings(split.test, kind=kind) for kind in {cfg.score.features, "embedding"}}
+        chosen = det.config.score  # the recipe's rule, or the one fit chose (rule auto)
+        test_features = {kind: det.embeddings(split.test, kind=kind) for kind in {chosen.feature_kind, "embedding"}}
         # once per kind, for every rule and the baselines
         test_embeddings = test_features["embedding"]
-        scores = det.score_embeddings(test_features[cfg.score.feature_kind])
+        scores = det.score_embeddings(test_features[chosen.feature_kind])
         result: dict[str, Any] = {"case": case, "seed": seed, **split.facts, **metrics(split.test_anomalous, scores),
                                   "train_seconds": round(train_seconds, 1), "radius": det.radius_,
                                   "test_false_reject_rate": float(np.mean(scores[~split.test_anomalous] > 0)),
                                   "test_escape_rate": float(np.mean(scores[split.test_anomalous] <= 0)),
                                   "score_std": float(np.std(scores)), "config": cfg.to_dict(),
+                                  "chosen_config": det.config.to_dict(), "schedule": det.schedule_,
                                   "trained_with_anomalies": int(det.holdout_.get("defects", 0))}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
-        result["rules"] = {cfg.score.rule: _rule_result(det, split, test_features[cfg.score.feature_kind])}
+        result["rules"] = {chosen.rule: _rule_result(det, split, test_features[chosen.feature_kind])}
         for rule in SCORE_RULES:  # every scoring rule on the same trained encoder
-            if rule != cfg.score.rule:
-                other = det.with_rule(dataclasses.replace(cfg.score, rule=rule), split.train)
+            if rule != chosen.rule:
+                other = det.with_rule(dataclasses.replace(chosen, rule=rule, members=(),
+                                                          features="embedding" if chosen.rule == "fusion" else chosen.features),
+                                      split.train)
                 result["rules"][rule] = _rule_result(other, split, test_features[other.config.score.feature_kind])
+        if det.selection_.get("candidates"):
+            result["selection"] = proxy_table(det, split)
         if det.rotation_head_ is not None:  # the auxiliary task's own score, for comparison
             result["rotation_score"] = metrics(split.test_anomalous, det.turn_losses(split.test))
         if self.recipe.baselines:

@@ -50,6 +50,10 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rep-dim", default=N.rep_dim, show_default=True, help="Embedding size."),
         click.option("--ae-epochs", default=T.ae_epochs, show_default=True, help="Autoencoder pretraining epochs."),
         click.option("--epochs", default=T.epochs, show_default=True, help="Deep SVDD epochs."),
+        click.option("--ae-min-steps", default=T.ae_min_steps, show_default=True,
+                     help="Fewest pretraining steps: with few golden images the epochs are raised to reach them."),
+        click.option("--min-steps", default=T.min_steps, show_default=True,
+                     help="Fewest Deep SVDD steps: with few golden images the epochs are raised to reach them."),
         click.option("--batch-size", default=T.batch_size, show_default=True),
         click.option("--ae-lr", default=T.ae_lr, show_default=True),
         click.option("--lr", default=T.lr, show_default=True),
@@ -65,14 +69,20 @@ def fit_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--holdout", default=T.holdout, show_default=True, help="Share of golden images held out for the radius."),
         click.option("--radius-rule", type=click.Choice(["quantile", "lognormal"]), default=T.radius_rule, show_default=True,
                      help="Radius from the held-out scores: their quantile, or a log-normal fitted to them (margin)."),
+        click.option("--radius-confidence", default=T.radius_confidence, show_default=True,
+                     help="Log-normal radius: confidence that the target rate holds on new good parts "
+                          "(an upper tolerance bound; 0.5: the plain estimate)."),
         click.option("--radius-views", default=T.radius_views, show_default=True,
                      help="Augmented views of each held-out image also scored to set the radius."),
-        click.option("--score", "score_rule", type=click.Choice(SCORE_RULES), default=S.rule, show_default=True,
-                     help="Scoring rule: distance to the centre, Mahalanobis (Ledoit-Wolf), or k-NN to golden embeddings."),
+        click.option("--score", "score_rule", type=click.Choice(["auto", *SCORE_RULES]), default=S.rule, show_default=True,
+                     help="Scoring rule: auto (fit judges every rule and feature kind, and fusions of the best, on "
+                          "held-out golden images plus synthetic defects, and keeps the best), distance to the centre, "
+                          "Mahalanobis (Ledoit-Wolf), or k-NN to golden embeddings."),
         click.option("--k", default=S.k, show_default=True, help="Neighbours for --score knn."),
-        click.option("--features", type=click.Choice(["embedding", "stages", "both"]), default=S.features,
+        click.option("--features", type=click.Choice(["auto", "embedding", "stages", "both"]), default=S.features,
                      show_default=True,
-                     help="What k-NN and Mahalanobis compare: the embedding, every stage's pooled output, or both."),
+                     help="What k-NN and Mahalanobis compare: the embedding, every stage's pooled output, or both "
+                          "(given without --score: k-NN on them, no selection)."),
         click.option("--bank-views", default=S.bank_views, show_default=True,
                      help="Augmented views of each training image added to the golden embeddings the rule is fitted on."),
         click.option("--anomalies", type=click.Choice(["none", *DEFECT_PRESETS]), default=T.anomalies, show_default=True,
@@ -144,11 +154,23 @@ def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
                     widths={"strided": N.widths, "resnet18": RESNET18_WIDTHS}.get(kw["architecture"],
                                                                                   (32, 64, 128, 256, 256)))
     train = TrainConfig(**{f: kw[f] for f in (
-        "ae_epochs", "epochs", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay", "lr_milestones",
-        "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_views", "augment", "augment_factor",
+        "ae_epochs", "epochs", "ae_min_steps", "min_steps", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay",
+        "lr_milestones", "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_confidence", "radius_views",
+        "augment", "augment_factor",
         "anomalies", "anomaly_ratio", "eta", "recon_weight", "rotation_weight", "seed")})
     return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"], features=kw["features"],
                                                    bank_views=kw["bank_views"])), kw["channels"]
+
+
+def selection_line(selection: dict[str, Any]) -> str:
+    """One line on what fit chose and why (the full table is in model.json and `inspect-svdd info`)."""
+    best = selection["candidates"][0]
+    runner_up = selection["candidates"][1] if len(selection["candidates"]) > 1 else None
+    judged = selection.get("judged_on", {})
+    beat = f"; next {runner_up['candidate']} {runner_up['escape']:.1%}" if runner_up else ""
+    return (f"scorer: {selection['chosen']} chosen among {len(selection['candidates'])} on {judged.get('held_out')} held-out "
+            f"golden images and {judged.get('defects')} validation defects: {best['escape']:.1%} of the defects pass at "
+            f"its radius{beat} (--score/--features fix one)")
 
 
 def _skip(err: InspectError) -> None:
@@ -256,6 +278,8 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{cfg.train.augment}', so the radius is set on augmented views", quiet)
+    if det.selection_.get("candidates"):
+        log(selection_line(det.selection_), quiet)
     message = f"model written to {output}: radius {det.radius_:.4g}, held-out false-reject rate " \
               f"{det.holdout_['false_reject_rate']:.1%} ({det.holdout_['count']} images)"
     if onnx:

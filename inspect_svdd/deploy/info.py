@@ -33,6 +33,31 @@ def _calibration(data: dict[str, Any]) -> str:
             f"(radius before {cal['radius_before']:.4g})")
 
 
+def _length(train: dict[str, Any], schedule: dict[str, Any]) -> str:
+    """Epochs as configured, or as run when the minimum step counts raised them."""
+    if not schedule:
+        return f"{train.get('ae_epochs')} + {train.get('epochs')} epochs"
+    pre, svdd = schedule.get("pretrain", {}), schedule.get("svdd", {})
+    return (f"{pre.get('epochs', train.get('ae_epochs'))} + {svdd.get('epochs')} epochs "
+            f"({pre.get('steps', 0)} + {svdd.get('steps')} optimisation steps)")
+
+
+def _scoring(score: dict[str, Any], features: str, selection: dict[str, Any]) -> str:
+    """The scorer, and when fit chose it, the candidates it judged (validation escape at each one's radius)."""
+    rule = score.get("rule")
+    text = f"fusion of {', '.join(score.get('members', []))}" if rule == "fusion" else f"{rule} on the {features}"
+    if rule == "knn":
+        text += f", k={score.get('k')}"
+    rows = selection.get("candidates")
+    if not rows:
+        return text
+    judged = selection.get("judged_on", {})
+    table = "; ".join(f"{r['candidate']} {r['escape']:.1%}" for r in rows)
+    return (f"{text}, chosen by fit on {judged.get('held_out')} held-out golden images and {judged.get('defects')} "
+            f"validation defects ({', '.join(judged.get('families', []))}); defects passing at each candidate's "
+            f"radius: {table}")
+
+
 def describe(directory: str | Path) -> list[tuple[str, str]]:
     """``(label, text)`` lines describing the model in ``directory``.
 
@@ -48,7 +73,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
     frame = f"{pre.get('frame_size')} px frame in {pre.get('image_size')} px tiles" if pre.get("frame_size") else \
         f"{pre.get('image_size')} px"
     radius_facts = holdout.get("radius", {})
-    features = "embedding" if score.get("rule") == "center" else score.get("features", "embedding")
+    features = "embedding" if score.get("rule") in ("center", "fusion") else score.get("features", "embedding")
     frr = holdout.get("false_reject_rate")
     return [
         ("model", f"{directory} (format {data.get('format_version')}, inspect-svdd {data.get('inspect_svdd_version')}, "
@@ -58,11 +83,11 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"{len(training.get('skipped', []))} skipped; "
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
-        ("training", f"{train.get('ae_epochs')} + {train.get('epochs')} epochs, augment {train.get('augment')}, "
+        ("training", f"{_length(train, data.get('schedule') or {})}, augment {train.get('augment')}, "
                      f"anomalies {train.get('anomalies')}, recon weight {train.get('recon_weight', 0.0)}, "
                      f"rotation weight {train.get('rotation_weight', 0.0)}, "
                      f"seed {data.get('seed')}"),
-        ("scoring", f"{score.get('rule')} on the {features}" + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
+        ("scoring", _scoring(score, features, data.get("selection") or {})),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
                    f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),
         ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "

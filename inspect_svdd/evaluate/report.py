@@ -112,7 +112,8 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
         ("input", f"{pre.get('image_size')} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
                   f"frame {pre.get('frame_size')}"),
         ("training", f"{fit.get('ae_epochs')} autoencoder + {fit.get('epochs')} Deep SVDD epochs, seed {record.get('seed')}"),
-        ("scoring rule", f"{score.get('rule')} on {score.get('features', 'embedding')}"
+        ("scoring rule", f"fusion of {', '.join(score.get('members', []))}" if score.get("rule") == "fusion" else
+                         f"{score.get('rule')} on {score.get('features', 'embedding')}"
                          + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
         ("radius R", float(record.get("radius", float("nan")))),
         ("radius set by", record.get("calibration", {}).get("how", {}).get("rule")
@@ -121,7 +122,25 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     ]
     curve = plots.losses(record.get("history", []))
     img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
-    return _table(rows) + img
+    return _table(rows) + img + _selection(record.get("selection") or {})
+
+
+def _selection(selection: Mapping[str, Any]) -> str:
+    """The candidate scorers fit judged, best first, with the one it kept marked."""
+    rows = selection.get("candidates")
+    if not rows:
+        return ""
+    judged = selection.get("judged_on", {})
+    head = ("<h3>Scorer chosen by fit</h3><p>Judged on {} held-out golden images and {} validation defects ({}); "
+            "ranked by {}.</p>").format(judged.get("held_out"), judged.get("defects"),
+                                        html.escape(", ".join(judged.get("families", []))),
+                                        html.escape(str(selection.get("rank", ""))))
+    body = "".join(
+        f"<tr><td>{html.escape(r['candidate'])}{' (chosen)' if r['candidate'] == selection.get('chosen') else ''}</td>"
+        f"<td>{round(r['escape'] * judged.get('defects', 0))} of {judged.get('defects')} ({r['escape']:.1%})</td>"
+        f"<td>{r['false_reject']:.1%}</td><td>{r['pauroc_10']:.3f}</td></tr>" for r in rows)
+    return (head + "<table><tr><th>candidate</th><th>defects passing at its radius</th><th>held-out false rejects</th>"
+            "<th>partial AUROC (FPR &le; 0.1)</th></tr>" + body + "</table>")
 
 
 def write_report(path: Path, title: str, scored: Scored, metrics: Mapping[str, Any],

@@ -37,7 +37,7 @@ from inspect_svdd.layout import (
     read_json,
 )
 from inspect_svdd.model.detector import DeepSVDD
-from inspect_svdd.model.heads import ScoreHead
+from inspect_svdd.model.heads import ScoreHead, make_head
 from inspect_svdd.model.nets import AutoEncoder, Encoder
 
 
@@ -109,7 +109,9 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "fingerprint": fingerprint(directory, radius, center),
         "center": center,
         "radius": radius,
-        "score_rule": {"rule": head.cfg.rule, "bank_size": len(head.bank)},
+        "score_rule": {"rule": det.config.score.rule, "bank_size": len(head.bank)},  # type: ignore[arg-type]
+        "selection": det.selection_,
+        "schedule": det.schedule_,
         "normalisation": encoder.adapter.describe(),
         "holdout": det.holdout_,
         "training": training or {},
@@ -165,12 +167,15 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
         raise ModelError(f"{directory / MODEL_JSON}: centre or radius missing or invalid") from None
     if center.shape != (cfg.net.rep_dim,):
         raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {cfg.net.rep_dim}")
-    head = ScoreHead(cfg.score, encoder.feature_dim(cfg.score.feature_kind),
+    head = make_head(cfg.score, encoder.feature_dim("stages"), cfg.net.rep_dim,
                      int(data.get("score_rule", {}).get("bank_size", 0)))
-    _load_state(head, directory / HEAD_WEIGHTS, defaults={"scale": head.scale})  # format 2 had no scale
+    defaults = {"scale": head.scale} if isinstance(head, ScoreHead) else None  # format 2 had no scale
+    _load_state(head, directory / HEAD_WEIGHTS, defaults=defaults)
     det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))
+    det.selection_ = dict(data.get("selection") or {})
+    det.schedule_ = dict(data.get("schedule") or {})
     if (directory / REFERENCE_IMAGE).is_file():  # models before heat maps have none
         det.reference_ = decode_image(directory / REFERENCE_IMAGE)
     return det, data

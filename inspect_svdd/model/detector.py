@@ -26,6 +26,7 @@ from inspect_svdd.model.nets import AutoEncoder, Encoder, to_tiles, worst_tile
 from inspect_svdd.model.train import (
     History,
     embed,
+    lengthened,
     make_loader,
     pretrain_autoencoder,
     rotation_head,
@@ -80,14 +81,17 @@ class DeepSVDD:
 
     def __init__(self, config: FitConfig | None = None) -> None:
         self.config = config or FitConfig()
+        self._requested_score = self.config.score  # fit may choose another scorer; every fit starts from this
         self.autoencoder_: AutoEncoder | None = None
         self.encoder_: Encoder | None = None
         self.center_: torch.Tensor | None = None
-        self.head_: ScoreHead | None = None
+        self.head_: torch.nn.Module | None = None  # ScoreHead or FusionHead
         self.radius_: float | None = None
         self.history_: History = []
         self.holdout_: dict[str, Any] = {}
         self.expanded_from_: int | None = None
+        self.selection_: dict[str, Any] = {}  # the candidate scorers fit judged and the one it kept
+        self.schedule_: dict[str, Any] = {}  # epochs and steps each stage ran (min_steps may raise them)
         self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
         self.rotation_head_: torch.nn.Module | None = None  # the auxiliary task's head (benchmarks; not saved)
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
@@ -108,7 +112,7 @@ class DeepSVDD:
         """
         t = self.config.train
         score = self.config.score
-        min_train = max(MIN_TRAIN_IMAGES, score.k + 1 if score.rule == "knn" else 0)  # k-NN needs k other golden images
+        min_train = max(MIN_TRAIN_IMAGES, score.k + 1)  # k-NN needs k other golden images (any rule: one split)
         grow = len(images) < t.min_holdout + min_train and t.augment != "none"
         self.expanded_from_ = len(images) if grow else None  # reset on every split, so a refit never reports stale growth
         if grow:
@@ -141,13 +145,16 @@ class DeepSVDD:
         ae, generator = self._new_autoencoder(train_images)
         pipeline = build_pipeline(cfg.train.augment, cfg.train.seed)
         loader = make_loader(train_images, pipeline, cfg.train, generator)
-        history = pretrain_autoencoder(ae, loader, cfg.train, progress, checkpoint)
+        train = lengthened(cfg.train, "pretrain", len(loader))
+        self.schedule_["pretrain"] = {"epochs": train.ae_epochs, "steps": train.ae_epochs * len(loader),
+                                      "lr_milestones": list(train.ae_lr_milestones)}
+        history = pretrain_autoencoder(ae, loader, train, progress, checkpoint)
         self.autoencoder_ = ae
         self.history_ = history
         return self
 
     def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
-            checkpoint: Checkpoint | None = None) -> DeepSVDD:
+            checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
         """Learn centre, scoring rule and radius from golden images (uint8 NHWC).
 
         Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
@@ -159,9 +166,15 @@ class DeepSVDD:
         synthetic defects are pushed away from the centre (Deep SAD).
         ``checkpoint`` saves the training state every few epochs and, when it
         holds a saved state of this very fit, continues from it: the result is
-        the model a straight fit gives.
+        the model a straight fit gives. With the scoring rule ``auto`` the
+        scorer is chosen after training (:mod:`inspect_svdd.model.selection`),
+        judged on the held-out golden images and ``validation`` (real defective
+        parts, same shape) or, without them, synthetic defects made from the
+        held-out images; ``config`` then holds the chosen scorer and
+        ``selection_`` the table.
         """
         self._check_images(images)
+        self.config = dataclasses.replace(self.config, score=self._requested_score)
         if defects is not None and len(defects):
             self._check_images(defects)
             if self.config.preprocess.tiles > 1:
@@ -190,18 +203,49 @@ class DeepSVDD:
         pipeline = build_pipeline(t.augment, t.seed + 1)
         synthetic = None if t.anomalies == "none" else build_pipeline(t.anomalies, t.seed + 2)
         loader = make_loader(train_tiles, pipeline, t, generator, defects, synthetic)
+        t = lengthened(t, "svdd", len(loader))
+        self.schedule_["svdd"] = {"epochs": t.epochs, "steps": t.epochs * len(loader), "lr_milestones": list(t.lr_milestones)}
         decoder = autoencoder.decoder if t.recon_weight > 0 else None
         turns = rotation_head(encoder, t.seed + 5) if t.rotation_weight > 0 else None
         history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder, checkpoint,
                                         {"center": center, "pretrain_history": pretrain_history}, turns)
-        kind = self.config.score.feature_kind
-        head = ScoreHead.fit(self.config.score, embed(encoder, self._bank(train_tiles), kind=kind), center)
+        head = self._fit_head(encoder, center, train_tiles, hold_images, validation)
         self.encoder_, self.center_, self.head_, self.rotation_head_ = encoder, center, head, turns
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
         self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
         return self
+
+    def _fit_head(self, encoder: Encoder, center: torch.Tensor, train_tiles: np.ndarray, hold_images: np.ndarray,
+                  validation: np.ndarray | None = None) -> torch.nn.Module:
+        """Fit the configured scoring rule, or choose one (rule ``auto``) and set ``config`` to the choice."""
+        from inspect_svdd.model.selection import defect_count, fusion_head, select_scorer, synthetic_defects
+
+        score, p = self.config.score, self.config.preprocess
+        self.selection_ = {}
+        if score.selects and len(hold_images) == 0:  # nothing held out to judge on: the former default
+            score = dataclasses.replace(score, rule="knn", features="embedding")
+            self.selection_ = {"chosen": "knn/embedding", "note": "no held-out golden images (holdout 0): not judged"}
+        if not score.selects and score.rule != "fusion":
+            self.config = dataclasses.replace(self.config, score=score)
+            kind = score.feature_kind
+            return ScoreHead.fit(score, embed(encoder, self._bank(train_tiles), kind=kind), center)
+        bank = embed(encoder, self._bank(train_tiles), kind="both")
+        good = embed(encoder, self._tiles(hold_images), kind="both")
+        stage_dim = encoder.feature_dim("stages")
+        if score.rule == "fusion":
+            return fusion_head(score, bank, good, center, stage_dim, p.tiles)
+        if validation is not None and len(validation):
+            bad_images, families = validation, ["real"] * len(validation)
+        else:
+            n = defect_count(score, len(hold_images))
+            bad_images, families = synthetic_defects(hold_images, n, self.config.train.seed + 6)
+        bad = embed(encoder, self._tiles(bad_images), kind="both")
+        chosen, head, self.selection_ = select_scorer(score, self.config.train, bank, good, bad, center, stage_dim,
+                                                      p.tiles, families)
+        self.config = dataclasses.replace(self.config, score=chosen)
+        return head
 
     def _bank(self, train_tiles: np.ndarray) -> np.ndarray:
         """The images the scoring rule is fitted on: the training images and ``bank_views`` augmented views of each."""
@@ -232,7 +276,7 @@ class DeepSVDD:
             features = embed(encoder, self._tiles(views), kind=self.config.score.feature_kind)
             tile_stats = head(features, exclude_self=on_train)
             stats = worst_tile(tile_stats, self.config.preprocess.tiles).numpy().astype(np.float64)
-        radius, facts = fit_radius(stats, t.target_frr, t.radius_rule)
+        radius, facts = fit_radius(stats, t.target_frr, t.radius_rule, t.radius_confidence)
         if t.objective == "soft-boundary" and self.config.score.rule == "center":
             radius, facts = learned_r, {"rule": "soft-boundary", "nu": t.nu}
         self.radius_ = radius
@@ -261,13 +305,12 @@ class DeepSVDD:
         other = DeepSVDD(dataclasses.replace(self.config, score=score))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
-        bank = embed(encoder, other._bank(other._tiles(train_images)), kind=score.feature_kind)
-        other.head_ = ScoreHead.fit(score, bank, self.center_)
+        other.head_ = other._fit_head(encoder, self.center_, other._tiles(train_images), hold_images)
         other._set_radius(train_images, hold_images, self.radius_ or 0.0)
         return other
 
     # ------------------------------------------------------------------ scoring
-    def _fitted(self) -> tuple[Encoder, ScoreHead, float]:
+    def _fitted(self) -> tuple[Encoder, torch.nn.Module, float]:
         if self.encoder_ is None or self.head_ is None or self.radius_ is None:
             raise ConfigError("this detector is not fitted yet; call fit() or load a model")
         return self.encoder_, self.head_, self.radius_

@@ -36,6 +36,23 @@ def check_golden_count(cfg: ScoreConfig, n_train: int) -> None:
         raise ConfigError(f"knn scoring needs more than k={cfg.k} golden training images, got {n_train}; lower --k")
 
 
+def _whitening(z: np.ndarray) -> np.ndarray:
+    """W with ``||x W||^2`` the squared Mahalanobis distance under the Ledoit-Wolf shrunk covariance of ``z`` (centred).
+
+    With ``cov = C C^T`` (Cholesky), ``W = C^-T``: ``W W^T`` is the precision.
+    One Cholesky factor and a triangular solve, where inverting the
+    covariance by eigendecomposition costs seconds with a thousand features.
+    """
+    from scipy.linalg import solve_triangular
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    shrink = float(ledoit_wolf_shrinkage(z, assume_centered=True))
+    emp = z.T @ z / len(z)
+    cov = (1 - shrink) * emp + shrink * np.trace(emp) / len(emp) * np.eye(len(emp))
+    chol = np.linalg.cholesky((cov + cov.T) / 2)
+    return solve_triangular(chol, np.eye(len(emp)), lower=True).T
+
+
 class ScoreHead(nn.Module):
     """Embedding batch (N x D) -> anomaly statistic (N,), higher = more anomalous."""
 
@@ -55,8 +72,6 @@ class ScoreHead(nn.Module):
     @classmethod
     def fit(cls, cfg: ScoreConfig, embeddings: torch.Tensor, center: torch.Tensor) -> ScoreHead:
         """Fit the rule on the golden training embeddings (N x D)."""
-        from sklearn.covariance import LedoitWolf
-
         z = embeddings.detach().double()
         head = cls(cfg, z.shape[1], len(z))
         if cfg.rule == "center":
@@ -69,9 +84,7 @@ class ScoreHead(nn.Module):
             head.scale.copy_(1 / std.clamp_min(0.05 * float(std.median()) + 1e-12))
         z = (z - mean) * head.scale.double()
         if cfg.rule == "mahalanobis":
-            lw = LedoitWolf(assume_centered=True).fit(z.numpy())
-            precision = (lw.precision_ + lw.precision_.T) / 2
-            head.whiten.copy_(torch.from_numpy(np.linalg.cholesky(precision)))
+            head.whiten.copy_(torch.from_numpy(_whitening(z.numpy())))
         else:
             check_golden_count(cfg, len(z))
             head.bank.copy_(z)
@@ -91,3 +104,72 @@ class ScoreHead(nn.Module):
         k = self.cfg.k + int(exclude_self)
         nearest = torch.topk(sq.clamp_min(0), k, dim=1, largest=False).values
         return nearest[:, int(exclude_self) :].mean(dim=1).float()
+
+
+def member_config(cfg: ScoreConfig, member: str) -> ScoreConfig:
+    """The single-rule config of one ``rule/features`` member (sharing ``k`` and ``bank_views``)."""
+    rule, _, kind = member.partition("/")
+    return ScoreConfig(rule=rule, k=cfg.k, features=kind, bank_views=cfg.bank_views)  # type: ignore[arg-type]
+
+
+def feature_slice(kind: str, stage_dim: int) -> slice:
+    """Where ``kind`` lies in the ``both`` features (pooled stages first, then the embedding)."""
+    return {"stages": slice(0, stage_dim), "embedding": slice(stage_dim, None)}.get(kind, slice(None))
+
+
+class FusionHead(nn.Module):
+    """Several scoring rules on one forward pass, each standardised on held-out golden statistics, combined.
+
+    Each member's statistic ``s`` becomes ``z = (log s - m) / v`` with ``m`` and
+    ``v`` the median and spread (MAD) of its logs on the held-out golden images;
+    the fused statistic is ``exp(mean z)`` (``mean z`` clamped to +-80): positive, higher = more anomalous,
+    and about log-normal on good parts, so the radius rules apply as they are.
+    Input: the ``both`` features (pooled stages, then the embedding).
+    """
+
+    log_median: torch.Tensor
+    log_scale: torch.Tensor
+
+    def __init__(self, cfg: ScoreConfig, stage_dim: int, rep_dim: int, bank_size: int = 0) -> None:
+        super().__init__()
+        self.cfg, self.stage_dim = cfg, stage_dim
+        self.kinds = [member_config(cfg, m).feature_kind for m in cfg.members]
+        dims = {"stages": stage_dim, "embedding": rep_dim, "both": stage_dim + rep_dim}
+        self.members = nn.ModuleList(ScoreHead(member_config(cfg, m), dims[kind], bank_size)
+                                     for m, kind in zip(cfg.members, self.kinds, strict=True))
+        self.register_buffer("log_median", torch.zeros(len(cfg.members), dtype=torch.float64))
+        self.register_buffer("log_scale", torch.ones(len(cfg.members), dtype=torch.float64))
+
+    @property
+    def bank(self) -> torch.Tensor:
+        """The k-NN bank of the first k-NN member (its size is what a saved model records)."""
+        banks = [m.bank for m in self.members if isinstance(m, ScoreHead) and len(m.bank)]
+        return banks[0] if banks else torch.empty(0)
+
+    def member_statistics(self, z: torch.Tensor, exclude_self: bool = False) -> list[torch.Tensor]:
+        """Each member's own statistic of the ``both`` features ``z``."""
+        return [head(z[:, feature_slice(kind, self.stage_dim)], exclude_self)
+                for head, kind in zip(self.members, self.kinds, strict=True)]
+
+    def standardise(self, held_out: list[torch.Tensor]) -> None:
+        """Set each member's median and spread of log statistics from the held-out golden images' statistics."""
+        for i, stats in enumerate(held_out):
+            logs = torch.log(stats.double().clamp_min(1e-12))
+            median = logs.median()
+            spread = 1.4826 * (logs - median).abs().median()
+            self.log_median[i] = median
+            self.log_scale[i] = spread.clamp_min(1e-3)
+
+    def forward(self, z: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
+        """Fused statistic per row of the ``both`` features ``z``."""
+        logs = torch.stack([torch.log(s.double().clamp_min(1e-12)) for s in self.member_statistics(z, exclude_self)], 1)
+        mean_z = ((logs - self.log_median) / self.log_scale).mean(dim=1)
+        return torch.exp(mean_z.clamp(-80, 80)).float()  # within float32 (a part 80 spreads out fails anyway)
+
+
+def make_head(cfg: ScoreConfig, stage_dim: int, rep_dim: int, bank_size: int = 0) -> nn.Module:
+    """An empty head of the configured rule (its buffers sized to be loaded into)."""
+    if cfg.rule == "fusion":
+        return FusionHead(cfg, stage_dim, rep_dim, bank_size)
+    dims = {"stages": stage_dim, "embedding": rep_dim, "both": stage_dim + rep_dim}
+    return ScoreHead(cfg, dims[cfg.feature_kind], bank_size)

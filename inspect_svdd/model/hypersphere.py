@@ -44,7 +44,27 @@ def quantile_radius(sq_distances: np.ndarray | torch.Tensor, quantile: float) ->
     return float(np.quantile(values, min(max(quantile, 0.0), 1.0)))
 
 
-def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str) -> tuple[float, dict[str, Any]]:
+def tolerance_factor(n: int, target_frr: float, confidence: float) -> float:
+    """One-sided normal tolerance factor k for ``n`` samples (Natrella's approximation).
+
+    ``mean + k * std`` bounds the ``1 - target_frr`` quantile with the given
+    ``confidence``; ``confidence`` 0.5 gives the plain z-value.
+
+    With a few dozen held-out images the median and spread are themselves
+    uncertain; a plain z-value puts the radius where the *estimated* quantile
+    lies, which new good parts then exceed more often than ``target_frr``.
+    """
+    z_p = NormalDist().inv_cdf(1 - target_frr) if target_frr > 0 else 8.0
+    if confidence <= 0.5 or n < 3:
+        return z_p
+    z_g = NormalDist().inv_cdf(confidence)
+    a = 1 - z_g**2 / (2 * (n - 1))
+    b = z_p**2 - z_g**2 / n
+    return (z_p + np.sqrt(max(z_p**2 - a * b, 0.0))) / a if a > 0 else 2 * z_p
+
+
+def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
+               confidence: float = 0.5) -> tuple[float, dict[str, Any]]:
     """Radius for a ``target_frr`` false-reject rate from held-out golden statistics, and how it was set.
 
     ``quantile``: the empirical ``1 - target_frr`` quantile (with a few dozen
@@ -53,6 +73,12 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str) -> tuple[
     (median and MAD of the logs) to the statistics, which are positive and
     right-skewed, gives the quantile, never below the empirical one; this
     extrapolates past the largest held-out value instead of stopping at it.
+    Its spread is the larger of the MAD's and the upper quartile's (measured
+    on samples/: the right tail of new good parts is heavier than the bulk
+    suggests, see docs).
+    With ``confidence`` above 0.5 the log-normal quantile is an upper
+    tolerance bound (:func:`tolerance_factor`): it holds for new parts with
+    that confidence despite the held-out set's small size.
     """
     values = np.asarray(sq_distances, dtype=np.float64)
     empirical = quantile_radius(values, 1 - target_frr)
@@ -62,9 +88,12 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str) -> tuple[
     logs = np.log(np.maximum(values, 1e-12))
     mu = float(np.median(logs))  # median and MAD: a held-out image that duplicates a training one (statistic ~0)
     sigma = 1.4826 * float(np.median(np.abs(logs - mu)))  # must not stretch the fit
-    z = NormalDist().inv_cdf(1 - target_frr) if target_frr > 0 else 8.0
+    upper = float(np.quantile(logs, 0.75) - mu) / 0.6745  # the right tail's own spread: the radius lies there, and
+    sigma = max(sigma, upper)  # good parts' statistics have a heavier right tail than a log-normal fitted to the bulk
+    z = tolerance_factor(values.size, target_frr, confidence)
     fitted = float(np.sqrt(np.exp(mu + z * sigma)))
-    return max(fitted, empirical), facts | {"log_median": mu, "log_mad_sigma": sigma, "fitted_radius": fitted}
+    return max(fitted, empirical), facts | {"log_median": mu, "log_mad_sigma": sigma, "fitted_radius": fitted,
+                                           "confidence": confidence, "factor": z}
 
 
 def svdd_loss(sq_dist: torch.Tensor, radius: float, objective: str, nu: float,

@@ -176,20 +176,25 @@ class Encoder(nn.Module):
         final embedding averages it away; the scoring rules can compare these
         instead of the embedding (``ScoreConfig.features``).
         """
+        return self._pass(x)[0]
+
+    def _pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass: (pooled stage outputs, the last grid)."""
         pooled = []
         x = self.adapter(x)
         for index, layer in enumerate(self.features):
             x = layer(x)
             if index in self.stage_ends:
                 pooled += [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
-        return torch.cat(pooled, dim=1)
+        return torch.cat(pooled, dim=1), x
 
     def features_of(self, x: torch.Tensor, kind: str) -> torch.Tensor:
         """The features a scoring rule compares: the embedding, the pooled stage outputs, or both side by side."""
         if kind == "stages":
             return self.stage_features(x)
-        if kind == "both":
-            return torch.cat([self.stage_features(x), self(x)], dim=1)
+        if kind == "both":  # one pass gives both
+            stages, grid = self._pass(x)
+            return torch.cat([stages, self.fc(grid.flatten(1))], dim=1)
         return self(x)
 
     def feature_dim(self, kind: str) -> int:

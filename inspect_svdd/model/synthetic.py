@@ -1,4 +1,4 @@
-"""Synthetic defects made from the golden images themselves (CutPaste, scar).
+"""Synthetic defects made from the golden images themselves (CutPaste, scar; more families in ``defects``).
 
 Li et al. (CVPR 2021, "CutPaste"): cut a patch of a good image and paste it
 somewhere else, so local structure breaks while global statistics barely move;
@@ -123,11 +123,21 @@ class Scar(A.ImageOnlyTransform):
         return out
 
 
+def defect_families() -> dict[str, Any]:
+    """One fresh transform per synthetic-defect family, by name (the single-family presets)."""
+    from inspect_svdd.model.defects import CutOut, Dent, PerlinBlend, Smudge
+
+    return {"cutpaste": CutPaste(), "scar": Scar(), "perlin": PerlinBlend(), "smudge": Smudge(), "cutout": CutOut(),
+            "dent": Dent()}
+
+
 def defect_preset(name: str, seed: int | None = None) -> A.Compose:
-    """The named synthetic-defect pipeline: ``cutpaste``, ``scar`` or ``cutpaste-scar`` (each half the time)."""
-    choices: dict[str, list[Any]] = {
-        "cutpaste": [CutPaste()],
-        "scar": [Scar()],
-        "cutpaste-scar": [A.OneOf([CutPaste(), Scar()], p=1.0)],
-    }
-    return A.Compose(choices[name], seed=seed)
+    """The named synthetic-defect pipeline: one family, ``cutpaste-scar`` (each half the time) or ``mixed`` (any family)."""
+    families = defect_families()
+    if name == "cutpaste-scar":
+        transforms: list[Any] = [A.OneOf([families["cutpaste"], families["scar"]], p=1.0)]
+    elif name == "mixed":
+        transforms = [A.OneOf(list(families.values()), p=1.0)]
+    else:
+        transforms = [families[name]]
+    return A.Compose(transforms, seed=seed)

@@ -7,6 +7,7 @@ history (one dict per epoch) that is stored in the model.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from typing import Any
@@ -78,6 +79,25 @@ def make_loader(images: np.ndarray, pipeline: Any, cfg: TrainConfig, generator: 
     dataset = AugmentedImages(images, pipeline, cfg.augment_factor, defects, anomalies, ratio, cfg.seed)
     drop_last = len(dataset) % cfg.batch_size == 1
     return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=drop_last)
+
+
+def lengthened(cfg: TrainConfig, stage: str, steps_per_epoch: int) -> TrainConfig:
+    """``cfg`` with the stage's epochs raised so it runs at least its minimum number of optimisation steps.
+
+    One golden image grown to a few dozen views gives a handful of steps per
+    epoch, thousands of golden images give hundreds: epochs alone would train
+    the first far less. The learning-rate milestones stretch by the same factor.
+    ``stage`` is ``pretrain`` or ``svdd``.
+    """
+    pre = stage == "pretrain"
+    epochs, minimum = (cfg.ae_epochs, cfg.ae_min_steps) if pre else (cfg.epochs, cfg.min_steps)
+    if epochs == 0 or epochs * steps_per_epoch >= minimum:
+        return cfg
+    longer = -(-minimum // max(steps_per_epoch, 1))
+    milestones = tuple(round(m * longer / epochs) for m in (cfg.ae_lr_milestones if pre else cfg.lr_milestones))
+    if pre:
+        return dataclasses.replace(cfg, ae_epochs=longer, ae_lr_milestones=milestones)
+    return dataclasses.replace(cfg, epochs=longer, lr_milestones=milestones)
 
 
 def _optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...]) -> tuple[torch.optim.Optimizer, Any]:

@@ -84,7 +84,7 @@ def stages_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     2-epoch model on 7 images turns float noise into score differences no trained model shows)."""
     out = tmp_path_factory.mktemp("stages") / "model"
     result = CliRunner().invoke(main, ["fit", str(SAMPLES / "golden"), "-o", str(out), "--features", "stages",
-                                       "--ae-epochs", "3", "--epochs", "6", "-q"])
+                                       "--ae-epochs", "3", "--epochs", "6", "--ae-min-steps", "0", "--min-steps", "0", "-q"])
     assert result.exit_code == 0, result.output
     return out
 

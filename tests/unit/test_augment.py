@@ -139,6 +139,7 @@ def test_dump_preset_then_fit_uses_the_file(tmp_path: Path) -> None:
     for i in range(10):
         write_rgb(tmp_path / "golden" / f"{i}.png", draw_part(i))
     result = runner.invoke(main, ["fit", str(tmp_path / "golden"), "-o", str(tmp_path / "m"), "--augment", str(preset),
-                                  "--ae-epochs", "1", "--epochs", "1", "--augment-factor", "1", "--no-onnx", "-q"])
+                                  "--ae-epochs", "1", "--epochs", "1", "--ae-min-steps", "0", "--min-steps", "0",
+                                  "--augment-factor", "1", "--no-onnx", "-q"])
     assert result.exit_code == 0, result.output
     assert str(preset) in (tmp_path / "m" / "model.json").read_text()

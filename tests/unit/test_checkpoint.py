@@ -16,7 +16,8 @@ from tests.conftest import draw_part
 
 # synthetic defects, augmentation and the rotation task on: every random source and every trained module a resumed
 # fit must restore is in use
-CFG = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=3, epochs=5, augment_factor=1, batch_size=8,
+CFG = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                ae_epochs=3, epochs=5, augment_factor=1, batch_size=8,
                                                                   anomalies="cutpaste-scar", lr_milestones=(3,),
                                                                   rotation_weight=0.5))
 

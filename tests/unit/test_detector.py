@@ -25,7 +25,8 @@ def images() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(images: np.ndarray) -> DeepSVDD:
-    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                    ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
     return DeepSVDD(cfg).fit(images, progress=False)
 
 
@@ -50,7 +51,8 @@ def test_radius_lies_beyond_every_heldout_view_with_the_rule_recorded(fitted: De
 
 
 def test_quantile_radius_rule_is_the_heldout_quantile(images: np.ndarray) -> None:
-    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8,
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                    ae_epochs=1, epochs=2, augment_factor=1, batch_size=8,
                                                                      radius_rule="quantile", radius_views=0))
     det = DeepSVDD(cfg).fit(images, progress=False)
     hold = np.sqrt(np.array(det.holdout_["distances"]))
@@ -75,7 +77,8 @@ def test_other_rules_share_the_encoder_and_score_differently(fitted: DeepSVDD, i
 def test_real_defects_are_recorded_and_pushed_out(images: np.ndarray) -> None:
     from tests.conftest import draw_part
 
-    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                    ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
     defects = np.stack([draw_part(50 + i, scratch=True) for i in range(3)])
     det = DeepSVDD(cfg).fit(images, progress=False, defects=defects)
     assert det.holdout_["defects"] == 3
@@ -135,7 +138,8 @@ def test_wrong_image_shape_and_unfitted(images: np.ndarray) -> None:
 
 
 def test_soft_boundary_uses_learned_radius(images: np.ndarray) -> None:
-    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=4, augment_factor=1, batch_size=8,
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                    ae_epochs=1, epochs=4, augment_factor=1, batch_size=8,
                                                                      objective="soft-boundary", nu=0.1),
                     score=ScoreConfig("center"))
     det = DeepSVDD(cfg).fit(images, progress=False)
@@ -155,7 +159,8 @@ def test_bank_views_add_augmented_training_views_to_the_golden_bank(fitted: Deep
 
 
 def test_a_refit_starts_fresh_instead_of_continuing(images: np.ndarray) -> None:
-    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
+    cfg = FitConfig(PreprocessConfig(channels=3), train=TrainConfig(ae_min_steps=0, min_steps=0,
+                                                                    ae_epochs=1, epochs=2, augment_factor=1, batch_size=8))
     once = DeepSVDD(cfg).fit(images, progress=False)
     twice = DeepSVDD(cfg).fit(images, progress=False).fit(images, progress=False)
     np.testing.assert_array_equal(once.score(images), twice.score(images))

@@ -31,7 +31,8 @@ def _oriented(count: int, seed: int) -> np.ndarray:
 def _config(rotation_weight: float) -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=32, channels=1),
                      NetConfig(architecture="pooled", widths=(8, 16), rep_dim=16),
-                     TrainConfig(ae_epochs=0, epochs=6, batch_size=16, augment="none", augment_factor=1,
+                     TrainConfig(ae_min_steps=0, min_steps=0, ae_epochs=0, epochs=6, batch_size=16, augment="none",
+                                 augment_factor=1,
                                  rotation_weight=rotation_weight, holdout=0.2),
                      ScoreConfig("center"))
 

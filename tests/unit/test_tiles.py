@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
+from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.nets import to_tiles, worst_tile
 from tests.conftest import draw_part
 
-FAST = TrainConfig(ae_epochs=1, epochs=2, augment_factor=1, batch_size=8)
+FAST = TrainConfig(ae_min_steps=0, min_steps=0, ae_epochs=1, epochs=2, augment_factor=1, batch_size=8)
 
 
 def test_tiles_are_cut_row_major_and_the_worst_one_is_kept() -> None:
@@ -49,7 +49,8 @@ def frames() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tiled(frames: np.ndarray) -> DeepSVDD:
-    return DeepSVDD(FitConfig(PreprocessConfig(frame_size=256, channels=3), train=FAST)).fit(frames, progress=False)
+    cfg = FitConfig(PreprocessConfig(frame_size=256, channels=3), train=FAST, score=ScoreConfig(rule="knn"))
+    return DeepSVDD(cfg).fit(frames, progress=False)
 
 
 def test_a_tiled_model_scores_each_frame_by_its_worst_tile(tiled: DeepSVDD, frames: np.ndarray) -> None:

@@ -1,0 +1,47 @@
+"""One default fit on samples/golden, then every candidate scorer under several radius settings.
+
+For each (candidate, bank views, radius views, confidence): good parts of samples/incoming rejected,
+defects passed, and the share of fresh good parts rejected (a folder of good parts from
+samples/make_samples.py's generator, e.g. /tmp/more2 made by continuing its golden stream).
+
+    python scripts/probes/radius_grid.py FRESH_FOLDER [seed]
+"""
+
+import dataclasses
+import itertools
+import sys
+
+import numpy as np
+import torch
+
+from inspect_svdd.config import FitConfig, PreprocessConfig
+from inspect_svdd.io.datasets import load_folder
+from inspect_svdd.io.images import list_images
+from inspect_svdd.io.preprocess import load_image
+from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.selection import candidate_config
+
+torch.set_num_threads(2)
+seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+folder = load_folder("samples/golden", PreprocessConfig(), "auto")
+paths = list_images("samples/incoming")
+x = np.stack([load_image(p, folder.preprocess) for p in paths])
+fresh = load_folder(sys.argv[1], folder.preprocess, str(folder.preprocess.channels)).images
+defect = np.array([p.parent.name != "good" for p in paths])
+cfg = FitConfig(folder.preprocess)
+cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+det = DeepSVDD(cfg).fit(folder.images, progress=False)
+print("chosen", det.selection_["chosen"])
+for row in det.selection_["candidates"]:
+    for bank, views, conf in itertools.product((0, 2), (0, 1), (0.5, 0.9)):
+        score = dataclasses.replace(candidate_config(det.config.score, row["candidate"]), bank_views=bank)
+        train = dataclasses.replace(det.config.train, radius_views=views, radius_confidence=conf)
+        other = DeepSVDD(dataclasses.replace(det.config, train=train, score=score))
+        other.encoder_, other.center_ = det.encoder_, det.center_
+        tr, ho = other._split(folder.images)
+        other.head_ = other._fit_head(det.encoder_, det.center_, other._tiles(tr), ho)  # type: ignore[arg-type]
+        other._set_radius(tr, ho, 0.0)
+        s, f = other.score(x), other.score(fresh)
+        print(f"{row['candidate']:62s} bank {bank} views {views} conf {conf}: good rejected {(s[~defect] > 0).sum():2d}/16 "
+              f"defects passed {(s[defect] <= 0).sum():2d}/24 fresh rejected {np.mean(f > 0):.1%} "
+              f"(val escape {row['escape']:.3f})", flush=True)

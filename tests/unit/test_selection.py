@@ -1,0 +1,112 @@
+"""Scorer selection inside fit: synthetic validation defects, the choice, fusion, explicit settings, training length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
+from inspect_svdd.errors import ConfigError
+from inspect_svdd.model.hypersphere import fit_radius, tolerance_factor
+from inspect_svdd.model.selection import CANDIDATES, candidate_config, select_scorer, synthetic_defects
+from inspect_svdd.model.synthetic import defect_families
+from inspect_svdd.model.train import lengthened
+from tests.conftest import draw_part
+
+STAGE_DIM = 6  # features below: 6 pooled-stage columns, then a 4-d embedding
+
+
+def test_synthetic_defects_cover_every_family_change_the_part_and_repeat_for_a_seed() -> None:
+    images = np.stack([draw_part(i) for i in range(4)])
+    bad, families = synthetic_defects(images, 24, seed=3)
+    again, _ = synthetic_defects(images, 24, seed=3)
+    assert bad.shape == (24, *images.shape[1:]) and bad.dtype == np.uint8
+    assert set(families) == set(defect_families()) and len(set(families)) == 6
+    np.testing.assert_array_equal(bad, again)
+    sources = images[np.arange(24) % 4]
+    changed = np.abs(bad.astype(int) - sources.astype(int)).max(axis=(1, 2, 3))
+    assert (changed >= 20).all(), dict(zip(families, changed, strict=True))  # every defect visibly alters its source image
+
+
+def _features(rng: np.random.Generator, n: int, shift_stages: float = 0.0, shift_embedding: float = 0.0) -> torch.Tensor:
+    z = rng.normal(size=(n, STAGE_DIM + 4))
+    z[:, :STAGE_DIM] += shift_stages
+    z[:, STAGE_DIM:] += shift_embedding
+    return torch.from_numpy(z).float()
+
+
+@pytest.mark.parametrize(("stages", "embedding", "kinds"), [(4.0, 0.0, ("stages", "both")), (0.0, 4.0, ("embedding", "both"))])
+def test_the_candidate_that_sees_the_defects_is_chosen(stages: float, embedding: float, kinds: tuple[str, ...]) -> None:
+    rng = np.random.default_rng(0)
+    bank, good = _features(rng, 200), _features(rng, 40)
+    bad = _features(rng, 60, shift_stages=stages, shift_embedding=embedding)
+    center = torch.zeros(4) + 0.1
+    chosen, head, table = select_scorer(ScoreConfig(), TrainConfig(), bank, good, bad, center, STAGE_DIM, 1,
+                                        ["cutpaste"] * 60)
+    assert {r["candidate"] for r in table["candidates"]} >= set(CANDIDATES)
+    best = table["candidates"][0]
+    assert best["candidate"] == table["chosen"] and best["escape"] <= 0.05
+    blind = [r for r in table["candidates"] if r["candidate"].split("/")[-1] not in kinds and ":" not in r["candidate"]]
+    assert all(r["escape"] >= 0.5 for r in blind)  # the candidates that cannot see the shift let most defects pass
+    assert chosen.feature_kind in kinds or chosen.rule == "fusion"
+    with torch.no_grad():
+        stats = head(torch.cat([good, bad])) if chosen.rule == "fusion" else None
+    if stats is not None:
+        assert float(stats[40:].median()) > float(stats[:40].median())
+
+
+def test_fusion_is_standardised_on_the_held_out_images() -> None:
+    rng = np.random.default_rng(1)
+    bank, good, bad = _features(rng, 200), _features(rng, 40), _features(rng, 60, 3.0, 3.0)
+    cfg = candidate_config(ScoreConfig(), "fusion:knn/stages+mahalanobis/embedding")
+    assert cfg.rule == "fusion" and cfg.feature_kind == "both" and cfg.members == ("knn/stages", "mahalanobis/embedding")
+    from inspect_svdd.model.selection import fusion_head
+
+    head = fusion_head(cfg, bank, good, torch.zeros(4) + 0.1, STAGE_DIM, 1)
+    with torch.no_grad():
+        fused_good, fused_bad = head(good), head(bad)
+    assert float(fused_good.median()) == pytest.approx(1.0, abs=0.15)  # exp(mean z): the held-out median sits at 1
+    assert float(fused_bad.min()) > float(fused_good.median())
+
+
+def test_explicit_rule_or_features_switch_selection_off() -> None:
+    assert ScoreConfig().selects and ScoreConfig().rule == "auto"
+    assert ScoreConfig(features="stages").rule == "knn" and not ScoreConfig(features="stages").selects
+    assert ScoreConfig(rule="center").features == "embedding" and not ScoreConfig(rule="center").selects
+    with pytest.raises(ConfigError):
+        ScoreConfig(rule="fusion", members=("knn/stages",))
+    with pytest.raises(ConfigError):
+        ScoreConfig(rule="fusion", members=("knn/pixels", "center/embedding"))
+
+
+def test_fit_with_an_explicit_rule_keeps_it_and_records_no_selection() -> None:
+    from inspect_svdd.model.detector import DeepSVDD
+
+    images = np.stack([draw_part(i) for i in range(12)])
+    train = TrainConfig(ae_min_steps=0, min_steps=0, ae_epochs=1, epochs=1, augment_factor=1, batch_size=8)
+    det = DeepSVDD(FitConfig(PreprocessConfig(channels=3), train=train, score=ScoreConfig(rule="center"))).fit(
+        images, progress=False)
+    assert det.config.score.rule == "center" and det.selection_ == {}
+    auto = DeepSVDD(FitConfig(PreprocessConfig(channels=3), train=train)).fit(images, progress=False)
+    assert auto.selection_["chosen"] in {r["candidate"] for r in auto.selection_["candidates"]}
+    assert auto.config.score == candidate_config(auto.config.score, auto.selection_["chosen"])
+    assert auto.selection_["judged_on"]["held_out"] == 5 and auto.selection_["judged_on"]["defects"] == 120
+
+
+def test_tolerance_factor_widens_the_radius_for_small_held_out_sets() -> None:
+    z = tolerance_factor(10_000, 0.01, 0.5)
+    assert z == pytest.approx(2.3263, abs=1e-3)
+    assert tolerance_factor(24, 0.01, 0.9) > tolerance_factor(200, 0.01, 0.9) > z
+    values = np.random.default_rng(0).lognormal(3.0, 0.3, 24)
+    plain, _ = fit_radius(values, 0.01, "lognormal", 0.5)
+    bound, facts = fit_radius(values, 0.01, "lognormal", 0.9)
+    assert bound > plain and facts["factor"] == pytest.approx(tolerance_factor(24, 0.01, 0.9))
+
+
+def test_training_length_is_raised_to_the_minimum_steps() -> None:
+    cfg = TrainConfig(ae_epochs=10, epochs=50, lr_milestones=(40,), ae_min_steps=100, min_steps=500)
+    few = lengthened(cfg, "svdd", 3)  # one golden image grown to a few dozen: 3 steps per epoch
+    assert few.epochs == 167 and few.epochs * 3 >= 500 and few.lr_milestones == (134,)
+    assert lengthened(cfg, "pretrain", 3).ae_epochs == 34
+    assert lengthened(cfg, "svdd", 48) == cfg  # a large golden set already runs 2,400 steps
