@@ -256,7 +256,7 @@ def export(model: Path, output: Path | None, check_dir: Path | None) -> None:
     if images is None:
         raise CliError(f"no images for the parity check (training folder {folder} not found); pass --check FOLDER")
     err = export_onnx(det, output, record, images)
-    click.echo(f"wrote {output}: ONNX Runtime vs PyTorch max score difference {err:.1e} R^2, same verdicts "
+    click.echo(f"wrote {output}: ONNX Runtime vs PyTorch largest relative score difference {err:.1e}, same verdicts "
                f"on {len(images)} images from {folder}", err=True)
 
 

@@ -122,7 +122,9 @@ class FusionHead(nn.Module):
 
     Each member's statistic ``s`` becomes ``z = (log s - m) / v`` with ``m`` and
     ``v`` the median and spread (MAD) of its logs on the held-out golden images;
-    the fused statistic is ``exp(mean z)`` (``mean z`` clamped to +-80): positive, higher = more anomalous,
+    the fused statistic is ``exp(mean z * mean v)`` (the exponent clamped to
+    +-80): ``mean z`` back on the members' typical log scale, so a part twice
+    as far as usual on every member scores about 2; positive, higher = more anomalous,
     and about log-normal on good parts, so the radius rules apply as they are.
     Input: the ``both`` features (pooled stages, then the embedding).
     """
@@ -164,7 +166,7 @@ class FusionHead(nn.Module):
         """Fused statistic per row of the ``both`` features ``z``."""
         logs = torch.stack([torch.log(s.double().clamp_min(1e-12)) for s in self.member_statistics(z, exclude_self)], 1)
         mean_z = ((logs - self.log_median) / self.log_scale).mean(dim=1)
-        return torch.exp(mean_z.clamp(-80, 80)).float()  # within float32 (a part 80 spreads out fails anyway)
+        return torch.exp((mean_z * self.log_scale.mean()).clamp(-80, 80)).float()  # within float32
 
 
 def make_head(cfg: ScoreConfig, stage_dim: int, rep_dim: int, bank_size: int = 0) -> nn.Module:

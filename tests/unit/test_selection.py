@@ -66,7 +66,7 @@ def test_fusion_is_standardised_on_the_held_out_images() -> None:
     head = fusion_head(cfg, bank, good, torch.zeros(4) + 0.1, STAGE_DIM, 1)
     with torch.no_grad():
         fused_good, fused_bad = head(good), head(bad)
-    assert float(fused_good.median()) == pytest.approx(1.0, abs=0.15)  # exp(mean z): the held-out median sits at 1
+    assert float(fused_good.median()) == pytest.approx(1.0, abs=0.15)  # the held-out median sits at 1
     assert float(fused_bad.min()) > float(fused_good.median())
 
 
