@@ -29,7 +29,7 @@ FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
-DEFECT_PRESETS = ("cutpaste", "scar", "perlin", "smudge", "cutout", "dent", "cutpaste-scar", "mixed")
+DEFECT_PRESETS = ("cutpaste", "scar", "perlin", "smudge", "cutout", "dent", "spots", "cutpaste-scar", "mixed")
 
 
 @dataclass(frozen=True)

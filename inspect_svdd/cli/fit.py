@@ -225,12 +225,15 @@ def pretrain(golden: Path, output: Path, **kw: Any) -> None:
 @click.option("--onnx/--no-onnx", default=True, show_default=True, help="Also write model.onnx (with a parity check).")
 @click.option("--defects", type=click.Path(path_type=Path),
               help="Folder of real defective parts (a few are enough), pushed away from the centre (Deep SAD).")
+@click.option("--validate", type=click.Path(path_type=Path),
+              help="Real defective parts (a folder, or a labelled folder whose good/ is skipped) that fit judges its "
+                   "candidate scorers on instead of synthetic defects; never trained on.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted fit whose checkpoint is in OUTPUT (same golden images and settings).")
 @fit_options
 @handle_errors
-def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, resume: bool,
-        **kw: Any) -> None:
+def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, validate: Path | None,
+        resume: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
     from inspect_svdd.io.datasets import load_defects
     from inspect_svdd.layout import CHECKPOINT_FILE, ONNX_FILE
@@ -253,6 +256,13 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         training["defects"] = {"folder": str(defects), "count": len(found.files),
                                "files_sha256": files_digest(found.files, defects)}
         log(f"{len(found.files)} defective parts from {defects} pushed away from the centre", quiet)
+    validation = None
+    if validate is not None:
+        judged = load_defects(validate, folder, on_skip=_skip, skip_good=True)
+        validation = judged.images
+        training["validation"] = {"folder": str(validate), "count": len(judged.files),
+                                  "files_sha256": files_digest(judged.files, validate)}
+        log(f"{len(judged.files)} real defective parts from {validate} to judge the scorers on", quiet)
     det = DeepSVDD(cfg)
     if pretrained is not None:
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
@@ -266,7 +276,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     elif checkpoint.path.is_file():
         log(f"note: {checkpoint.path} of an earlier, interrupted fit is replaced (--resume continues it)", quiet)
     try:
-        det.fit(images, progress=not quiet, defects=bad, checkpoint=checkpoint)
+        det.fit(images, progress=not quiet, defects=bad, checkpoint=checkpoint, validation=validation)
     except KeyboardInterrupt:
         where = f"; `inspect-svdd fit {golden} -o {output} --resume` (same options) continues it" \
             if checkpoint.path.is_file() else ""

@@ -96,8 +96,12 @@ def load_folder(
     return Folder(np.stack(images), files, skipped, work_cfg, [facts[p][0] for p in files])
 
 
-def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectError], None] | None = None) -> Folder:
-    """Load a folder of real defective parts for Deep SAD, preprocessed exactly as ``golden``.
+def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectError], None] | None = None,
+                 skip_good: bool = False) -> Folder:
+    """Load a folder of real defective parts, preprocessed exactly as ``golden`` (Deep SAD, or fit's validation).
+
+    ``skip_good``: a labelled folder (``good/`` beside one folder per defect
+    type, or their parent ``test/``) gives its defect images only.
 
     Raises:
         DatasetError: no folder or no readable image (from :func:`load_folder`), or a defect image whose size or
@@ -107,7 +111,13 @@ def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectE
     """
     known = {(h, w) for h, w, _ in golden.shapes}
     channels = {c for _, _, c in golden.shapes}
-    found = load_folder(folder, golden.preprocess, str(golden.preprocess.channels), on_skip)
+    paths = None
+    if skip_good:
+        root = Path(folder) / "test" if (Path(folder) / "test").is_dir() else Path(folder)
+        paths = [p for p in list_images(root) if p.relative_to(root).parts[0] != "good"]
+        if not paths:
+            raise DatasetError(f"{folder}: no defect images (only good/ or nothing)")
+    found = load_folder(folder, golden.preprocess, str(golden.preprocess.channels), on_skip, paths=paths)
     for path, (h, w, c) in zip(found.files, found.shapes, strict=True):
         if (h, w) not in known:
             sizes = ", ".join(f"{gw}x{gh}" for gh, gw in sorted(known)[:3])

@@ -12,6 +12,7 @@ makes.
 * :class:`Smudge`: a local blur inside a soft ellipse (a dirty or melted spot).
 * :class:`CutOut`: a region replaced by a flat tone (a missing piece, a hole).
 * :class:`Dent`: a Gaussian-shaped brightness change (a dent or a shadowed bump).
+* :class:`Spots`: a few small sharp specks (pits, blowholes, pinholes, dust).
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def _blob_mask(rng: np.random.Generator, rows: int, cols: int, area: float) -> n
     return np.clip((noise - cut) / (noise.std() * 0.15 + 1e-6), 0, 1)
 
 
-def _ellipse(rng: np.random.Generator, rows: int, cols: int, size: tuple[float, float], soft: float) -> np.ndarray:
+def _ellipse(rng: np.random.Generator, rows: int, cols: int, size: tuple[float, float], soft: float,
+             centre: tuple[int, int] | None = None) -> np.ndarray:
     """A soft-edged random ellipse as a float mask in [0, 1]; ``size`` is its half-axis range (fraction of the side)."""
     side = min(rows, cols)
     axes = (max(2, int(rng.uniform(*size) * side)), max(2, int(rng.uniform(*size) * side)))
-    centre = (int(rng.integers(0, cols)), int(rng.integers(0, rows)))
+    centre = centre or (int(rng.integers(0, cols)), int(rng.integers(0, rows)))
     mask = np.zeros((rows, cols), np.float32)
     cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
     blur = max(1, int(soft * min(axes))) * 2 + 1
@@ -137,7 +139,10 @@ class Smudge(_Seeded):
         rows, cols = img.shape[:2]
         k = max(3, int(min(rows, cols) * float(rng.uniform(0.04, 0.1)))) | 1
         blurred = cv2.GaussianBlur(img, (k, k), 0).reshape(img.shape)
-        return _blend(img, blurred, _ellipse(rng, rows, cols, self.size, 0.3))
+        change = np.abs(blurred.astype(np.int16) - img.astype(np.int16)).max(axis=2)
+        where = np.argwhere(change >= np.quantile(change, 0.95))  # a blur shows where there is detail to smear
+        centre = tuple(int(v) for v in where[rng.integers(len(where))][::-1])
+        return _blend(img, blurred, _ellipse(rng, rows, cols, self.size, 0.3, centre))
 
 
 class CutOut(_Seeded):
@@ -191,3 +196,37 @@ class Dent(_Seeded):
         sign = 1.0 if rng.random() < 0.5 else -1.0
         out = img.astype(np.float32) + sign * float(rng.uniform(*self.strength)) * bump[:, :, None]
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+class Spots(_Seeded):
+    """A few small, sharp dark or bright specks: pits, blowholes, pinholes, dust.
+
+    Args:
+        count: how many specks (min, max).
+        size: speck radius as a fraction of the image side (min, max).
+    """
+
+    def __init__(self, count: tuple[float, float] = (1, 4), size: tuple[float, float] = (0.01, 0.035),
+                 p: float = 1.0) -> None:
+        super().__init__(p=p)
+        self.count, self.size = _pair(count), _pair(size)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        """Arguments that ``albumentations.save`` records."""
+        return ("count", "size")
+
+    def make(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw each speck as a soft disc in a tone far from the image's median, near the first one."""
+        rows, cols = img.shape[:2]
+        side = min(rows, cols)
+        mask = np.zeros((rows, cols), np.float32)
+        cy, cx = int(rng.integers(0, rows)), int(rng.integers(0, cols))
+        for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
+            y = int(np.clip(cy + rng.normal(0, 0.05 * side), 0, rows - 1))
+            x = int(np.clip(cx + rng.normal(0, 0.05 * side), 0, cols - 1))
+            cv2.circle(mask, (x, y), max(1, int(rng.uniform(*self.size) * side)), 1.0, -1, cv2.LINE_AA)
+        median = np.median(img.reshape(-1, img.shape[2]), axis=0)
+        tone = np.where(median > 127, 255 * rng.uniform(0, 0.15), 255 * rng.uniform(0.85, 1.0))
+        if rng.random() < 0.3:  # now and then the other way round
+            tone = 255 - tone
+        return _blend(img, np.broadcast_to(tone.astype(np.uint8), img.shape), mask)

@@ -73,9 +73,6 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
     (median and MAD of the logs) to the statistics, which are positive and
     right-skewed, gives the quantile, never below the empirical one; this
     extrapolates past the largest held-out value instead of stopping at it.
-    Its spread is the larger of the MAD's and the upper quartile's (measured
-    on samples/: the right tail of new good parts is heavier than the bulk
-    suggests, see docs).
     With ``confidence`` above 0.5 the log-normal quantile is an upper
     tolerance bound (:func:`tolerance_factor`): it holds for new parts with
     that confidence despite the held-out set's small size.
@@ -88,8 +85,6 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
     logs = np.log(np.maximum(values, 1e-12))
     mu = float(np.median(logs))  # median and MAD: a held-out image that duplicates a training one (statistic ~0)
     sigma = 1.4826 * float(np.median(np.abs(logs - mu)))  # must not stretch the fit
-    upper = float(np.quantile(logs, 0.75) - mu) / 0.6745  # the right tail's own spread: the radius lies there, and
-    sigma = max(sigma, upper)  # good parts' statistics have a heavier right tail than a log-normal fitted to the bulk
     z = tolerance_factor(values.size, target_frr, confidence)
     fitted = float(np.sqrt(np.exp(mu + z * sigma)))
     return max(fitted, empirical), facts | {"log_median": mu, "log_mad_sigma": sigma, "fitted_radius": fitted,

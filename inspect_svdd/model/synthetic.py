@@ -125,10 +125,10 @@ class Scar(A.ImageOnlyTransform):
 
 def defect_families() -> dict[str, Any]:
     """One fresh transform per synthetic-defect family, by name (the single-family presets)."""
-    from inspect_svdd.model.defects import CutOut, Dent, PerlinBlend, Smudge
+    from inspect_svdd.model.defects import CutOut, Dent, PerlinBlend, Smudge, Spots
 
     return {"cutpaste": CutPaste(), "scar": Scar(), "perlin": PerlinBlend(), "smudge": Smudge(), "cutout": CutOut(),
-            "dent": Dent()}
+            "dent": Dent(), "spots": Spots()}
 
 
 def defect_preset(name: str, seed: int | None = None) -> A.Compose:

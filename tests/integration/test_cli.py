@@ -296,6 +296,10 @@ def test_info_describes_a_model_and_its_onnx_pairing(model_dir: Path, tmp_path: 
     record = json.loads((model_dir / "model.json").read_text())
     assert str(record["radius"]) in lines["radius"] and "12 golden images" in lines["data"]
     assert "belongs to model.json" in lines["onnx"]
+    chosen = record["selection"]["chosen"]  # what fit chose, among every candidate it judged
+    assert f"chosen by fit on 5 held-out golden images and 120 validation defects" in lines["scoring"]
+    assert all(r["candidate"] in lines["scoring"] for r in record["selection"]["candidates"]) and chosen in lines["scoring"]
+    assert "optimisation steps" in lines["training"]
     copy = tmp_path / "m"
     shutil.copytree(model_dir, copy)
     (copy / "model.json").write_text(json.dumps(record | {"fingerprint": "0" * 64}))
@@ -585,3 +589,24 @@ def test_rotation_task_through_the_cli_is_recorded_and_exports_as_usual(golden_d
     assert "rotation_accuracy" in model["history"][-1]
     code, out, _ = run("info", str(tmp_path / "m"))
     assert code == 0 and "rotation weight 0.5" in out
+
+
+def test_fit_judges_the_scorers_on_real_defects_when_given(golden_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--validate", str(incoming_dir), "--no-onnx",
+                       *FAST_FIT[:-1])
+    assert code == 0, err
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    judged = record["selection"]["judged_on"]
+    assert judged["families"] == ["real"] and judged["defects"] == 3  # the scratches; good/ and the corrupt file skipped
+    assert record["training"]["validation"]["count"] == 3 and "scorer:" in err and "skipped:" in err
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "n"), "--validate", str(incoming_dir / "good" / ".."
+                                                                                             / "nothing"), *FAST_FIT)
+    assert code == 2 and "nothing" in err and "Traceback" not in err
+
+
+def test_explicit_score_or_features_switch_selection_off(model_dir: Path, golden_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--features", "stages", "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert record["config"]["score"]["rule"] == "knn" and record["config"]["score"]["features"] == "stages"
+    assert record["selection"] == {} and "scorer:" not in err

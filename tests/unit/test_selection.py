@@ -19,12 +19,12 @@ STAGE_DIM = 6  # features below: 6 pooled-stage columns, then a 4-d embedding
 
 def test_synthetic_defects_cover_every_family_change_the_part_and_repeat_for_a_seed() -> None:
     images = np.stack([draw_part(i) for i in range(4)])
-    bad, families = synthetic_defects(images, 24, seed=3)
-    again, _ = synthetic_defects(images, 24, seed=3)
-    assert bad.shape == (24, *images.shape[1:]) and bad.dtype == np.uint8
-    assert set(families) == set(defect_families()) and len(set(families)) == 6
+    bad, families = synthetic_defects(images, 28, seed=3)
+    again, _ = synthetic_defects(images, 28, seed=3)
+    assert bad.shape == (28, *images.shape[1:]) and bad.dtype == np.uint8
+    assert set(families) == set(defect_families()) and len(set(families)) == 7
     np.testing.assert_array_equal(bad, again)
-    sources = images[np.arange(24) % 4]
+    sources = images[np.arange(28) % 4]
     changed = np.abs(bad.astype(int) - sources.astype(int)).max(axis=(1, 2, 3))
     assert (changed >= 20).all(), dict(zip(families, changed, strict=True))  # every defect visibly alters its source image
 

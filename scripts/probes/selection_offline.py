@@ -1,0 +1,38 @@
+"""Re-run fit's scorer selection on a saved model (no training) and print each candidate's validation
+figures beside its real test figures: for trying validation-defect families and ranking rules quickly.
+
+    python scripts/probes/selection_offline.py MODEL_DIR DATASET_ROOT [families,comma,separated]
+
+MODEL_DIR: a model saved by `recipe run --save-models` (or `fit`) on DATASET_ROOT's golden images
+(MVTec AD layout, or samples/); the held-out split is the fit's own (same seed, same images).
+"""
+
+import dataclasses
+import sys
+
+import torch
+
+from inspect_svdd.bench.data import load_mvtec
+from inspect_svdd.bench.runner import proxy_table
+from inspect_svdd.config import ScoreConfig
+from inspect_svdd.model import selection, synthetic
+from inspect_svdd.model.artifact import load_model
+
+torch.set_num_threads(1)
+det, _ = load_model(sys.argv[1])
+split, _ = load_mvtec(sys.argv[2], det.config.preprocess, str(det.config.preprocess.channels))
+if len(sys.argv) > 3:  # only these families
+    chosen = sys.argv[3].split(",")
+    every = synthetic.defect_families
+    selection.defect_families = lambda: {k: v for k, v in every().items() if k in chosen}  # type: ignore[assignment]
+det.config = dataclasses.replace(det.config, score=ScoreConfig(k=det.config.score.k))
+train, hold = det._split(split.train)
+det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold)  # type: ignore[arg-type]
+det._set_radius(train, hold, 0.0)
+table = proxy_table(det, split)
+print("chosen", table["chosen"], "best in hindsight", table["best_in_hindsight"], table["judged_on"])
+for c in table["candidates"]:
+    t = c["test"]
+    print(f"{c['candidate']:66s} val escape {c['escape']:.3f} auroc {c['auroc']:.3f} | test auroc {t['auroc']:.3f} "
+          f"escape {t['test_escape_rate']:.3f} frr {t['test_false_reject_rate']:.3f} | "
+          + " ".join(f"{k} {v:.2f}" for k, v in c["escape_per_family"].items()))
