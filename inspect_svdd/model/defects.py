@@ -141,7 +141,8 @@ class Smudge(_Seeded):
         blurred = cv2.GaussianBlur(img, (k, k), 0).reshape(img.shape)
         change = np.abs(blurred.astype(np.int16) - img.astype(np.int16)).max(axis=2)
         where = np.argwhere(change >= np.quantile(change, 0.95))  # a blur shows where there is detail to smear
-        centre = tuple(int(v) for v in where[rng.integers(len(where))][::-1])
+        y, x = where[rng.integers(len(where))]
+        centre = (int(x), int(y))
         return _blend(img, blurred, _ellipse(rng, rows, cols, self.size, 0.3, centre))
 
 

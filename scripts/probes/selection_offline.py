@@ -1,5 +1,6 @@
-"""Re-run fit's scorer selection on a saved model (no training) and print each candidate's validation
-figures beside its real test figures: for trying validation-defect families and ranking rules quickly.
+"""Re-run fit's scorer selection on a saved model (no training), each candidate's figures beside its real ones.
+
+For trying validation-defect families and ranking rules quickly.
 
     python scripts/probes/selection_offline.py MODEL_DIR DATASET_ROOT [families,comma,separated]
 

@@ -297,7 +297,7 @@ def test_info_describes_a_model_and_its_onnx_pairing(model_dir: Path, tmp_path: 
     assert str(record["radius"]) in lines["radius"] and "12 golden images" in lines["data"]
     assert "belongs to model.json" in lines["onnx"]
     chosen = record["selection"]["chosen"]  # what fit chose, among every candidate it judged
-    assert f"chosen by fit on 5 held-out golden images and 120 validation defects" in lines["scoring"]
+    assert "chosen by fit on 5 held-out golden images and 120 validation defects" in lines["scoring"]
     assert all(r["candidate"] in lines["scoring"] for r in record["selection"]["candidates"]) and chosen in lines["scoring"]
     assert "optimisation steps" in lines["training"]
     copy = tmp_path / "m"
