@@ -176,13 +176,13 @@ def calibrate(labeled: Path, model: Path, target_frr: float | None, max_escape: 
     """Set MODEL's radius from the labelled images in LABELED; rewrites model.json and model.onnx."""
     import numpy as np
 
-    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.deploy.export import write_model
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.deploy.torch_backend import TorchBackend
     from inspect_svdd.evaluate.calibrate import calibrated_radius, rates
     from inspect_svdd.io.preprocess import load_image
     from inspect_svdd.layout import ONNX_FILE
-    from inspect_svdd.model.artifact import load_model, save_model
+    from inspect_svdd.model.artifact import load_model
 
     chosen = [(name, v) for name, v in (("target-frr", target_frr), ("max-escape", max_escape),
                                         ("f1", 1.0 if best_f1 else None)) if v is not None]
@@ -204,9 +204,8 @@ def calibrate(labeled: Path, model: Path, target_frr: float | None, max_escape: 
     calibration = {"how": facts, "folder": str(labeled.resolve()), "images": len(scored),
                    "good": int((~anomalous).sum()), "defects": int(anomalous.sum()),
                    "radius_before": record["radius"], "radius_after": radius, "before": before, "after": after}
-    new = save_model(det, model, record.get("training"), extra={"calibration": calibration})
     check = np.stack([load_image(p, det.config.preprocess) for p in [Path(r.path) for r in scored][:64]])
-    export_onnx(det, model / ONNX_FILE, new, check)
+    write_model(det, model, record.get("training"), {"calibration": calibration}, check)  # all files or none
 
     def show(r: dict[str, float | None]) -> str:
         return ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in r.items() if v is not None)

@@ -237,7 +237,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     """Learn a Deep SVDD model from the good images under GOLDEN."""
     from inspect_svdd.io.datasets import load_defects
     from inspect_svdd.layout import CHECKPOINT_FILE, ONNX_FILE
-    from inspect_svdd.model.artifact import files_digest, load_pretrained, save_model
+    from inspect_svdd.model.artifact import files_digest, load_pretrained
     from inspect_svdd.model.checkpoint import Checkpoint, fit_key
     from inspect_svdd.model.detector import DeepSVDD
 
@@ -283,7 +283,10 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
-    record = save_model(det, output, training)
+    from inspect_svdd.deploy.export import write_model
+
+    check = images[: min(len(images), 64)] if onnx else None
+    _, err = write_model(det, output, training, check_images=check)  # all files or none
     checkpoint.remove()
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
@@ -292,9 +295,6 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         log(selection_line(det.selection_), quiet)
     message = f"model written to {output}: radius {det.radius_:.4g}, held-out false-reject rate " \
               f"{det.holdout_['false_reject_rate']:.1%} ({det.holdout_['count']} images)"
-    if onnx:
-        from inspect_svdd.deploy.export import export_onnx
-
-        err = export_onnx(det, output / ONNX_FILE, record, images[: min(len(images), 64)])
+    if err is not None:
         message += f"; {ONNX_FILE} parity {err:.1e}"
     click.echo(f"{message}; fit took {elapsed(start)}", err=True)

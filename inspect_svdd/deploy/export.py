@@ -35,7 +35,7 @@ from inspect_svdd import __version__
 from inspect_svdd.errors import ExportError, first_line
 from inspect_svdd.io.images import encode_png
 from inspect_svdd.io.preprocess import INPUT_CONTRACT
-from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX
+from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, ONNX_FILE
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.nets import Encoder, to_tiles, worst_tile
 
@@ -184,3 +184,33 @@ def check_parity(det: DeepSVDD, onnx_path: str | Path, images: np.ndarray, tol: 
         raise ExportError(f"{onnx_path}: ONNX Runtime and PyTorch disagree (largest score difference {err:.2e} of the "
                           f"score's own size, limit {tol:.0e}; {flipped} verdict(s) differ)")
     return err
+
+
+def write_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None,
+                extra: dict[str, Any] | None = None,
+                check_images: np.ndarray | None = None) -> tuple[dict[str, Any], float | None]:
+    """Save ``det`` and, with ``check_images``, its ONNX export: all of it, or nothing.
+
+    Weights, model.json and model.onnx are written aside and swapped in only
+    once the export has passed its checks, so a failed export (or a kill)
+    leaves the folder exactly as it was. Returns the record and the parity
+    error (None without an export).
+
+    Raises:
+        ExportError: the export failed; nothing in ``directory`` changed.
+    """
+    from inspect_svdd.model.artifact import STAGED, commit_staged, discard_staged, save_model
+
+    directory = Path(directory)
+    record = save_model(det, directory, training, extra, commit=False)
+    err = None
+    try:
+        if check_images is not None:
+            err = export_onnx(det, directory / (ONNX_FILE + STAGED), record, check_images)
+    except BaseException as exc:
+        discard_staged(directory)
+        if isinstance(exc, ExportError):
+            raise ExportError(str(exc).replace(ONNX_FILE + STAGED, ONNX_FILE)) from None
+        raise
+    commit_staged(directory)
+    return record, err

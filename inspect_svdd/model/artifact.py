@@ -76,37 +76,44 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def fingerprint(directory: Path, radius: float, center: Sequence[float]) -> str:
-    """sha256 of the weights files, radius and centre: binds model.json and model.onnx (both carry it)."""
+def fingerprint(directory: Path, radius: float, center: Sequence[float], suffix: str = "") -> str:
+    """sha256 of the weights files, radius and centre: binds model.json, the weights and model.onnx."""
     digest = hashlib.sha256()
     for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS):
-        digest.update((directory / name).read_bytes())
+        digest.update((directory / (name + suffix)).read_bytes())
     digest.update(json.dumps([repr(float(radius)), [repr(float(c)) for c in center]]).encode())
     return digest.hexdigest()
 
 
+STAGED = ".new"  # suffix of a file written aside, swapped in only when every file of the model is ready
+
+
 def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None, commit: bool = True) -> dict[str, Any]:
     """Write a fitted detector to ``directory`` (created if missing); return the model.json record.
 
     ``extra`` adds facts to the record (``calibrate``: how the radius was re-set).
 
-    A ``model.onnx`` left in ``directory`` by an earlier model no longer
-    belongs to it and is removed (``export`` writes the new one).
+    Every file is first written aside (``<name>.new``) and swapped in at the
+    end, so a kill or an error leaves the folder as it was. With ``commit``
+    False the files stay aside: :func:`commit_staged` swaps them in (after,
+    say, the ONNX export was checked) and :func:`discard_staged` drops them.
+    A ``model.onnx`` left by an earlier model no longer belongs to the new one
+    and is removed at the swap (``export`` writes the new one).
     """
     encoder, head, radius = det._fitted()
     assert det.center_ is not None  # set with the head by fit or load
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    torch.save(encoder.state_dict(), directory / ENCODER_WEIGHTS)
-    torch.save(head.state_dict(), directory / HEAD_WEIGHTS)
+    discard_staged(directory)
+    staged = {name: directory / (name + STAGED) for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS, MODEL_JSON)}
+    torch.save(encoder.state_dict(), staged[ENCODER_WEIGHTS])
+    torch.save(head.state_dict(), staged[HEAD_WEIGHTS])
     center = [float(v) for v in det.center_]
-    (directory / ONNX_FILE).unlink(missing_ok=True)
-    (directory / REFERENCE_IMAGE).unlink(missing_ok=True)
     if det.reference_ is not None:
-        (directory / REFERENCE_IMAGE).write_bytes(encode_png(det.reference_))
+        (directory / (REFERENCE_IMAGE + STAGED)).write_bytes(encode_png(det.reference_))
     data = _header("model", det) | {
-        "fingerprint": fingerprint(directory, radius, center),
+        "fingerprint": fingerprint(directory, radius, center, suffix=STAGED),
         "center": center,
         "radius": radius,
         "score_rule": {"rule": det.config.score.rule, "bank_size": len(head.bank)},  # type: ignore[arg-type]
@@ -118,8 +125,28 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "history": det.history_,
         **(extra or {}),
     }
-    _write_json(directory / MODEL_JSON, data)
+    staged[MODEL_JSON].write_text(json.dumps(data, indent=2) + "\n")
+    if commit:
+        commit_staged(directory)
     return data
+
+
+def commit_staged(directory: Path) -> None:
+    """Swap the files written aside into place; a model without a staged ONNX file loses its old one."""
+    if not (directory / (ONNX_FILE + STAGED)).is_file():
+        (directory / ONNX_FILE).unlink(missing_ok=True)
+    if not (directory / (REFERENCE_IMAGE + STAGED)).is_file():
+        (directory / REFERENCE_IMAGE).unlink(missing_ok=True)
+    for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS, REFERENCE_IMAGE, ONNX_FILE, MODEL_JSON):  # model.json last
+        staged = directory / (name + STAGED)
+        if staged.is_file():
+            staged.replace(directory / name)
+
+
+def discard_staged(directory: Path) -> None:
+    """Remove files written aside by an unfinished save."""
+    for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS, REFERENCE_IMAGE, ONNX_FILE, MODEL_JSON):
+        (directory / (name + STAGED)).unlink(missing_ok=True)
 
 
 def save_pretrained(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None) -> Path:
@@ -171,6 +198,10 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
                      int(data.get("score_rule", {}).get("bank_size", 0)))
     defaults = {"scale": head.scale} if isinstance(head, ScoreHead) else None  # format 2 had no scale
     _load_state(head, directory / HEAD_WEIGHTS, defaults=defaults)
+    recorded = data.get("fingerprint")
+    if recorded and recorded != fingerprint(directory, radius, [float(c) for c in data["center"]]):
+        raise ModelError(f"{directory}: the weights files do not belong to {MODEL_JSON} (fingerprint differs: copied "
+                         "from another model, or a save was interrupted); refit or restore the whole folder")
     det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))

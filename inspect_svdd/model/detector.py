@@ -225,14 +225,14 @@ class DeepSVDD:
         score, p = self.config.score, self.config.preprocess
         self.selection_ = {}
         if score.selects and len(hold_images) == 0:  # nothing held out to judge on: the former default
-            score = dataclasses.replace(score, rule="knn", features="embedding")
+            score = dataclasses.replace(score, rule="knn", features="embedding", bank_views=0)
             self.selection_ = {"chosen": "knn/embedding", "note": "no held-out golden images (holdout 0): not judged"}
         if not score.selects and score.rule != "fusion":
             self.config = dataclasses.replace(self.config, score=score)
             kind = score.feature_kind
             return ScoreHead.fit(score, embed(encoder, self._bank(train_tiles), kind=kind), center)
         bank = embed(encoder, self._bank(train_tiles), kind="both")
-        good = embed(encoder, self._tiles(hold_images), kind="both")
+        good = embed(encoder, self._tiles(self._radius_views(hold_images)), kind="both")  # as the radius will be set
         stage_dim = encoder.feature_dim("stages")
         if score.rule == "fusion":
             return fusion_head(score, bank, good, center, stage_dim, p.tiles)
@@ -243,7 +243,7 @@ class DeepSVDD:
             bad_images, families = synthetic_defects(hold_images, n, self.config.train.seed + 6)
         bad = embed(encoder, self._tiles(bad_images), kind="both")
         chosen, head, self.selection_ = select_scorer(score, self.config.train, bank, good, bad, center, stage_dim,
-                                                      p.tiles, families)
+                                                      p.tiles, families, len(hold_images))
         self.config = dataclasses.replace(self.config, score=chosen)
         return head
 
@@ -343,7 +343,7 @@ class DeepSVDD:
     def score_embeddings(self, embeddings: torch.Tensor, radius: float | None = None) -> np.ndarray:
         """:meth:`score` of precomputed embeddings (N x rep_dim), so several rules can share one forward pass."""
         r = self._fitted()[2] if radius is None else radius
-        return self.statistics(embeddings) - r**2
+        return self.statistics(embeddings).astype(np.float64) - r**2  # float64, as batch scoring and the runtime
 
     def score(self, images: np.ndarray, radius: float | None = None) -> np.ndarray:
         """Anomaly score ``d^2 - R^2`` per image, d^2 the rule's statistic: higher = more anomalous, > 0 = fail."""

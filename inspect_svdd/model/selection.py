@@ -66,19 +66,21 @@ class Judged:
 
     name: str
     head: torch.nn.Module
-    good: np.ndarray  # statistics of the held-out golden images
+    good: np.ndarray  # statistics of the held-out golden images, then of their augmented views (radius_views)
     bad: np.ndarray  # statistics of the validation defects
     cost: int
+    images: int  # how many of ``good`` are the held-out images themselves
 
     def figures(self, train: TrainConfig, families: Sequence[str]) -> dict[str, Any]:
         """Escape and false-reject rates at the radius the fit would set, AUROC and partial AUROC, per-family escapes."""
         radius, _ = fit_radius(self.good, train.target_frr, train.radius_rule, train.radius_confidence)
         r2 = radius**2
-        labels = np.r_[np.zeros(len(self.good)), np.ones(len(self.bad))]
-        scores = np.r_[self.good, self.bad]
+        good = self.good[: self.images]
+        labels = np.r_[np.zeros(len(good)), np.ones(len(self.bad))]
+        scores = np.r_[good, self.bad]
         escaped = self.bad <= r2
         per_family = {f: float(np.mean(escaped[np.asarray(families) == f])) for f in dict.fromkeys(families)}
-        return {"candidate": self.name, "escape": float(np.mean(escaped)), "false_reject": float(np.mean(self.good > r2)),
+        return {"candidate": self.name, "escape": float(np.mean(escaped)), "false_reject": float(np.mean(good > r2)),
                 "auroc": float(roc_auc_score(labels, scores)),
                 "pauroc_10": float(roc_auc_score(labels, scores, max_fpr=0.1)), "cost": self.cost,
                 "escape_per_family": per_family}
@@ -94,14 +96,17 @@ def _rank(row: dict[str, Any]) -> tuple[float, float, int]:
 
 
 def select_scorer(cfg: ScoreConfig, train: TrainConfig, bank: torch.Tensor, good: torch.Tensor, bad: torch.Tensor,
-                  center: torch.Tensor, stage_dim: int, tiles: int, families: Sequence[str]
+                  center: torch.Tensor, stage_dim: int, tiles: int, families: Sequence[str], images: int | None = None
                   ) -> tuple[ScoreConfig, torch.nn.Module, dict[str, Any]]:
     """Judge every candidate and the fusions of the best; return the winner's config, fitted head and the table.
 
     ``bank``, ``good`` and ``bad`` are ``both`` features (pooled stages, then
-    the embedding) of the training images, the held-out golden images and the
-    validation defects (per tile, in order, for a tiled model).
+    the embedding) of the training images (and their bank views), the
+    held-out golden images (the first ``images`` of them; the rest are their
+    augmented views, which the radius is set on too) and the validation
+    defects (per tile, in order, for a tiled model).
     """
+    n_images = images if images is not None else len(good) // tiles
     judged: dict[str, Judged] = {}
     for name in CANDIDATES:
         member = member_config(cfg, name)
@@ -111,17 +116,18 @@ def select_scorer(cfg: ScoreConfig, train: TrainConfig, bank: torch.Tensor, good
         head = ScoreHead.fit(member, bank[:, where], center)
         with torch.no_grad():
             stats = [worst_tile(head(f[:, where]), tiles).numpy().astype(np.float64) for f in (good, bad)]
-        judged[name] = Judged(name, head, stats[0], stats[1], _cost(member, bank[:, where].shape[1], len(bank)))
+        judged[name] = Judged(name, head, stats[0], stats[1], _cost(member, bank[:, where].shape[1], len(bank)), n_images)
     rows = {name: j.figures(train, families) for name, j in judged.items()}
     order = sorted(rows, key=lambda n: _rank(rows[n]))
     for size in FUSION_SIZES:
         if len(order) >= size:
-            fused = _fuse(cfg, order[:size], judged, bank, good, bad, center, stage_dim, tiles)
+            fused = _fuse(cfg, order[:size], judged, bank, good, bad, center, stage_dim, tiles, n_images)
             judged[fused.name] = fused
             rows[fused.name] = fused.figures(train, families)
     best = min(rows, key=lambda n: _rank(rows[n]))
     chosen = candidate_config(cfg, best)
-    table = {"chosen": best, "judged_on": {"held_out": len(judged[best].good), "defects": len(judged[best].bad),
+    table = {"chosen": best, "judged_on": {"held_out": n_images, "views": len(judged[best].good) - n_images,
+                                           "defects": len(judged[best].bad),
                                            "families": sorted(set(families))},
              "rank": "escape at the fitted radius, then partial AUROC (FPR <= 0.1), then cost",
              "candidates": sorted(rows.values(), key=_rank)}
@@ -136,13 +142,13 @@ def candidate_config(cfg: ScoreConfig, name: str) -> ScoreConfig:
 
 
 def _fuse(cfg: ScoreConfig, names: list[str], judged: dict[str, Judged], bank: torch.Tensor, good: torch.Tensor,
-          bad: torch.Tensor, center: torch.Tensor, stage_dim: int, tiles: int) -> Judged:
+          bad: torch.Tensor, center: torch.Tensor, stage_dim: int, tiles: int, images: int) -> Judged:
     """A fusion of the named candidates, standardised on the held-out statistics of its members."""
     fcfg = replace(cfg, rule="fusion", features="both", members=tuple(names))
     head = fusion_head(fcfg, bank, good, center, stage_dim, tiles, [judged[n].head for n in names])
     with torch.no_grad():
         stats = [worst_tile(head(f), tiles).numpy().astype(np.float64) for f in (good, bad)]
-    return Judged("fusion:" + "+".join(names), head, stats[0], stats[1], sum(judged[n].cost for n in names))
+    return Judged("fusion:" + "+".join(names), head, stats[0], stats[1], sum(judged[n].cost for n in names), images)
 
 
 def fusion_head(cfg: ScoreConfig, bank: torch.Tensor, good: torch.Tensor, center: torch.Tensor, stage_dim: int,

@@ -2,13 +2,14 @@
 
 For trying validation-defect families and ranking rules quickly.
 
-    python scripts/probes/selection_offline.py MODEL_DIR DATASET_ROOT [families,comma,separated]
+    python scripts/probes/selection_offline.py MODEL_DIR DATASET_ROOT [families,comma,separated|all] [overrides JSON]
 
 MODEL_DIR: a model saved by `recipe run --save-models` (or `fit`) on DATASET_ROOT's golden images
 (MVTec AD layout, or samples/); the held-out split is the fit's own (same seed, same images).
 """
 
 import dataclasses
+import json
 import sys
 
 import torch
@@ -22,11 +23,13 @@ from inspect_svdd.model.artifact import load_model
 torch.set_num_threads(1)
 det, _ = load_model(sys.argv[1])
 split, _ = load_mvtec(sys.argv[2], det.config.preprocess, str(det.config.preprocess.channels))
-if len(sys.argv) > 3:  # only these families
+if len(sys.argv) > 3 and sys.argv[3] != "all":  # only these families
     chosen = sys.argv[3].split(",")
     every = synthetic.defect_families
     selection.defect_families = lambda: {k: v for k, v in every().items() if k in chosen}  # type: ignore[assignment]
-det.config = dataclasses.replace(det.config, score=ScoreConfig(k=det.config.score.k))
+overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # e.g. {"train": {"radius_views": 1}, "score": {}}
+det.config = dataclasses.replace(det.config, score=ScoreConfig(**{"k": det.config.score.k, **overrides.get("score", {})}),
+                                 train=dataclasses.replace(det.config.train, **overrides.get("train", {})))
 train, hold = det._split(split.train)
 det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold)  # type: ignore[arg-type]
 det._set_radius(train, hold, 0.0)

@@ -434,6 +434,48 @@ def test_calibrate_rewrites_both_files_and_both_backends_agree(model_dir: Path, 
     assert code == 2 and "give exactly one of --target-frr, --max-escape, --f1" in err
 
 
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_failed_calibrate_leaves_the_model_folder_byte_identical(model_dir: Path, incoming_dir: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from inspect_svdd.deploy import export
+    from inspect_svdd.errors import ExportError
+
+    model = tmp_path / "m"
+    shutil.copytree(model_dir, model)
+    before = _folder_bytes(model)
+
+    def failing(*_: object, **__: object) -> float:
+        raise ExportError("forced parity failure")
+
+    monkeypatch.setattr(export, "check_parity", failing)
+    code, _, err = run("calibrate", str(incoming_dir), "-m", str(model), "--max-escape", "0.0")
+    assert code == 2 and "forced parity failure" in err and "Traceback" not in err
+    assert _folder_bytes(model) == before  # new radius, weights and ONNX file all left aside, then dropped
+    code, _, err = run("fit", str(incoming_dir / "good"), "-o", str(model), *FAST_FIT)
+    assert code == 2 and "forced parity failure" in err
+    after = _folder_bytes(model)
+    after.pop("checkpoint.pt")  # the finished training is kept for --resume; the model files are untouched
+    assert after == before  # a refit whose export fails changes nothing either
+
+
+def test_weights_that_do_not_belong_to_model_json_are_refused(model_dir: Path, golden_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / "other"
+    code, _, err = run("fit", str(golden_dir), "-o", str(other), "--seed", "1", "--no-onnx", *FAST_FIT)
+    assert code == 0, err
+    model = tmp_path / "m"
+    shutil.copytree(model_dir, model)
+    shutil.copy(other / "encoder.pt", model / "encoder.pt")  # copied weights beside the old centre and radius
+    code, _, err = run("score", str(golden_dir), "-m", str(model), "--backend", "torch", "--csv", "-")
+    assert code == 2 and "do not belong to model.json" in err
+
+
 
 def test_score_writes_heatmaps_of_failed_images(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "heat"

@@ -148,14 +148,15 @@ def test_soft_boundary_uses_learned_radius(images: np.ndarray) -> None:
 
 
 def test_bank_views_add_augmented_training_views_to_the_golden_bank(fitted: DeepSVDD, images: np.ndarray) -> None:
-    plain = fitted.with_rule(ScoreConfig("knn", k=3), images)
+    plain = fitted.with_rule(ScoreConfig("knn", k=3, bank_views=0), images)
     viewed = fitted.with_rule(ScoreConfig("knn", k=3, bank_views=2), images)
     assert plain.head_ is not None and viewed.head_ is not None
     n_train = plain.holdout_["train_count"]
     assert len(plain.head_.bank) == n_train and len(viewed.head_.bank) == 3 * n_train
     assert not np.allclose(plain.score(images), viewed.score(images))
-    with pytest.raises(ConfigError, match="bank views need held-out"):
-        FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig(bank_views=1))
+    with pytest.raises(ConfigError, match="bank views .default 2. need held-out"):
+        FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig("knn", bank_views=1))
+    assert FitConfig(train=TrainConfig(holdout=0)).score.bank_views == 2  # auto: without held-out images, no views
 
 
 def test_a_refit_starts_fresh_instead_of_continuing(images: np.ndarray) -> None:

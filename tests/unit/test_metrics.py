@@ -47,3 +47,16 @@ def test_calibrated_radius_rules() -> None:
     assert 4.0 <= radius**2 < 10.0  # the perfect split
     radius, facts = calibrated_radius(distances[:4], anomalous[:4], "target-frr", 0.25, "quantile")
     assert facts["rule"] == "quantile" and radius == pytest.approx(np.quantile(np.sqrt(distances[:4]), 0.75))
+
+
+def test_a_calibrated_radius_keeps_a_margin_both_backends_respect() -> None:
+    from inspect_svdd.evaluate.calibrate import MARGIN, calibrated_radius, just_below
+
+    distances = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    anomalous = np.array([False, False, False, True, True])
+    radius, _ = calibrated_radius(distances, anomalous, "max-escape", 0.0, "quantile")
+    # the first defect must fail even when the other backend scores it 1e-5 lower (the old radius sat 1e-7 below it)
+    assert radius**2 < 10.0 * (1 - 1e-5) and radius**2 == pytest.approx(10.0 * (1 - MARGIN))
+    assert radius**2 > 3.0  # the good parts still pass
+    close = np.array([9.9999, 10.0])  # a statistic just below the one that must fail stays on the pass side
+    assert just_below(close, 10.0) == pytest.approx((9.9999 + 10.0) / 2)
