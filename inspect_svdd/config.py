@@ -247,7 +247,7 @@ class TrainConfig:
     min_holdout: int = 5
     radius_rule: RadiusRule = "lognormal"
     radius_confidence: float = 0.9
-    radius_views: int = 1
+    radius_views: int = 0
     augment: str = "jitter"
     augment_factor: int = 2
     anomalies: str = "none"
@@ -331,7 +331,7 @@ class ScoreConfig:
     rule: ScoreRule = "auto"
     k: int = 5
     features: FeatureKind = "auto"
-    bank_views: int = 2
+    bank_views: int = 0
     members: tuple[str, ...] = ()
     validation_defects: int = 120
 
@@ -383,8 +383,7 @@ class FitConfig:
             raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
         bank_rule = self.score.rule in ("knn", "mahalanobis", "fusion")  # auto without held-out images turns views off
         if self.score.bank_views and self.train.holdout == 0 and bank_rule:  # a training image would meet its own views
-            raise ConfigError("bank views (default 2) need held-out golden images to set the radius (holdout > 0); "
-                              "with holdout 0 set bank_views (--bank-views) to 0")
+            raise ConfigError("bank views need held-out golden images to set the radius (holdout > 0)")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""

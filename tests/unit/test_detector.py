@@ -154,9 +154,9 @@ def test_bank_views_add_augmented_training_views_to_the_golden_bank(fitted: Deep
     n_train = plain.holdout_["train_count"]
     assert len(plain.head_.bank) == n_train and len(viewed.head_.bank) == 3 * n_train
     assert not np.allclose(plain.score(images), viewed.score(images))
-    with pytest.raises(ConfigError, match="bank views .default 2. need held-out"):
+    with pytest.raises(ConfigError, match="bank views need held-out"):
         FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig("knn", bank_views=1))
-    assert FitConfig(train=TrainConfig(holdout=0)).score.bank_views == 2  # auto: without held-out images, no views
+    assert FitConfig(train=TrainConfig(holdout=0), score=ScoreConfig(bank_views=1)).score.selects  # auto: views off
 
 
 def test_a_refit_starts_fresh_instead_of_continuing(images: np.ndarray) -> None:
