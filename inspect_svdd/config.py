@@ -272,6 +272,9 @@ class TrainConfig:
             raise ConfigError(f"holdout fraction must be in [0, 1), got {self.holdout}")
         if self.epochs < 1 or self.ae_epochs < 0 or self.batch_size < 1 or self.augment_factor < 1:
             raise ConfigError("epochs, batch size and augment factor must be positive")
+        if min(self.lr, self.ae_lr) <= 0 or min(self.weight_decay, self.ae_weight_decay) < 0:
+            raise ConfigError(f"learning rates must be > 0 and weight decays >= 0, got lr {self.ae_lr}, {self.lr}, "
+                              f"weight decay {self.ae_weight_decay}, {self.weight_decay}")
         if self.min_steps < 0 or self.ae_min_steps < 0:
             raise ConfigError(f"minimum step counts must be >= 0, got {self.ae_min_steps}, {self.min_steps}")
         if self.radius_rule not in ("quantile", "lognormal") or self.radius_views < 0:

@@ -136,3 +136,24 @@ def write_reports(doc: dict[str, Any], json_path: str | Path) -> tuple[Path, Pat
     md = json_path.with_suffix(".md")
     md.write_text(markdown(doc))
     return md, plot(doc, json_path.with_suffix(".png"))
+
+
+def proxy_markdown(table: dict[str, Any]) -> str:
+    """Markdown of a selection proxy table (:func:`inspect_svdd.bench.runner.proxy_table`): validation beside test."""
+    judged = table.get("judged_on") or {}
+    lines = [f"Scorer selection judged on {judged.get('held_out')} held-out golden images and {judged.get('defects')} "
+             f"validation defects ({', '.join(judged.get('families', []))}); chosen **{table['chosen']}**, best on the "
+             f"real test set in hindsight **{table['best_in_hindsight']}**.", "",
+             "| candidate | validation escape at R | validation AUROC | test AUROC | test escape at R | test false reject at R |",
+             "|---|---|---|---|---|---|"]
+    for c in table["candidates"]:
+        t = c["test"]
+        lines.append(f"| {c['candidate']} | {c['escape']:.1%} | {100 * c['auroc']:.1f} | {100 * t['auroc']:.1f} | "
+                     f"{t['test_escape_rate']:.1%} | {t['test_false_reject_rate']:.1%} |")
+    families = list(table["candidates"][0].get("escape_per_family", {})) if table["candidates"] else []
+    if families:
+        lines += ["", "Validation escape per synthetic family:", "",
+                  "| candidate | " + " | ".join(families) + " |", "|---|" + "---|" * len(families)]
+        lines += [f"| {c['candidate']} | " + " | ".join(f"{c['escape_per_family'][f]:.0%}" for f in families) + " |"
+                  for c in table["candidates"]]
+    return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ are read from the dataclasses, so they live in one place.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -236,7 +237,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         resume: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
     from inspect_svdd.io.datasets import load_defects
-    from inspect_svdd.layout import CHECKPOINT_FILE, ONNX_FILE
+    from inspect_svdd.layout import AE_WEIGHTS, CHECKPOINT_FILE, ONNX_FILE
     from inspect_svdd.model.artifact import files_digest, load_pretrained
     from inspect_svdd.model.checkpoint import Checkpoint, fit_key
     from inspect_svdd.model.detector import DeepSVDD
@@ -268,7 +269,9 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
-    checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict(), images, bad), resume)
+    ae_key = {"pretrained": hashlib.sha256((pretrained / AE_WEIGHTS).read_bytes()).hexdigest()
+              if pretrained is not None else None}  # another autoencoder is another fit: never resumed into
+    checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict() | ae_key, images, bad), resume)
     if checkpoint.saved is not None:
         log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} epoch {checkpoint.saved['epoch']}", quiet)
     elif resume:

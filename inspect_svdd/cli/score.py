@@ -65,7 +65,8 @@ def open_backend(model: Path, backend: str, device: str, threads: int | None) ->
               help="ONNX Runtime device; auto uses CUDA only where it really works.")
 @click.option("--radius", type=click.FloatRange(min=0),
               help="Decision radius overriding the model's (score = distance - radius^2).")
-@click.option("--batch-size", default=32, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1),
+              help="Images scored together (memory grows with it).")
 @click.option("--workers", default=2, show_default=True, help="Decoding threads.")
 @click.option("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores).")
 @click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),

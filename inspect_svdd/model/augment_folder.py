@@ -60,7 +60,10 @@ def augment_folder(
     source, output = Path(source), Path(output)
     preview = Path(preview) if preview else output.parent / f"{output.name}_preview.png"
     paths = list_images(source)
-    names = [Path(p.relative_to(source).with_suffix("").as_posix().replace("/", "__")) for p in paths]
+    stems = [p.relative_to(source).with_suffix("").as_posix().replace("/", "__") for p in paths]
+    clashing = {s for s in stems if stems.count(s) > 1}  # a.png and a.jpg: keep the extension in both names
+    names = [Path(f"{stem}_{p.suffix.lstrip('.').lower()}" if stem in clashing else stem)
+             for stem, p in zip(stems, paths, strict=True)]
     planned = [output / f"{n}_aug{j:03d}.png" for n in names for j in range(1, copies + 1)]
     clash = [p for p in [*planned, output / MANIFEST, preview] if p.exists()]
     if clash and not overwrite:

@@ -10,12 +10,15 @@ MODEL_DIR: a model saved by `recipe run --save-models` (or `fit`) on DATASET_ROO
 
 import dataclasses
 import json
+import os
 import sys
+from pathlib import Path
 
 import torch
 
 from inspect_svdd.bench.data import load_mvtec
 from inspect_svdd.bench.runner import proxy_table
+from inspect_svdd.bench.tables import proxy_markdown
 from inspect_svdd.config import ScoreConfig
 from inspect_svdd.model import selection, synthetic
 from inspect_svdd.model.artifact import load_model
@@ -34,6 +37,11 @@ train, hold = det._split(split.train)
 det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold)  # type: ignore[arg-type]
 det._set_radius(train, hold, 0.0)
 table = proxy_table(det, split)
+out = Path(os.environ["PROXY_OUT"]) if os.environ.get("PROXY_OUT") else None  # write the table there (JSON + md)
+if out is not None:
+    table["model"], table["dataset"], table["overrides"], table["command"] = sys.argv[1], sys.argv[2], overrides, sys.argv
+    out.write_text(json.dumps(table, indent=1) + "\n")
+    out.with_suffix(".md").write_text(proxy_markdown(table))
 print("chosen", table["chosen"], "best in hindsight", table["best_in_hindsight"], table["judged_on"])
 for c in table["candidates"]:
     t = c["test"]

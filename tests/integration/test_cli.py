@@ -652,3 +652,17 @@ def test_explicit_score_or_features_switch_selection_off(model_dir: Path, golden
     record = json.loads((tmp_path / "m" / "model.json").read_text())
     assert record["config"]["score"]["rule"] == "knn" and record["config"]["score"]["features"] == "stages"
     assert record["selection"] == {} and "scorer:" not in err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--lr", "-1"), ("--weight-decay", "-1"), ("--ae-lr", "0")])
+def test_bad_optimiser_settings_are_one_line_before_any_training(golden_dir: Path, tmp_path: Path, option: str,
+                                                                 value: str) -> None:
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), option, value, *FAST_FIT)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "learning rates must be > 0" in err
+    assert not (tmp_path / "m").exists()  # refused before pretraining ran
+
+
+def test_a_batch_size_below_one_is_refused(model_dir: Path, incoming_dir: Path) -> None:
+    for value in ("0", "-3"):
+        code, out, err = run("score", str(incoming_dir), "-m", str(model_dir), "--batch-size", value, "--csv", "-")
+        assert code == 2 and out == "" and "--batch-size" in err and "Traceback" not in err

@@ -143,3 +143,14 @@ def test_dump_preset_then_fit_uses_the_file(tmp_path: Path) -> None:
                                   "--augment-factor", "1", "--no-onnx", "-q"])
     assert result.exit_code == 0, result.output
     assert str(preset) in (tmp_path / "m" / "model.json").read_text()
+
+
+def test_same_name_with_two_extensions_gives_two_sets_of_copies(tmp_path: Path) -> None:
+    from inspect_svdd.model.augment_folder import augment_folder
+
+    write_rgb(tmp_path / "in" / "a.png", draw_part(1))
+    write_rgb(tmp_path / "in" / "a.jpg", draw_part(2))
+    result = augment_folder(tmp_path / "in", tmp_path / "out", copies=2, seed=0)
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert names == ["a_jpg_aug001.png", "a_jpg_aug002.png", "a_png_aug001.png", "a_png_aug002.png"]
+    assert len(result.written) == 4
