@@ -74,9 +74,11 @@ def _rules_table(runs: list[dict[str, Any]]) -> list[str]:
              "radius set from good images only; the last column is an oracle figure, the threshold set on test/good):",
              "", "| rule | AUROC (%) | false reject at R | escape at R | escape at 2 % test false rejects |",
              "|---|---|---|---|---|"]
-    for rule in with_rules[0]["rules"]:
-        rs = [r["rules"][rule] for r in with_rules]
-        lines.append(f"| {rule} | {_mean_std([x['auroc'] for x in rs])} | "
+    keys = list(dict.fromkeys(k for r in with_rules for k in r["rules"]))  # a rule fit chose may differ per run
+    for rule in keys:
+        rs = [r["rules"][rule] for r in with_rules if rule in r["rules"]]
+        label = rule if len(rs) == len(with_rules) else f"{rule} ({len(rs)} of {len(with_rules)} runs)"
+        lines.append(f"| {label} | {_mean_std([x['auroc'] for x in rs])} | "
                      f"{100 * np.mean([x['test_false_reject_rate'] for x in rs]):.1f} % | "
                      f"{100 * np.mean([x['test_escape_rate'] for x in rs]):.1f} % | "
                      f"{100 * np.mean([x['escape_at_2pct_test_frr'] for x in rs]):.1f} % |")
@@ -86,9 +88,12 @@ def _rules_table(runs: list[dict[str, Any]]) -> list[str]:
 def _boundary_table(runs: list[dict[str, Any]]) -> list[str]:
     """Precision and recall of each method's own verdicts (mean over runs); empty for runs made before they were kept."""
     first = runs[0] if runs else {}
-    if "precision" not in first.get("rules", {}).get(first.get("config", {}).get("score", {}).get("rule", ""), {}):
+    def own(run: dict[str, Any]) -> str:  # the rule the model scored with (fit's choice when it chose)
+        return str(run.get("chosen_config", run.get("config", {})).get("score", {}).get("rule", ""))
+
+    if "precision" not in first.get("rules", {}).get(own(first), {}):
         return []
-    rows = {"deep-svdd (at R)": [r["rules"][r["config"]["score"]["rule"]] for r in runs]}
+    rows = {"deep-svdd (at R)": [r["rules"][own(r)] for r in runs]}
     for name in first.get("baselines", {}):
         rows[f"{name} (own boundary)"] = [r["baselines"][name] for r in runs]
     lines = ["", "Verdicts at each method's own decision boundary, anomalies as the positive class (Deep SVDD at its "
