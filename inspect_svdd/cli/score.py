@@ -13,6 +13,7 @@ from inspect_svdd.cli.common import SCORE_EPILOG, CliError, handle_errors, log, 
 from inspect_svdd.errors import ModelError
 
 if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
+    from inspect_svdd.deploy.results import RowLog
     from inspect_svdd.deploy.scoring import Backend, Row
 
 
@@ -84,7 +85,7 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
 
     Each image gets a pass/fail verdict.
     """
-    from inspect_svdd.deploy.results import Report, RowLog
+    from inspect_svdd.deploy.results import Report, path_key
     from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.io.images import list_sources
 
@@ -102,12 +103,18 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
     scorer = open_backend(model, "onnx" if engine == "ray" else backend, device, threads)
     heat_of = _heatmap_writer(scorer, heatmap_method, incoming, heatmap_dir) if heatmap_dir else None
     extra = ("heatmap",) if heat_of else ()
-    logs = [RowLog(t, extra, resume, jsonl=t is jsonl_path) for t in targets]
+    logs = [_open_log(t, extra, resume, jsonl=t is jsonl_path) for t in targets]
     done = set.intersection(*(rl.done for rl in logs)) if logs else set()
     report = Report()
     for row in logs[0].previous if logs else []:
-        if row.path in done:
+        if path_key(row.path) in done:
             report.add(row)  # the exit code covers the whole results file
+    if sort_into is not None and logs:
+        _finish_moves(logs[0].previous, incoming, sort_into)  # rows written, files not yet moved when killed
+        for rl in logs:
+            rl.forget_previous()  # what is in INCOMING now has not been scored
+        done = set()
+    skip = [d for d in (sort_into, heatmap_dir) if d is not None]  # outputs inside INCOMING are never inputs
     for rl in logs:
         if rl.repaired:
             click.echo(f"warning: {rl.target}: removed a last line cut off by an interruption; that image is scored again",
@@ -121,9 +128,7 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
             click.echo(_line(row) + "".join(f"  heatmap {p}" for p in values if p))
         report.add(row)  # counted once written, so an interrupt reports what was kept
         if sort_into is not None:
-            from inspect_svdd.deploy.watch import sort_into as move
-
-            move(Path(row.path), incoming, sort_into, row.verdict)
+            _move(Path(row.path), incoming, sort_into, row.verdict)
 
     warned: dict[str, int] = {}
 
@@ -144,9 +149,9 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
     planned = ""
     try:
         if watch:
-            _watch(incoming, sort_into, settle, poll, batch_size, done, run, quiet)
+            _watch(incoming, skip, settle, poll, batch_size, done, run, quiet)
         else:
-            paths = [p for p in list_sources(incoming) if str(p) not in done]
+            paths = [p for p in list_sources(incoming) if path_key(p) not in done and not _inside(p, skip)]
             planned = f" of {len(paths) + report.total}"
             resumed = f" ({len(done)} already in the results file)" if done else ""
             log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider}){resumed}", quiet)
@@ -177,7 +182,46 @@ def _check_ray_options(backend: str, watch: bool, heatmap_dir: Path | None) -> N
         raise CliError("--engine ray needs Ray: pip install 'inspect-svdd[ray]'")
 
 
-def _watch(folder: Path, sort_into: Path | None, settle: float, poll: float, batch_size: int, done: set[str],
+def _open_log(target: str, extra: tuple[str, ...], resume: bool, jsonl: bool) -> RowLog:
+    """A results file, or one clear line when it cannot be opened (no such folder, no permission)."""
+    from inspect_svdd.deploy.results import RowLog
+
+    try:
+        return RowLog(target, extra, resume, jsonl=jsonl)
+    except OSError as exc:
+        raise CliError(f"{target}: cannot write the results file ({exc.strerror})") from None
+
+
+def _key(path: Path) -> str:
+    from inspect_svdd.deploy.results import path_key
+
+    return path_key(path)
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(f.resolve()) for f in folders)
+
+
+def _move(path: Path, incoming: Path, target: Path, verdict: str) -> None:
+    """Sort a scored file; a failed move is a warning (the row is written, the file stays), never an abort."""
+    from inspect_svdd.deploy.watch import sort_into as move
+
+    try:
+        move(path, incoming, target, verdict)
+    except OSError as exc:
+        click.echo(f"warning: {path}: cannot move it into {target / verdict} ({exc.strerror or exc}); left in place",
+                   err=True)
+
+
+def _finish_moves(previous: list[Row], incoming: Path, target: Path) -> None:
+    """Move the files an interrupted run scored (their rows are written) but did not sort yet."""
+    for row in previous:
+        if row.verdict in ("pass", "fail") and Path(row.path).is_file() and not _inside(Path(row.path), [target]):
+            _move(Path(row.path), incoming, target, row.verdict)
+
+
+def _watch(folder: Path, skip: list[Path], settle: float, poll: float, batch_size: int, done: set[str],
            run: Callable[[list[Path]], None], quiet: bool) -> None:
     """Score the folder's images as they become complete until SIGINT or SIGTERM; stops between batches."""
     import signal
@@ -191,11 +235,11 @@ def _watch(folder: Path, sort_into: Path | None, settle: float, poll: float, bat
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    watcher = FolderWatch(folder, settle, exclude=sort_into)
+    watcher = FolderWatch(folder, settle, exclude=skip)
     log(f"watching {folder} (a file is scored once its size is stable for {settle:g} s); Ctrl-C or SIGTERM stops", quiet)
     try:
         while not stop.is_set():
-            ready = [p for p in watcher.ready() if str(p) not in done]
+            ready = [p for p in watcher.ready() if _key(p) not in done]
             for i in range(0, len(ready), batch_size):
                 if stop.is_set():
                     break
@@ -213,11 +257,22 @@ def _heatmap_writer(scorer: Backend, method: str, incoming: Path, out_dir: Path)
     from inspect_svdd.evaluate.heatmaps import HeatMapper, target_for
 
     mapper = HeatMapper(scorer, method)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".inspect-svdd-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"{out_dir}: cannot write heat maps there ({exc.strerror})") from None
 
     def heat_of(row: Row) -> str:
         if row.verdict != "fail":
             return ""
-        return str(mapper.write(row.path, target_for(Path(row.path), incoming, out_dir)))
+        try:
+            return str(mapper.write(row.path, target_for(Path(row.path), incoming, out_dir)))
+        except OSError as exc:  # a full disk mid-run: the verdict still counts
+            click.echo(f"warning: {row.path}: heat map not written ({exc.strerror or exc})", err=True)
+            return ""
 
     return heat_of
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,11 @@ def _number(value: Any) -> float | None:
     return None if value in ("", None) else float(value)
 
 
+def path_key(path: str | Path) -> str:
+    """An image's identity in a results file: its absolute, normalised path (``./in/a.png`` is ``in/a.png``)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
 class RowLog:
     """One results file of a run, CSV or JSON Lines, new or resumed; ``-`` is stdout.
 
@@ -131,13 +137,16 @@ class RowLog:
 
         self.stream: TextIO = sys.stdout if target == "-" else open(path, "a" if append else "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer = JsonlWriter(self.stream, extra) if jsonl else CsvWriter(self.stream, extra, header=not append)
-        self.done = {r.path for r in self.previous}
+        self.done = {path_key(r.path) for r in self.previous}  # images of the earlier run (as path keys)
 
     def write(self, row: Row, *extra: str) -> None:
-        """Append ``row`` unless this file already holds a row for its image."""
-        if row.path not in self.done:
+        """Append ``row`` unless the earlier run's rows (resume) already hold one for its image."""
+        if path_key(row.path) not in self.done:
             self.writer.write(row, *extra)
-            self.done.add(row.path)
+
+    def forget_previous(self) -> None:
+        """Write every row from now on (the earlier run's files were moved away: a same-named file is a new one)."""
+        self.done = set()
 
     def close(self) -> None:
         """Close the file (stdout stays open)."""

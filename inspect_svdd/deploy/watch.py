@@ -27,16 +27,17 @@ class FolderWatch:
     Args:
         root: the folder the camera writes into (searched recursively).
         settle: seconds a file's size and time must stay unchanged.
-        exclude: a folder under ``root`` to ignore (where ``--sort-into`` moves files).
+        exclude: folders under ``root`` to ignore (where ``--sort-into`` moves files, ``--heatmaps`` writes).
         clock: seconds, monotonic (tests pass a fake one).
     """
 
-    def __init__(self, root: Path, settle: float = 1.0, exclude: Path | None = None,
+    def __init__(self, root: Path, settle: float = 1.0, exclude: Path | list[Path] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.root, self.settle, self.clock = root, settle, clock
-        self.exclude = exclude.resolve() if exclude else None
+        folders = [exclude] if isinstance(exclude, Path) else list(exclude or [])
+        self.exclude = [f.resolve() for f in folders]
         self.seen: dict[Path, tuple[tuple[int, int], float]] = {}  # path -> (size, mtime), since when
-        self.handed: set[Path] = set()
+        self.handed: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime) when handed over
 
     def _listing(self) -> list[Path]:
         try:
@@ -45,29 +46,34 @@ class FolderWatch:
             if not self.root.is_dir():
                 raise
             return []
-        if self.exclude is not None:
-            paths = [p for p in paths if not p.resolve().is_relative_to(self.exclude)]
+        if self.exclude:
+            paths = [p for p in paths if not any(p.resolve().is_relative_to(f) for f in self.exclude)]
         return paths
 
     def ready(self) -> list[Path]:
         """New images whose size and time have been stable for ``settle`` seconds, in sorted order."""
         now = self.clock()
-        out = []
-        for path in self._listing():
-            if path in self.handed:
-                continue
+        out, states = [], {}
+        listing = self._listing()
+        present = set(listing)
+        for gone in [p for p in self.handed if p not in present]:  # moved away or deleted: a new file
+            del self.handed[gone]  # of that name (a camera reusing names) is scored again
+        for path in listing:
             try:
                 info = path.stat()
             except FileNotFoundError:  # renamed or removed between listing and stat
                 continue
             state = (info.st_size, info.st_mtime_ns)
+            if self.handed.get(path) == state:
+                continue  # this very file was handed over already
+            states[path] = state
             previous = self.seen.get(path)
             if previous is None or previous[0] != state:
                 self.seen[path] = (state, now)
             elif now - previous[1] >= self.settle:
                 out.append(path)
         for path in out:
-            self.handed.add(path)
+            self.handed[path] = states[path]
             self.seen.pop(path, None)
         return out
 

@@ -60,7 +60,7 @@ def _drop_files(folder: Path) -> None:
             with open(target, "wb") as stream:
                 stream.write(data[: len(data) // 2])
                 stream.flush()
-                time.sleep(0.15)  # a slow writer: the half-written file must not be scored
+                time.sleep(0.1)  # a slow writer: the half-written file must not be scored (settle: 30 times this pause)
                 stream.write(data[len(data) // 2 :])
         else:
             target.write_bytes(data)
@@ -72,14 +72,14 @@ def test_watch_scores_each_dropped_file_once_and_stops_cleanly_on_sigterm(model_
     hot.mkdir()
     (hot / "already_there.png").write_bytes(png_bytes(99))
     out = tmp_path / "out.csv"
-    proc = cli("score", str(hot), "-m", str(model_dir), "--watch", "--csv", str(out), "--settle", "0.5",
+    proc = cli("score", str(hot), "-m", str(model_dir), "--watch", "--csv", str(out), "--settle", "3",
                "--poll", "0.1", "--jsonl", str(tmp_path / "out.jsonl"))
     try:
         writer = threading.Thread(target=_drop_files, args=(hot,))
         writer.start()
         writer.join()
         assert wait_for(lambda: len(rows_of(out)) >= 51, 90), rows_of(out)
-        time.sleep(0.5)  # nothing more may come
+        time.sleep(3.5)  # nothing more may come (a second hand-over would need the settle time)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -186,3 +186,78 @@ def test_sort_into_moves_files_by_verdict_without_overwriting(model_dir: Path, i
             moved = moved.with_name("zz_corrupt_1.png")
         assert moved.is_file(), moved
     assert (sorted_dir / "error" / "scratch" / "zz_corrupt.png").read_bytes() == b"an earlier file of the same name"
+
+
+def test_a_reused_file_name_is_scored_again_once_the_first_file_is_gone(tmp_path: Path) -> None:
+    now = [0.0]
+    watch = FolderWatch(tmp_path, settle=1.0, exclude=[tmp_path / "sorted"], clock=lambda: now[0])
+    (tmp_path / "cam.png").write_bytes(b"first part")
+    watch.ready()
+    now[0] = 2.0
+    assert watch.ready() == [tmp_path / "cam.png"]
+    (tmp_path / "sorted").mkdir()
+    os.replace(tmp_path / "cam.png", tmp_path / "sorted" / "cam.png")  # --sort-into moves it away
+    now[0] = 3.0
+    assert watch.ready() == []  # the moved file is excluded, and its old name forgotten
+    (tmp_path / "cam.png").write_bytes(b"second part, same name")  # the camera reuses the name
+    now[0] = 4.0
+    watch.ready()
+    now[0] = 6.0
+    assert watch.ready() == [tmp_path / "cam.png"]  # scored again (it was never scored before the fix)
+    now[0] = 9.0
+    assert watch.ready() == []  # and only once
+
+
+def test_sorted_files_and_heat_maps_inside_incoming_are_never_scored(model_dir: Path, tmp_path: Path) -> None:
+    incoming = tmp_path / "in"
+    for i in range(3):
+        (incoming / f"p{i}.png").parent.mkdir(parents=True, exist_ok=True)
+        (incoming / f"p{i}.png").write_bytes(png_bytes(i, scratch=i == 2))
+    args = ["score", str(incoming), "-m", str(model_dir), "--sort-into", str(incoming / "sorted"),
+            "--heatmaps", str(incoming / "heat"), "--csv"]
+    first = CliRunner().invoke(main, [*args, str(tmp_path / "a.csv")])
+    assert first.exit_code in (0, 1), first.output
+    assert len(rows_of(tmp_path / "a.csv")) == 3 and not list(incoming.glob("p*.png"))
+    second = CliRunner().invoke(main, [*args, str(tmp_path / "b.csv")])  # nothing new arrived
+    assert second.exit_code == 0 and rows_of(tmp_path / "b.csv") == []  # sorted files and overlays are not inputs
+    assert len(list((incoming / "sorted").rglob("*.png"))) == 3  # and not nested deeper
+
+
+def test_resume_finishes_the_moves_a_kill_left_and_matches_paths_however_written(model_dir: Path, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    for i in range(3):
+        (incoming / f"p{i}.png").write_bytes(png_bytes(i))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "r.csv"
+    result = CliRunner().invoke(main, ["score", "./in", "-m", str(model_dir), "--csv", str(out)])
+    assert result.exit_code in (0, 1) and len(rows_of(out)) == 3
+    result = CliRunner().invoke(main, ["score", "in", "-m", str(model_dir), "--csv", str(out), "--resume"])
+    assert result.exit_code in (0, 1) and len(rows_of(out)) == 3  # './in/p0.png' is 'in/p0.png': no duplicates
+    # a kill between writing the rows and moving the files: rows there, files still in INCOMING
+    result = CliRunner().invoke(main, ["score", "in", "-m", str(model_dir), "--csv", str(out), "--resume",
+                                       "--sort-into", "sorted"])
+    assert result.exit_code in (0, 1), result.output
+    assert len(rows_of(out)) == 3 and not list(incoming.glob("*.png"))  # moved now, not scored again
+    assert sorted(p.name for p in (tmp_path / "sorted").rglob("*.png")) == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_output_places_that_cannot_be_written_are_one_line(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for option, target in (("--csv", tmp_path / "nodir" / "x.csv"), ("--heatmaps", blocker / "heat")):
+        result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(model_dir), option, str(target)])
+        assert result.exit_code == 2 and str(target) in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    (incoming / "p0.png").write_bytes(png_bytes(0))
+    result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(model_dir), "--sort-into", str(blocker / "s"),
+                                       "--csv", "-"])
+    assert result.exit_code in (0, 1) and len(rows_of_text(result.stdout)) == 1  # scored; the failed move is a warning
+    assert "cannot move it" in result.stderr and (incoming / "p0.png").is_file()
+
+
+def rows_of_text(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))

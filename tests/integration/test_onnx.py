@@ -263,7 +263,9 @@ def test_both_backends_give_identical_verdicts_on_samples(model_dir: Path) -> No
         result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming"), "-m", str(model_dir),
                                            "--backend", backend, "--csv", "-"])
         rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
-        assert result.exit_code == int(any(r["verdict"] == "fail" for r in rows[backend])), result.output
+        # keycaps scored by a model of discs: every part far outside the sphere, so exit 1 on any CPU
+        assert result.exit_code == 1 and {r["verdict"] for r in rows[backend]} == {"fail"}, result.output
+        assert min(float(r["distance"]) / float(r["radius"]) ** 2 for r in rows[backend]) > 2
         assert f"[{backend}," in result.stderr
     assert len(rows["torch"]) == 40
     assert [r["verdict"] for r in rows["torch"]] == [r["verdict"] for r in rows["onnx"]]

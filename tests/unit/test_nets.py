@@ -40,7 +40,10 @@ def test_rules_switched_off_give_bias_and_affine_batchnorm_for_measuring_them(cf
     norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
     assert norms and all(m.affine for m in norms) and encoder.fc.bias is not None
     convs = [m for m in encoder.features.modules() if isinstance(m, nn.Conv2d)]
-    assert cfg.architecture == "resnet18" or all(m.bias is not None for m in convs)  # torchvision's convolutions never had one
+    if cfg.architecture == "resnet18":  # torchvision's convolutions never had a bias: the affine BatchNorm after each is it
+        assert convs and all(m.bias is None for m in convs)
+    else:
+        assert convs and all(m.bias is not None for m in convs)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
