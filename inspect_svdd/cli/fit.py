@@ -117,14 +117,19 @@ SECTION_OF = {"image_size": "preprocess", "frame_size": "preprocess", "roi": "pr
 
 
 def build_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
-    """Map CLI keyword arguments, over a ``--config`` file when given, onto a FitConfig (channels resolved later)."""
-    cfg, channels = _options_config(kw)
+    """Map CLI keyword arguments, over a ``--config`` file when given, onto a FitConfig (channels resolved later).
+
+    The options are merged as plain values first and validated once, so a
+    setting that is only valid together with the file's (``--frame-size 192``
+    with the file's ``image_size: 64``) is not refused on its own.
+    """
+    mine, channels = _options_dict(kw), kw["channels"]
     if kw.get("config_file") is None:
-        return cfg, channels
+        return FitConfig.from_dict(mine), channels
     ctx = click.get_current_context()
     given = {name for name in kw if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     from_file, raw = _read_config(kw["config_file"])
-    merged, mine = from_file.to_dict(), cfg.to_dict()
+    merged = from_file.to_dict()
     if "channels" not in given and "channels" in (raw.get("preprocess") or {}):
         channels = str(from_file.preprocess.channels)  # the file's choice instead of auto-detection
     for name in given - {"channels", "quiet", "config_file"}:
@@ -148,19 +153,22 @@ def _read_config(path: Path) -> tuple[FitConfig, dict[str, Any]]:
         raise ConfigError(f"{path}: {first_line(exc)}") from None
 
 
-def _options_config(kw: dict[str, Any]) -> tuple[FitConfig, str]:
-    pre = PreprocessConfig(image_size=kw["image_size"], channels=1, roi=kw["roi"], resize=kw["resize"],
-                           frame_size=kw["frame_size"], decode=kw["decode"])
-    net = NetConfig(architecture=kw["architecture"], rep_dim=kw["rep_dim"],
-                    widths={"strided": N.widths, "resnet18": RESNET18_WIDTHS}.get(kw["architecture"],
-                                                                                  (32, 64, 128, 256, 256)))
-    train = TrainConfig(**{f: kw[f] for f in (
-        "ae_epochs", "epochs", "ae_min_steps", "min_steps", "batch_size", "ae_lr", "lr", "ae_weight_decay", "weight_decay",
-        "lr_milestones", "objective", "nu", "eps", "target_frr", "holdout", "radius_rule", "radius_confidence", "radius_views",
-        "augment", "augment_factor",
-        "anomalies", "anomaly_ratio", "eta", "recon_weight", "rotation_weight", "seed")})
-    return FitConfig(pre, net, train, ScoreConfig(rule=kw["score_rule"], k=kw["k"], features=kw["features"],
-                                                   bank_views=kw["bank_views"])), kw["channels"]
+TRAIN_OPTIONS = ("ae_epochs", "epochs", "ae_min_steps", "min_steps", "batch_size", "ae_lr", "lr", "ae_weight_decay",
+                 "weight_decay", "lr_milestones", "objective", "nu", "eps", "target_frr", "holdout", "radius_rule",
+                 "radius_confidence", "radius_views", "augment", "augment_factor", "anomalies", "anomaly_ratio", "eta",
+                 "recon_weight", "rotation_weight", "seed")
+
+
+def _options_dict(kw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The options as config sections of plain values (validated later, after any merge)."""
+    widths = {"strided": N.widths, "resnet18": RESNET18_WIDTHS}.get(kw["architecture"], (32, 64, 128, 256, 256))
+    return {
+        "preprocess": {"image_size": kw["image_size"], "channels": 1, "roi": kw["roi"], "resize": kw["resize"],
+                       "frame_size": kw["frame_size"], "decode": kw["decode"]},
+        "net": {"architecture": kw["architecture"], "rep_dim": kw["rep_dim"], "widths": list(widths)},
+        "train": {f: list(kw[f]) if isinstance(kw[f], tuple) else kw[f] for f in TRAIN_OPTIONS},
+        "score": {"rule": kw["score_rule"], "k": kw["k"], "features": kw["features"], "bank_views": kw["bank_views"]},
+    }
 
 
 def selection_line(selection: dict[str, Any]) -> str:

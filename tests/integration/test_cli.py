@@ -673,3 +673,16 @@ def test_a_batch_size_below_one_is_refused(model_dir: Path, incoming_dir: Path) 
     for value in ("0", "-3"):
         code, out, err = run("score", str(incoming_dir), "-m", str(model_dir), "--batch-size", value, "--csv", "-")
         assert code == 2 and out == "" and "--batch-size" in err and "Traceback" not in err
+
+
+def test_options_valid_only_with_the_config_file_are_merged_before_checking(golden_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "fit.yaml"
+    config.write_text("preprocess: {image_size: 64}\n")
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--config", str(config), "--frame-size", "192",
+                       "--no-onnx", *FAST_FIT)
+    assert code == 0, err  # 64-pixel tiles in a 192-pixel frame: refused before the merge (issue 24, point 1)
+    pre = json.loads((tmp_path / "m" / "model.json").read_text())["config"]["preprocess"]
+    assert (pre["image_size"], pre["frame_size"]) == (64, 192)
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "n"), "--config", str(config), "--frame-size", "100",
+                       *FAST_FIT)
+    assert code == 2 and "64-pixel tiles do not fit a 100-pixel frame" in err  # still checked, once, after the merge
