@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,10 +48,13 @@ class _Scorer:
 
         from inspect_svdd.deploy.runtime import OnnxScorer
 
-        self.folder = tempfile.mkdtemp(prefix="inspect-svdd-model-")
-        path = Path(self.folder) / "model.onnx"
-        path.write_bytes(ray.get(model[0]))  # the model file, from the object store (in a list: Ray passes it on as is)
-        self.scorer = OnnxScorer(path, device="cpu", threads=1)
+        folder = tempfile.mkdtemp(prefix="inspect-svdd-model-")
+        try:
+            path = Path(folder) / "model.onnx"
+            path.write_bytes(ray.get(model[0]))  # the model file, from the object store (in a list: Ray passes it on)
+            self.scorer = OnnxScorer(path, device="cpu", threads=1)  # the session holds the model in memory
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # one temporary folder per actor, gone once it has loaded
         self.radius = radius
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
