@@ -318,7 +318,8 @@ def test_fit_config_file_sets_every_field_and_options_override_it(golden_dir: Pa
     config = tmp_path / "fit.yaml"
     config.write_text("preprocess: {image_size: 64, channels: 1}\n"
                       "net: {widths: [8, 16, 16], rep_dim: 32, init: xavier}\n"  # not reachable by options
-                      "train: {ae_epochs: 1, epochs: 5, augment_factor: 1, batch_size: 8, ae_loss: image-sum, eps: 0.2}\n"
+                      "train: {ae_epochs: 1, epochs: 5, augment_factor: 1, batch_size: 8, ae_loss: image-sum, eps: 0.2,\n"
+                      "        ae_min_steps: 0, min_steps: 0}\n"
                       "score: {rule: mahalanobis}\n")
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--config", str(config), "--epochs", "2",
                        "--no-onnx", "-q")
