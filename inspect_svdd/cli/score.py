@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -87,8 +88,6 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
     """
     from inspect_svdd.deploy.results import Report, path_key
     from inspect_svdd.deploy.scoring import score_files
-    from inspect_svdd.io.images import list_sources
-
     targets = [t for t in (csv_path, jsonl_path) if t]
     if targets.count("-") > 1:
         raise CliError("only one of --csv and --jsonl can go to stdout")
@@ -151,7 +150,8 @@ def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | N
         if watch:
             _watch(incoming, skip, settle, poll, batch_size, done, run, quiet)
         else:
-            paths = [p for p in list_sources(incoming) if path_key(p) not in done and not _inside(p, skip)]
+            paths = [p for p in _sources(incoming, resumed=bool(logs and logs[0].previous))
+                     if path_key(p) not in done and not _inside(p, skip)]
             planned = f" of {len(paths) + report.total}"
             resumed = f" ({len(done)} already in the results file)" if done else ""
             log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider}){resumed}", quiet)
@@ -190,6 +190,19 @@ def _open_log(target: str, extra: tuple[str, ...], resume: bool, jsonl: bool) ->
         return RowLog(target, extra, resume, jsonl=jsonl)
     except OSError as exc:
         raise CliError(f"{target}: cannot write the results file ({exc.strerror})") from None
+
+
+def _sources(incoming: Path, resumed: bool) -> list[Path]:
+    """The images to score; a resumed run whose files were all scored and sorted away has none left (not an error)."""
+    from inspect_svdd.errors import DatasetError
+    from inspect_svdd.io.images import list_sources
+
+    try:
+        return list_sources(incoming)
+    except DatasetError:
+        if resumed and incoming.is_dir():
+            return []
+        raise
 
 
 def _key(path: Path) -> str:
@@ -257,13 +270,9 @@ def _heatmap_writer(scorer: Backend, method: str, incoming: Path, out_dir: Path)
     from inspect_svdd.evaluate.heatmaps import HeatMapper, target_for
 
     mapper = HeatMapper(scorer, method)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".inspect-svdd-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CliError(f"{out_dir}: cannot write heat maps there ({exc.strerror})") from None
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())  # created only when a part fails
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise CliError(f"{out_dir}: cannot write heat maps there ({existing} is not a writable folder)")
 
     def heat_of(row: Row) -> str:
         if row.verdict != "fail":

@@ -60,7 +60,7 @@ def test_quantile_radius_rule_is_the_heldout_quantile(images: np.ndarray) -> Non
 
 
 def test_center_rule_is_the_squared_distance_to_the_centre(fitted: DeepSVDD, images: np.ndarray) -> None:
-    assert fitted.config.score.rule == "knn" and fitted.center_ is not None  # the default
+    assert fitted.config.score.rule != "auto" and fitted.selection_["chosen"] and fitted.center_ is not None  # chosen
     center = fitted.with_rule(ScoreConfig("center"), images)
     expected = ((fitted.embeddings(images, kind="embedding") - fitted.center_) ** 2).sum(dim=1).numpy()
     np.testing.assert_allclose(center.distances(images), expected, rtol=1e-5)
