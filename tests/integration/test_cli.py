@@ -434,6 +434,12 @@ def test_calibrate_rewrites_both_files_and_both_backends_agree(model_dir: Path, 
                and not r["path"].endswith("zz_corrupt.png"))
     code, _, err = run("calibrate", str(incoming_dir / "good"), "-m", str(model), "--target-frr", "0.01")
     assert code == 0 and "false reject rate" in err  # good images only: fine for a false-reject target
+    record = json.loads((model / "model.json").read_text())
+    cal = record["calibration"]
+    assert cal["how"]["rule"] == record["config"]["train"]["radius_rule"] and cal["how"]["target_frr"] == 0.01
+    assert cal["good"] == 3 and cal["defects"] == 0 and cal["radius_after"] == record["radius"]
+    meta = {p.key: p.value for p in __import__("onnx").load(str(model / "model.onnx")).metadata_props}
+    assert float(meta["inspect_svdd.radius"]) == record["radius"] and meta["inspect_svdd.fingerprint"] == record["fingerprint"]
     code, _, err = run("calibrate", str(incoming_dir / "good"), "-m", str(model), "--f1")
     assert code == 2 and err.strip() == ("Error: --f1 needs good images and defective ones (good/ and a defect folder); "
                                          "with good images only, use --target-frr")
@@ -687,3 +693,31 @@ def test_options_valid_only_with_the_config_file_are_merged_before_checking(gold
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "n"), "--config", str(config), "--frame-size", "100",
                        *FAST_FIT)
     assert code == 2 and "64-pixel tiles do not fit a 100-pixel frame" in err  # still checked, once, after the merge
+
+
+def test_resume_with_another_pretrained_autoencoder_is_refused(golden_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspect_svdd.model.checkpoint import Checkpoint
+
+    for name, seed in (("ae1", "1"), ("ae2", "2")):
+        code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / name), "--seed", seed, *FAST_FIT)
+        assert code == 0, err
+    save = Checkpoint.save
+
+    def save_then_stop(self: Checkpoint, stage: str, epoch: int, *args: object) -> None:
+        save(self, stage, epoch, *args)  # type: ignore[arg-type]
+        if stage == "svdd" and self.path.is_file():
+            raise KeyboardInterrupt  # Ctrl-C once the first Deep SVDD checkpoint is on disk
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    fast = [a for a in FAST_FIT if a != "-q"]
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--pretrained", str(tmp_path / "ae1"),
+                       "--no-onnx", *fast)
+    assert code == 130 and (tmp_path / "m" / "checkpoint.pt").is_file(), err
+    monkeypatch.setattr(Checkpoint, "save", save)
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--pretrained", str(tmp_path / "ae2"),
+                       "--resume", "--no-onnx", *fast)
+    assert code == 2 and "checkpoint of another fit" in err  # the state trained from ae1 is not continued with ae2
+    code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--pretrained", str(tmp_path / "ae1"),
+                       "--resume", "--no-onnx", *fast)
+    assert code == 0 and "resuming from" in err  # the same autoencoder resumes

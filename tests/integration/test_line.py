@@ -117,30 +117,38 @@ def test_resume_after_a_kill_gives_every_row_once(model_dir: Path, tmp_path: Pat
     folder = tmp_path / "batch"
     folder.mkdir()
     samples = [png_bytes(i, scratch=i % 4 == 0) for i in range(8)]
-    for i in range(1000):  # enough that the kill lands mid-run on a fast CPU too
-        (folder / f"img_{i:04d}.png").write_bytes(samples[i % 8])
+    names = [folder / f"img_{i:04d}.png" for i in range(200)]
+    for i, path in enumerate(names):
+        if i == 120:
+            os.mkfifo(path)  # reading it blocks: the run cannot get past image 120 whatever the CPU's speed
+        else:
+            path.write_bytes(samples[i % 8])
+    listing = tmp_path / "batch.txt"
+    listing.write_text("".join(f"{p}\n" for p in names))
     out = tmp_path / "out.csv"
-    proc = cli("score", str(folder), "-m", str(model_dir), "--csv", str(out), "--batch-size", "1", "--workers", "1")
+    proc = cli("score", str(listing), "-m", str(model_dir), "--csv", str(out), "--batch-size", "1", "--workers", "1")
     try:
-        assert wait_for(lambda: len(rows_of(out)) >= 20, 60)
+        assert wait_for(lambda: len(rows_of(out)) >= 20, 120)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
     kept = len(rows_of(out))
-    assert 20 <= kept < 1000
+    assert 20 <= kept <= 120
+    names[120].unlink()
+    names[120].write_bytes(samples[0])  # the blocked file arrives after all
     with open(out, "a") as stream:  # what a crash in the middle of a write leaves
         stream.write(str(folder / "img_9999.png") + ",0.12")
-    result = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", str(out), "--resume"])
+    result = CliRunner().invoke(main, ["score", str(listing), "-m", str(model_dir), "--csv", str(out), "--resume"])
     rows = rows_of(out)
-    assert len(rows) == 1000 and len({r["path"] for r in rows}) == 1000, result.stderr
+    assert len(rows) == 200 and len({r["path"] for r in rows}) == 200, result.stderr
     assert "removed a last line cut off by an interruption" in result.stderr
-    straight = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", "-"])
+    straight = CliRunner().invoke(main, ["score", str(listing), "-m", str(model_dir), "--csv", "-"])
     assert [r["verdict"] for r in rows] == [r["verdict"] for r in csv.DictReader(io.StringIO(straight.stdout))]
     assert result.exit_code == straight.exit_code == 1
-    again = CliRunner().invoke(main, ["score", str(folder), "-m", str(model_dir), "--csv", str(out), "--resume"])
-    assert again.exit_code == 1 and len(rows_of(out)) == 1000 and "1000 images:" in again.stderr  # nothing left to do
+    again = CliRunner().invoke(main, ["score", str(listing), "-m", str(model_dir), "--csv", str(out), "--resume"])
+    assert again.exit_code == 1 and len(rows_of(out)) == 200 and "200 images:" in again.stderr  # nothing left to do
 
 
 def test_resume_refuses_a_file_of_another_kind(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
