@@ -119,20 +119,22 @@ class PerlinBlend(_Seeded):
         return _blend(img, other, mask)
 
 
-class Smudge(_Seeded):
-    """A local blur inside a soft ellipse.
+class _Sized(_Seeded):
+    """A defect drawn in a region whose size (a fraction of the image side, min and max) is its one setting."""
 
-    Args:
-        size: half-axes as a fraction of the image side (min, max).
-    """
+    default_size: tuple[float, float] = (0.04, 0.12)
 
-    def __init__(self, size: tuple[float, float] = (0.04, 0.12), p: float = 1.0) -> None:
+    def __init__(self, size: tuple[float, float] | None = None, p: float = 1.0) -> None:
         super().__init__(p=p)
-        self.size = _pair(size)
+        self.size = _pair(size or self.default_size)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         """Arguments that ``albumentations.save`` records."""
         return ("size",)
+
+
+class Smudge(_Sized):
+    """A local blur inside a soft ellipse; ``size``: its half-axes as a fraction of the image side."""
 
     def make(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Blur the image, keep the blur inside the ellipse."""
@@ -146,20 +148,10 @@ class Smudge(_Seeded):
         return _blend(img, blurred, _ellipse(rng, rows, cols, self.size, 0.3, centre))
 
 
-class CutOut(_Seeded):
-    """A rectangle or ellipse filled with a flat tone: a missing piece.
+class CutOut(_Sized):
+    """An ellipse filled with a flat tone, a missing piece; ``size``: its half-axes as a fraction of the side."""
 
-    Args:
-        size: half-extent as a fraction of the image side (min, max).
-    """
-
-    def __init__(self, size: tuple[float, float] = (0.03, 0.1), p: float = 1.0) -> None:
-        super().__init__(p=p)
-        self.size = _pair(size)
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        """Arguments that ``albumentations.save`` records."""
-        return ("size",)
+    default_size = (0.03, 0.1)
 
     def make(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Fill the region with the image's darkest, brightest or median tone."""
