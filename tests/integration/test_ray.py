@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,11 @@ def test_score_on_ray_gives_the_local_rows(local_ray: None, model_dir: Path, tmp
     shutil.copytree(SAMPLES / "incoming", folder)
     (folder / "scratch" / "zz_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     local_code, local, _ = _score(str(folder), "-m", str(model_dir))
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("inspect-svdd-model-*"))
     ray_code, on_ray, err = _score(str(folder), "-m", str(model_dir), "--engine", "ray", "--batch-size", "8")
     assert ray_code == local_code == 3, err
+    assert set(temp.glob("inspect-svdd-model-*")) == before  # each actor removed its copy of the model once loaded
     assert [r["path"] for r in on_ray] == [r["path"] for r in local] and len(local) == 41
     assert [r["verdict"] for r in on_ray] == [r["verdict"] for r in local]
     for a, b in zip(on_ray, local, strict=True):
