@@ -169,3 +169,16 @@ def test_a_refit_starts_fresh_instead_of_continuing(images: np.ndarray) -> None:
     pretrained = DeepSVDD(cfg).pretrain(images, progress=False)
     first = pretrained.fit(images, progress=False).score(images)
     np.testing.assert_array_equal(first, pretrained.fit(images, progress=False).score(images))
+
+
+def test_verdicts_near_the_boundary_match_batch_scoring(fitted: DeepSVDD, images: np.ndarray) -> None:
+    from inspect_svdd.deploy.scoring import verdict_row
+
+    embeddings = fitted.embeddings(images)  # one forward pass: the arithmetic after it is what is compared
+    distances = fitted.statistics(embeddings)
+    for i, d in enumerate(distances):  # radii a hair either side of each image's own distance
+        for rel in (-3e-8, -1e-8, 0.0, 1e-8, 3e-8):
+            radius = float(np.sqrt(float(d) * (1 + rel)))
+            scores = fitted.score_embeddings(embeddings, radius=radius)
+            assert scores.dtype == np.float64  # as batch scoring and the runtime compute it
+            assert (scores[i] > 0) == (verdict_row(Path("x"), float(d), radius).verdict == "fail"), (i, rel)
