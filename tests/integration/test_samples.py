@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.cli import main
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, assert_same_verdicts
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_backends_agree_on_samples(sample_model: tuple[Path, str]) -> None:
     model, _ = sample_model
     _, torch_rows = _score(model, "torch")
     _, onnx_rows = _score(model, "onnx")
-    assert [r["verdict"] for r in torch_rows] == [r["verdict"] for r in onnx_rows]
+    assert_same_verdicts(torch_rows, onnx_rows)
 
 
 def test_heatmaps_point_at_the_samples_defects(sample_model: tuple[Path, str], tmp_path: Path) -> None:
@@ -79,3 +79,18 @@ def test_heatmaps_point_at_the_samples_defects(sample_model: tuple[Path, str], t
     assert local["hottest_region_hits"] >= 0.8 and local["hottest_region_area"] < 0.1
     assert local["pixel_auroc"] > 0.85
     assert (tmp_path / "report.html").stat().st_size > 100_000
+
+
+def test_calibrate_on_the_samples_keeps_a_model_the_line_can_load(sample_model: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 24's scenario: calibrating on samples/incoming (defects far outside R) failed the parity check and left
+    the folder without model.onnx; now the export passes, and both files carry the new radius."""
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(sample_model[0], model)
+    result = CliRunner().invoke(main, ["calibrate", str(SAMPLES / "incoming"), "-m", str(model), "--target-frr", "0.2"])
+    assert result.exit_code == 0, result.output
+    info = CliRunner().invoke(main, ["info", str(model)])
+    assert "belongs to model.json" in info.stdout and (model / "model.onnx").is_file()
+    record = json.loads((model / "model.json").read_text())
+    assert record["calibration"]["how"]["target_frr"] == 0.2 and record["radius"] == record["calibration"]["radius_after"]
