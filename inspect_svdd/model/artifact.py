@@ -86,6 +86,7 @@ def fingerprint(directory: Path, radius: float, center: Sequence[float], suffix:
 
 
 STAGED = ".new"  # suffix of a file written aside, swapped in only when every file of the model is ready
+MODEL_FILES = (ENCODER_WEIGHTS, HEAD_WEIGHTS, REFERENCE_IMAGE, ONNX_FILE, MODEL_JSON)  # swap order: model.json last
 
 
 def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | None = None,
@@ -137,7 +138,7 @@ def commit_staged(directory: Path) -> None:
         (directory / ONNX_FILE).unlink(missing_ok=True)
     if not (directory / (REFERENCE_IMAGE + STAGED)).is_file():
         (directory / REFERENCE_IMAGE).unlink(missing_ok=True)
-    for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS, REFERENCE_IMAGE, ONNX_FILE, MODEL_JSON):  # model.json last
+    for name in MODEL_FILES:
         staged = directory / (name + STAGED)
         if staged.is_file():
             staged.replace(directory / name)
@@ -145,7 +146,7 @@ def commit_staged(directory: Path) -> None:
 
 def discard_staged(directory: Path) -> None:
     """Remove files written aside by an unfinished save."""
-    for name in (ENCODER_WEIGHTS, HEAD_WEIGHTS, REFERENCE_IMAGE, ONNX_FILE, MODEL_JSON):
+    for name in MODEL_FILES:
         (directory / (name + STAGED)).unlink(missing_ok=True)
 
 

@@ -112,6 +112,11 @@ def member_config(cfg: ScoreConfig, member: str) -> ScoreConfig:
     return ScoreConfig(rule=rule, k=cfg.k, features=kind, bank_views=cfg.bank_views)  # type: ignore[arg-type]
 
 
+def feature_dims(stage_dim: int, rep_dim: int) -> dict[str, int]:
+    """Row size of each feature kind (as :meth:`Encoder.feature_dim`, from the two sizes a head knows)."""
+    return {"stages": stage_dim, "embedding": rep_dim, "both": stage_dim + rep_dim}
+
+
 def feature_slice(kind: str, stage_dim: int) -> slice:
     """Where ``kind`` lies in the ``both`` features (pooled stages first, then the embedding)."""
     return {"stages": slice(0, stage_dim), "embedding": slice(stage_dim, None)}.get(kind, slice(None))
@@ -136,7 +141,7 @@ class FusionHead(nn.Module):
         super().__init__()
         self.cfg, self.stage_dim = cfg, stage_dim
         self.kinds = [member_config(cfg, m).feature_kind for m in cfg.members]
-        dims = {"stages": stage_dim, "embedding": rep_dim, "both": stage_dim + rep_dim}
+        dims = feature_dims(stage_dim, rep_dim)
         self.members = nn.ModuleList(ScoreHead(member_config(cfg, m), dims[kind], bank_size)
                                      for m, kind in zip(cfg.members, self.kinds, strict=True))
         self.register_buffer("log_median", torch.zeros(len(cfg.members), dtype=torch.float64))
@@ -173,5 +178,4 @@ def make_head(cfg: ScoreConfig, stage_dim: int, rep_dim: int, bank_size: int = 0
     """An empty head of the configured rule (its buffers sized to be loaded into)."""
     if cfg.rule == "fusion":
         return FusionHead(cfg, stage_dim, rep_dim, bank_size)
-    dims = {"stages": stage_dim, "embedding": rep_dim, "both": stage_dim + rep_dim}
-    return ScoreHead(cfg, dims[cfg.feature_kind], bank_size)
+    return ScoreHead(cfg, feature_dims(stage_dim, rep_dim)[cfg.feature_kind], bank_size)
