@@ -19,6 +19,7 @@ Decode = Literal["full", "reduced"]
 Objective = Literal["one-class", "soft-boundary"]
 Architecture = Literal["strided", "pooled", "resnet18"]
 RESNET18_WIDTHS = (64, 128, 256, 512)  # its four residual stages
+ARCHITECTURE_WIDTHS = {"strided": (16, 32, 64, 128, 256), "pooled": (32, 64, 128, 256, 256), "resnet18": RESNET18_WIDTHS}
 InputNorm = Literal["mean-std", "gcn-l1-minmax"]
 DecoderKind = Literal["mirror", "upsample"]
 InitKind = Literal["default", "xavier", "xavier-all"]
@@ -97,7 +98,8 @@ class NetConfig:
             or ``resnet18`` (torchvision's ResNet-18 from scratch, made
             bias-free with BatchNorm without affine parameters; a 3x3 stem
             without max-pooling below 64 pixels; needs torchvision).
-        widths: channels of the successive convolution stages.
+        widths: channels of the successive convolution stages (empty: the
+            architecture's own, 16-256 strided, 32-256 pooled, 64-512 resnet18).
         rep_dim: size of the embedding (the hypersphere's space).
         leaky_slope: negative slope of the leaky ReLU.
         input_norm: how the network normalises its uint8 input: ``mean-std``
@@ -133,7 +135,7 @@ class NetConfig:
     """
 
     architecture: Architecture = "strided"
-    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
+    widths: tuple[int, ...] = ()
     rep_dim: int = 512
     leaky_slope: float = 0.1
     input_norm: InputNorm = "mean-std"
@@ -144,7 +146,7 @@ class NetConfig:
     svdd_rules: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths or ARCHITECTURE_WIDTHS.get(self.architecture, ())))
         if self.architecture not in ("strided", "pooled", "resnet18"):
             raise ConfigError(f"architecture must be strided, pooled or resnet18, got {self.architecture!r}")
         if self.architecture == "resnet18" and (self.widths != RESNET18_WIDTHS or self.first_filters != "random"):
@@ -401,6 +403,15 @@ class FitConfig:
             train=_build(TrainConfig, data.get("train", {})),
             score=_build(ScoreConfig, data.get("score", {})),
         )
+
+
+SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "train": TrainConfig, "score": ScoreConfig}
+PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "seed")
+
+
+def used_by_pretraining(train_field: str) -> bool:
+    """Whether ``pretrain`` uses this TrainConfig field: the ``ae_`` ones, the split, the augmentation, the seed."""
+    return train_field.startswith("ae_") or train_field in PRETRAIN_SHARED
 
 
 T = TypeVar("T")

@@ -7,6 +7,7 @@ input.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
 
 
@@ -37,6 +38,23 @@ class ConfigError(InspectError):
 
 class ExportError(InspectError):
     """ONNX export failed or the exported graph disagrees with PyTorch."""
+
+
+class ExitCode(IntEnum):
+    """What ``score`` (and the other commands) return to the shell or the line's PLC script."""
+
+    PASS = 0  # every image passed
+    FAIL = 1  # at least one image failed (none unreadable)
+    USAGE = 2  # usage error: bad option, missing folder, unusable model
+    UNREADABLE = 3  # at least one image could not be read (error rows; the rest were scored)
+
+
+EXIT_MEANINGS = {
+    ExitCode.PASS: "every image passed",
+    ExitCode.FAIL: "at least one image failed (none unreadable)",
+    ExitCode.USAGE: "usage error: bad option, missing folder, unusable model",
+    ExitCode.UNREADABLE: "at least one image could not be read (error rows; the rest were scored)",
+}
 
 
 def first_line(exc: BaseException) -> str:

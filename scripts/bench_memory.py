@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from inspect_svdd.cli.score import open_backend
+from inspect_svdd.deploy.backends import open_backend
 from inspect_svdd.deploy.results import Report, RowLog
 from inspect_svdd.deploy.scoring import Row, score_files
 from inspect_svdd.io.images import list_images

@@ -58,6 +58,8 @@ def incoming_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 FAST_FIT = ["--ae-min-steps", "0", "--min-steps", "0", "--ae-epochs", "2", "--epochs", "2",
             "--augment-factor", "1", "--batch-size", "8", "-q"]
+FAST_PRETRAIN = ["--ae-min-steps", "0", "--ae-epochs", "2", "--augment-factor", "1", "--batch-size", "8",
+                 "-q"]  # pretrain takes the pretraining options only
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ from inspect_svdd.errors import InspectError
 @click.option("--augment", "spec", default=TrainConfig().augment, show_default=True,
               help="Preset (none, photometric, jitter), synthetic-defect preset to preview what fit --anomalies "
                    "trains on (cutpaste, scar, cutpaste-scar), or an albumentations .json/.yaml file.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the augmentation (the same seed writes the same files).")
 @click.option("--overwrite", is_flag=True, help="Allow replacing files already in the output folder.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Contact sheet PNG (default: OUTPUT_preview.png).")
 @click.option("--dump-preset", metavar="PRESET", help="Write PRESET as an albumentations file to -o and stop.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or log lines.")
 @handle_errors
 def augment(golden: Path | None, output: Path, copies: int, spec: str, seed: int, overwrite: bool,
             preview: Path | None, dump_preset: str | None, quiet: bool) -> None:

@@ -14,27 +14,20 @@ from typing import Any, TypeVar
 import click
 
 from inspect_svdd import __version__
-from inspect_svdd.deploy.results import EXIT_USAGE
-from inspect_svdd.errors import InspectError
+from inspect_svdd.errors import EXIT_MEANINGS, ExitCode, InspectError
 
 F = TypeVar("F", bound=Callable[..., Any])
 FULL_INSTALL_ONLY = {"torch", "onnx", "onnxscript", "albumentations", "sklearn", "matplotlib", "tqdm",
                      "yaml"}  # dependencies of the full install that the runtime distribution does not have
 BENCH_ONLY = {"torchvision"}  # the [bench] extra: torchvision's dataset readers for the paper's benchmarks
 
-SCORE_EPILOG = """\b
-Exit codes:
-  0  every image passed
-  1  at least one image failed (none unreadable)
-  2  usage error: bad option, missing folder, unusable model
-  3  at least one image could not be read (error rows; the rest were scored)
-"""
+SCORE_EPILOG = "\b\nExit codes:\n" + "".join(f"  {int(code)}  {text}\n" for code, text in EXIT_MEANINGS.items())
 
 
 class CliError(click.ClickException):
     """A user-facing error: one line on stderr, exit code 2."""
 
-    exit_code = EXIT_USAGE
+    exit_code = int(ExitCode.USAGE)
 
 
 def handle_errors(func: F) -> F:

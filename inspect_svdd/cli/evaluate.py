@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from inspect_svdd.cli.common import handle_errors, log, main
-from inspect_svdd.cli.score import open_backend
+from inspect_svdd.deploy.backends import BACKENDS, open_backend
 from inspect_svdd.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -68,11 +68,12 @@ def _has_image(folder: Path) -> bool:
               help="Model directory (or its .onnx file).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("evaluation"), show_default=True,
               help="Folder for metrics.json, scores.csv and report.html.")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+              help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
 @click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
               help="Heat maps of the failures (and localisation against ground_truth/ masks when present).")
 @click.option("--no-heatmaps", is_flag=True, help="Skip heat maps and localisation.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or log lines; the summary still prints.")
 @handle_errors
 def evaluate(labeled: Path, model: Path, output: Path, backend: str, heatmap_method: str, no_heatmaps: bool,
              quiet: bool) -> None:
@@ -85,48 +86,52 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, heatmap_met
     """
     import numpy as np
 
-    from inspect_svdd.deploy.results import CsvWriter
-    from inspect_svdd.deploy.scoring import score_files
     from inspect_svdd.evaluate.metrics import evaluation
-    from inspect_svdd.evaluate.report import Scored, write_report
+    from inspect_svdd.evaluate.report import Scored, rate_text, write_report
     from inspect_svdd.layout import MODEL_JSON, read_json
 
     files = labelled_files(labeled)
     label_of = {str(path): label for path, label in files}
     scorer = open_backend(model, backend, "auto", None)
-    mapper = None
-    if not no_heatmaps:
-        from inspect_svdd.evaluate.heatmaps import HeatMapper
-
-        mapper = HeatMapper(scorer, heatmap_method)
     output.mkdir(parents=True, exist_ok=True)
-    rows: list[Row] = []
-    with open(output / "scores.csv", "w", newline="", encoding="utf-8") as stream:
-        writer = CsvWriter(stream, extra=("label",))
-
-        def on_row(row: Row) -> None:
-            writer.write(row, label_of[row.path])
-            rows.append(row)
-
-        log(f"evaluating {model} on {len(files)} labelled images from {labeled}", quiet)
-        score_files([path for path, _ in files], scorer, on_row)
+    log(f"evaluating {model} on {len(files)} labelled images from {labeled}", quiet)
+    rows = _score_labelled(files, label_of, scorer, output / "scores.csv")
     ok = [r for r in rows if r.score is not None]
     scored = Scored([r.path for r in ok], [label_of[r.path] for r in ok], np.array([r.score for r in ok]))
     result = evaluation(scored.groups, scored.scores)
     result |= {"model": str(model), "backend": scorer.name, "radius": scorer.radius, "labelled": str(labeled),
                "unreadable": [{"path": r.path, "problem": r.error} for r in rows if r.score is None]}
     heatmaps: dict[str, Path] = {}
-    if mapper is not None:
-        heatmaps, local = _heatmaps(mapper, ok, labeled, output / "heatmaps", quiet)
+    if not no_heatmaps:
+        from inspect_svdd.evaluate.heatmaps import HeatMapper
+
+        heatmaps, local = _heatmaps(HeatMapper(scorer, heatmap_method), ok, labeled, output / "heatmaps", quiet)
         if local:
             result["localisation"] = local
     (output / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     record = read_json(model, MODEL_JSON, "model") if (model / MODEL_JSON).is_file() else None
-    write_report(output / "report.html", f"{model} on {labeled}", scored, result, record, heatmaps)
+    write_report(output / "report.html", f"{model.name} on {labeled.name}", scored, result, record, heatmaps)
     click.echo(f"AUROC {result['auroc']:.4f}, AUPR {result['aupr']:.4f}, F1-max {result['f1_max']:.3f}; at the radius: "
-               f"{result['false_reject_rate']:.1%} of {result['good']} good parts rejected, "
-               f"{result['escape_rate']:.1%} of {result['defects']} defects passed; written to {output}", err=True)
+               f"{rate_text(result['false_reject_rate'], result['good'])} good parts rejected, "
+               f"{rate_text(result['escape_rate'], result['defects'])} defects passed; written to {output}", err=True)
     sys.exit(3 if result["unreadable"] else 0)
+
+
+def _score_labelled(files: list[tuple[Path, str]], label_of: dict[str, str], scorer: Any, csv_path: Path) -> list[Row]:
+    """Score every labelled image, writing scores.csv (with the label) as it goes."""
+    from inspect_svdd.deploy.results import CsvWriter
+    from inspect_svdd.deploy.scoring import score_files
+
+    rows: list[Row] = []
+    with open(csv_path, "w", newline="", encoding="utf-8") as stream:
+        writer = CsvWriter(stream, extra=("label",))
+
+        def on_row(row: Row) -> None:
+            writer.write(row, label_of[row.path])
+            rows.append(row)
+
+        score_files([path for path, _ in files], scorer, on_row)
+    return rows
 
 
 def _heatmaps(mapper: HeatMapper, rows: list[Row], labeled: Path, out_dir: Path,

@@ -34,7 +34,7 @@ def recipe() -> None:
 @click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance.")
 @click.option("--save-models", type=click.Path(path_type=Path, file_okay=False),
               help="Also save each run's model here (<case>-seed<seed>/), e.g. to `evaluate` it on the same split.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or log lines.")
 @handle_errors
 def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, seeds: int, data_root: Path | None,
         download: bool, output: Path, resume: bool, threads: int | None, engine: str, address: str | None,

@@ -5,179 +5,238 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from inspect_svdd.cli.common import SCORE_EPILOG, CliError, handle_errors, log, main
-from inspect_svdd.errors import ModelError
+from inspect_svdd.deploy.backends import BACKENDS, open_backend
 
 if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
     from inspect_svdd.deploy.results import RowLog
     from inspect_svdd.deploy.scoring import Backend, Row
 
+SCORE_OPTIONS = [
+    click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
+                 help="Model directory (or its .onnx file)."),
+    click.option("--csv", "csv_path", metavar="FILE", help="Write one row per image to FILE; '-' for stdout."),
+    click.option("--jsonl", "jsonl_path", metavar="FILE",
+                 help="Write one JSON object per image and line to FILE; '-' for stdout."),
+    click.option("--resume", is_flag=True, help="Continue the --csv/--jsonl FILE of an interrupted run: skip images it holds."),
+    click.option("--watch", is_flag=True, help="Keep going: score new files as they arrive, until Ctrl-C or SIGTERM."),
+    click.option("--settle", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                 help="--watch: seconds a new file's size must stay unchanged before it is scored."),
+    click.option("--poll", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
+                 help="--watch: seconds between looks at the folder."),
+    click.option("--sort-into", type=click.Path(path_type=Path, file_okay=False),
+                 help="Move each scored file into DIR/pass, DIR/fail or DIR/error (never overwriting)."),
+    click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                 help="auto: ONNX Runtime when the model has model.onnx, else PyTorch."),
+    click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                 help="ray: a pool of Ray actors, one single-threaded ONNX Runtime CPU session each "
+                      "(pip install 'inspect-svdd[ray]'; --device and --threads are for the local engine)."),
+    click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                 help="ONNX Runtime device; auto uses CUDA only where it really works (the torch backend runs on the CPU)."),
+    click.option("--radius", type=click.FloatRange(min=0),
+                 help="Decision radius overriding the model's (score = distance - radius^2)."),
+    click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1),
+                 help="Images scored together (memory grows with it)."),
+    click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Decoding threads."),
+    click.option("--threads", type=click.IntRange(1),
+                 help="CPU threads of the scorer: ONNX Runtime's intra-op threads, or PyTorch's with the torch backend "
+                      "(default: all cores)."),
+    click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),
+                 help="Write a heat-map overlay of every failed image under this folder (path added to the CSV)."),
+    click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
+                 help="occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch. auto: occlusion."),
+    click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints."),
+]
 
-def open_backend(model: Path, backend: str, device: str, threads: int | None) -> Backend:
-    """Pick and open a backend: onnx when the model has (or is) an ONNX file, else torch."""
-    from inspect_svdd.layout import ONNX_FILE
 
-    onnx_path = model if model.suffix == ".onnx" else model / ONNX_FILE
-    if backend == "auto":
-        backend = "onnx" if onnx_path.is_file() else "torch"
-    if backend == "onnx":
-        from inspect_svdd.deploy.runtime import OnnxScorer, check_pair
+@dataclass(frozen=True)
+class ScoreOptions:
+    """The options of ``score``, checked together once."""
 
-        if not model.exists():
-            raise ModelError(f"{model}: model directory does not exist")
-        if not onnx_path.is_file():
-            raise ModelError(f"{onnx_path}: no ONNX file; run `inspect-svdd export {model}` or use --backend torch")
-        scorer = OnnxScorer(onnx_path, device=device, threads=threads)
-        check_pair(onnx_path.parent, scorer)
-        return scorer
-    if model.suffix == ".onnx":
-        raise ModelError(f"{model}: the torch backend needs the model directory, not the ONNX file")
-    if device == "cuda":
-        raise CliError("--device cuda is for the onnx backend")
-    from inspect_svdd.deploy.torch_backend import TorchBackend
+    incoming: Path
+    model: Path
+    csv_path: str | None
+    jsonl_path: str | None
+    resume: bool
+    watch: bool
+    settle: float
+    poll: float
+    sort_into: Path | None
+    backend: str
+    engine: str
+    address: str | None
+    device: str
+    radius: float | None
+    batch_size: int
+    workers: int
+    threads: int | None
+    heatmap_dir: Path | None
+    heatmap_method: str
+    quiet: bool
 
-    return TorchBackend.load(model)
+    @property
+    def targets(self) -> list[str]:
+        """The results files asked for ('-' is stdout)."""
+        return [t for t in (self.csv_path, self.jsonl_path) if t]
+
+    @property
+    def outputs(self) -> list[Path]:
+        """Folders the run writes into: files there are never inputs, even inside INCOMING."""
+        return [d for d in (self.sort_into, self.heatmap_dir) if d is not None]
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work, before anything is opened."""
+        if self.targets.count("-") > 1:
+            raise CliError("only one of --csv and --jsonl can go to stdout")
+        if self.resume and not [t for t in self.targets if t != "-"]:
+            raise CliError("--resume continues a results file: give --csv FILE or --jsonl FILE")
+        if self.watch and not self.incoming.is_dir():
+            raise CliError(f"{self.incoming}: --watch needs a folder that exists")
+        if self.engine == "ray":
+            _check_ray_options(self)
+        elif self.address:
+            raise CliError("--address is for --engine ray")
+
+
+def _with_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(SCORE_OPTIONS):
+        func = option(func)
+    return func
 
 
 @main.command(epilog=SCORE_EPILOG)
 @click.argument("incoming", type=click.Path(path_type=Path))
-@click.option("-m", "--model", type=click.Path(path_type=Path), default=Path("model"), show_default=True,
-              help="Model directory (or its .onnx file).")
-@click.option("--csv", "csv_path", metavar="FILE", help="Write one row per image to FILE; '-' for stdout.")
-@click.option("--jsonl", "jsonl_path", metavar="FILE", help="Write one JSON object per image and line to FILE; '-' for stdout.")
-@click.option("--resume", is_flag=True, help="Continue the --csv/--jsonl FILE of an interrupted run: skip images it holds.")
-@click.option("--watch", is_flag=True, help="Keep going: score new files as they arrive, until Ctrl-C or SIGTERM.")
-@click.option("--settle", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="--watch: seconds a new file's size must stay unchanged before it is scored.")
-@click.option("--poll", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
-              help="--watch: seconds between looks at the folder.")
-@click.option("--sort-into", type=click.Path(path_type=Path, file_okay=False),
-              help="Move each scored file into DIR/pass, DIR/fail or DIR/error (never overwriting).")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
-              help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="ray: a pool of Ray actors, one ONNX Runtime session each (pip install 'inspect-svdd[ray]').")
-@click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="ONNX Runtime device; auto uses CUDA only where it really works.")
-@click.option("--radius", type=click.FloatRange(min=0),
-              help="Decision radius overriding the model's (score = distance - radius^2).")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1),
-              help="Images scored together (memory grows with it).")
-@click.option("--workers", default=2, show_default=True, help="Decoding threads.")
-@click.option("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores).")
-@click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),
-              help="Write a heat-map overlay of every failed image under this folder (path added to the CSV).")
-@click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
-              help="occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch. auto: occlusion.")
-@click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints.")
+@_with_options
 @handle_errors
-def score(incoming: Path, model: Path, csv_path: str | None, jsonl_path: str | None, resume: bool, watch: bool,
-          settle: float, poll: float, sort_into: Path | None, backend: str, engine: str, address: str | None,
-          device: str, radius: float | None,
-          batch_size: int, workers: int, threads: int | None, heatmap_dir: Path | None, heatmap_method: str,
-          quiet: bool) -> None:
+def score(**kw: Any) -> None:
     """Score every image under INCOMING (recursive, sorted; or listed, one path per line, in a .txt file).
 
     Each image gets a pass/fail verdict.
     """
-    from inspect_svdd.deploy.results import Report, path_key
-    from inspect_svdd.deploy.scoring import score_files
-    targets = [t for t in (csv_path, jsonl_path) if t]
-    if targets.count("-") > 1:
-        raise CliError("only one of --csv and --jsonl can go to stdout")
-    if resume and not [t for t in targets if t != "-"]:
-        raise CliError("--resume continues a results file: give --csv FILE or --jsonl FILE")
-    if watch and not incoming.is_dir():
-        raise CliError(f"{incoming}: --watch needs a folder that exists")
-    if engine == "ray":
-        _check_ray_options(backend, watch, heatmap_dir)
-    elif address:
-        raise CliError("--address is for --engine ray")
-    scorer = open_backend(model, "onnx" if engine == "ray" else backend, device, threads)
-    heat_of = _heatmap_writer(scorer, heatmap_method, incoming, heatmap_dir) if heatmap_dir else None
-    extra = ("heatmap",) if heat_of else ()
-    logs = [_open_log(t, extra, resume, jsonl=t is jsonl_path) for t in targets]
-    done = set.intersection(*(rl.done for rl in logs)) if logs else set()
-    report = Report()
-    for row in logs[0].previous if logs else []:
-        if path_key(row.path) in done:
-            report.add(row)  # the exit code covers the whole results file
-    if sort_into is not None and logs:
-        _finish_moves(logs[0].previous, incoming, sort_into)  # rows written, files not yet moved when killed
-        for rl in logs:
-            rl.forget_previous()  # what is in INCOMING now has not been scored
-        done = set()
-    skip = [d for d in (sort_into, heatmap_dir) if d is not None]  # outputs inside INCOMING are never inputs
-    for rl in logs:
-        if rl.repaired:
-            click.echo(f"warning: {rl.target}: removed a last line cut off by an interruption; that image is scored again",
-                       err=True)
-
-    def on_row(row: Row) -> None:
-        values = (heat_of(row),) if heat_of else ()
-        for rl in logs:
-            rl.write(row, *values)
-        if not logs and not quiet:
-            click.echo(_line(row) + "".join(f"  heatmap {p}" for p in values if p))
-        report.add(row)  # counted once written, so an interrupt reports what was kept
-        if sort_into is not None:
-            _move(Path(row.path), incoming, sort_into, row.verdict)
-
-    warned: dict[str, int] = {}
-
-    def on_warning(path: Path, kind: str, problem: str) -> None:
-        warned[kind] = warned.get(kind, 0) + 1  # one line per kind of difference, then a count
-        if warned[kind] == 1:
-            click.echo(f"warning: {path}: {problem}", err=True)
-
-    def run(paths: list[Path]) -> None:
-        if engine == "ray":
-            from inspect_svdd.deploy.ray_engine import score_on_ray, start
-
-            log(f"Ray: {start(address)} CPUs, one ONNX Runtime actor per CPU", quiet)
-            score_on_ray(paths, getattr(scorer, "path", model), on_row, radius=radius, batch_size=batch_size)
-            return
-        score_files(paths, scorer, on_row, radius=radius, batch_size=batch_size, workers=workers, on_warning=on_warning)
-
-    planned = ""
+    opts = ScoreOptions(**kw)
+    opts.check()
+    scorer = open_backend(opts.model, "onnx" if opts.engine == "ray" else opts.backend, opts.device, opts.threads)
+    run = ScoreRun(opts, scorer)
     try:
-        if watch:
-            _watch(incoming, skip, settle, poll, batch_size, done, run, quiet)
-        else:
-            paths = [p for p in _sources(incoming, resumed=bool(logs and logs[0].previous))
-                     if path_key(p) not in done and not _inside(p, skip)]
-            planned = f" of {len(paths) + report.total}"
-            resumed = f" ({len(done)} already in the results file)" if done else ""
-            log(f"scoring {len(paths)} images from {incoming} with {scorer.name} ({scorer.provider}){resumed}", quiet)
-            run(paths)
+        run.everything()
     except KeyboardInterrupt:
-        where = "".join(f"; rows so far are in {t} (continue with --resume)" for t in targets[:1] if t != "-")
-        click.echo(f"interrupted after {report.total}{planned} images{where}", err=True)
+        where = "".join(f"; rows so far are in {t} (continue with --resume)" for t in opts.targets[:1] if t != "-")
+        click.echo(f"interrupted after {run.report.total}{run.planned} images{where}", err=True)
         raise SystemExit(130) from None
     finally:
-        for rl in logs:
+        for rl in run.logs:
             rl.close()
-    for kind, count in warned.items():
-        if count > 1:
-            click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
-    click.echo(report.summary(scorer.name, scorer.provider), err=True)
-    sys.exit(report.exit_code)
+    sys.exit(run.finish())
 
 
-def _check_ray_options(backend: str, watch: bool, heatmap_dir: Path | None) -> None:
-    """--engine ray scores through ONNX Runtime actors, in one pass; say which options it cannot take."""
+class ScoreRun:
+    """One ``score`` call: its results files, its counts, and what each scored image sets off."""
+
+    def __init__(self, opts: ScoreOptions, scorer: Backend) -> None:
+        from inspect_svdd.deploy.results import Report
+
+        self.opts, self.scorer, self.report, self.planned = opts, scorer, Report(), ""
+        self.heat_of = _heatmap_writer(scorer, opts.heatmap_method, opts.incoming, opts.heatmap_dir) \
+            if opts.heatmap_dir else None
+        extra = ("heatmap",) if self.heat_of else ()
+        self.logs = [_open_log(t, extra, opts.resume, jsonl=t is opts.jsonl_path) for t in opts.targets]
+        self.warned: dict[str, int] = {}
+        self.done = self._resumed()
+
+    def _resumed(self) -> set[str]:
+        """Images an earlier run already holds (counted in the exit code), after finishing its pending moves."""
+        from inspect_svdd.deploy.results import path_key
+
+        done = set.intersection(*(rl.done for rl in self.logs)) if self.logs else set()
+        for row in self.logs[0].previous if self.logs else []:
+            if path_key(row.path) in done:
+                self.report.add(row)  # the exit code covers the whole results file
+        for rl in self.logs:
+            if rl.repaired:
+                click.echo(f"warning: {rl.target}: removed a last line cut off by an interruption; that image is scored "
+                           "again", err=True)
+        if self.opts.sort_into is not None and self.logs:
+            _finish_moves(self.logs[0].previous, self.opts.incoming, self.opts.sort_into)  # rows written, files not moved
+            for rl in self.logs:
+                rl.forget_previous()  # what is in INCOMING now has not been scored
+            return set()
+        return done
+
+    def on_row(self, row: Row) -> None:
+        """Write, count and sort one scored image."""
+        values = (self.heat_of(row),) if self.heat_of else ()
+        for rl in self.logs:
+            rl.write(row, *values)
+        if not self.logs and not self.opts.quiet:
+            click.echo(_line(row) + "".join(f"  heatmap {p}" for p in values if p))
+        self.report.add(row)  # counted once written, so an interrupt reports what was kept
+        if self.opts.sort_into is not None:
+            _move(Path(row.path), self.opts.incoming, self.opts.sort_into, row.verdict)
+
+    def on_warning(self, path: Path, kind: str, problem: str) -> None:
+        """One line per kind of difference from the golden images, then a count at the end."""
+        self.warned[kind] = self.warned.get(kind, 0) + 1
+        if self.warned[kind] == 1:
+            click.echo(f"warning: {path}: {problem}", err=True)
+
+    def run(self, paths: list[Path]) -> None:
+        """Score ``paths`` with the chosen engine."""
+        opts = self.opts
+        if opts.engine == "ray":
+            from inspect_svdd.deploy.ray_engine import score_on_ray, start
+
+            log(f"Ray: {start(opts.address)} CPUs, one ONNX Runtime actor per CPU", opts.quiet)
+            score_on_ray(paths, getattr(self.scorer, "path", opts.model), self.on_row, radius=opts.radius,
+                         batch_size=opts.batch_size)
+            return
+        from inspect_svdd.deploy.scoring import score_files
+
+        score_files(paths, self.scorer, self.on_row, radius=opts.radius, batch_size=opts.batch_size, workers=opts.workers,
+                    on_warning=self.on_warning)
+
+    def everything(self) -> None:
+        """Score the folder once, or watch it."""
+        from inspect_svdd.deploy.results import path_key
+
+        opts = self.opts
+        if opts.watch:
+            _watch(opts, self.done, self.run)
+            return
+        paths = [p for p in _sources(opts.incoming, resumed=bool(self.logs and self.logs[0].previous))
+                 if path_key(p) not in self.done and not _inside(p, opts.outputs)]
+        self.planned = f" of {len(paths) + self.report.total}"
+        resumed = f" ({len(self.done)} already in the results file)" if self.done else ""
+        log(f"scoring {len(paths)} images from {opts.incoming} with {self.scorer.name} ({self.scorer.provider}){resumed}",
+            opts.quiet)
+        self.run(paths)
+
+    def finish(self) -> int:
+        """Print the warning counts and the summary; the exit code."""
+        for kind, count in self.warned.items():
+            if count > 1:
+                click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
+        click.echo(self.report.summary(self.scorer.name, self.scorer.provider), err=True)
+        return self.report.exit_code
+
+
+def _check_ray_options(opts: ScoreOptions) -> None:
+    """--engine ray scores with single-threaded ONNX Runtime CPU actors, in one pass; say which options it cannot take."""
     import importlib.util
 
-    if backend == "torch":
+    if opts.backend == "torch":
         raise CliError("--engine ray scores with ONNX Runtime actors; drop --backend torch")
-    if watch or heatmap_dir:
-        raise CliError(f"{'--watch' if watch else '--heatmaps'} works with the local engine; drop --engine ray")
+    if opts.watch or opts.heatmap_dir:
+        raise CliError(f"{'--watch' if opts.watch else '--heatmaps'} works with the local engine; drop --engine ray")
+    if opts.device == "cuda" or opts.threads is not None:
+        raise CliError(f"{'--device cuda' if opts.device == 'cuda' else '--threads'} is for the local engine: Ray actors "
+                       "run one single-threaded ONNX Runtime CPU session each; drop it or --engine ray")
     if importlib.util.find_spec("ray") is None:
         raise CliError("--engine ray needs Ray: pip install 'inspect-svdd[ray]'")
 
@@ -234,8 +293,7 @@ def _finish_moves(previous: list[Row], incoming: Path, target: Path) -> None:
             _move(Path(row.path), incoming, target, row.verdict)
 
 
-def _watch(folder: Path, skip: list[Path], settle: float, poll: float, batch_size: int, done: set[str],
-           run: Callable[[list[Path]], None], quiet: bool) -> None:
+def _watch(opts: ScoreOptions, done: set[str], run: Callable[[list[Path]], None]) -> None:
     """Score the folder's images as they become complete until SIGINT or SIGTERM; stops between batches."""
     import signal
     import threading
@@ -248,8 +306,10 @@ def _watch(folder: Path, skip: list[Path], settle: float, poll: float, batch_siz
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    watcher = FolderWatch(folder, settle, exclude=skip)
-    log(f"watching {folder} (a file is scored once its size is stable for {settle:g} s); Ctrl-C or SIGTERM stops", quiet)
+    folder, batch_size = opts.incoming, opts.batch_size
+    watcher = FolderWatch(folder, opts.settle, exclude=opts.outputs)
+    log(f"watching {folder} (a file is scored once its size is stable for {opts.settle:g} s); Ctrl-C or SIGTERM stops",
+        opts.quiet)
     try:
         while not stop.is_set():
             ready = [p for p in watcher.ready() if _key(p) not in done]
@@ -258,11 +318,11 @@ def _watch(folder: Path, skip: list[Path], settle: float, poll: float, batch_siz
                     break
                 run(ready[i : i + batch_size])
             if not ready:
-                stop.wait(poll)
+                stop.wait(opts.poll)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log("stopped watching", quiet)
+    log("stopped watching", opts.quiet)
 
 
 def _heatmap_writer(scorer: Backend, method: str, incoming: Path, out_dir: Path) -> Callable[[Row], str]:

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from inspect_svdd.errors import ConfigError
+from inspect_svdd.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
     from inspect_svdd.deploy.scoring import Row
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 CSV_COLUMNS = ("path", "score", "distance", "radius", "verdict", "error")
 
 
@@ -181,8 +180,8 @@ class Report:
     def exit_code(self) -> int:
         """3 if any image was unreadable, else 1 if any failed, else 0."""
         if self.errors:
-            return EXIT_UNREADABLE
-        return EXIT_FAIL if self.failed else EXIT_PASS
+            return int(ExitCode.UNREADABLE)
+        return int(ExitCode.FAIL if self.failed else ExitCode.PASS)
 
     def summary(self, backend: str = "", provider: str = "") -> str:
         """One-line human summary with elapsed time and throughput."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.detector import DeepSVDD
@@ -25,8 +26,10 @@ class TorchBackend:
         self.golden_format = golden_format  # size range and channels of the golden images, when recorded
 
     @classmethod
-    def load(cls, directory: str | Path) -> TorchBackend:
-        """Open a model directory."""
+    def load(cls, directory: str | Path, threads: int | None = None) -> TorchBackend:
+        """Open a model directory; ``threads`` sets PyTorch's CPU threads (None: its own choice)."""
+        if threads is not None:
+            torch.set_num_threads(threads)
         det, record = load_model(directory)
         return cls(det, record.get("training", {}).get("golden_format"))
 

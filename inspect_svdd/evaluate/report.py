@@ -143,6 +143,28 @@ def _selection(selection: Mapping[str, Any]) -> str:
             "<th>partial AUROC (FPR &le; 0.1)</th></tr>" + body + "</table>")
 
 
+def rate_text(rate: float, total: int) -> str:
+    """A rate as a count and a percentage: ``4 of 16 (25.0 %)``."""
+    return f"{round(rate * total)} of {total} ({rate:.1%})"
+
+
+RATE_OF = {"false_reject_rate": "good", "escape_rate": "defects"}  # each rate's denominator in the metrics
+
+
+def _overall(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The overall metrics, rates as counts of their images."""
+    return [(k.replace("_", " "), rate_text(v, metrics[RATE_OF[k]]) if k in RATE_OF else v)
+            for k, v in metrics.items() if isinstance(v, float | int) and k != "count"]
+
+
+def _localisation(local: Mapping[str, Any] | None) -> str:
+    if not local:
+        return ""
+    rows = [(k.replace("_", " "), rate_text(v, local["defects"]) if k == "hottest_region_hits" else v)
+            for k, v in local.items() if k != "method"]
+    return f"<h2>Localisation ({html.escape(local['method'])}) against the ground-truth masks</h2>" + _table(rows)
+
+
 def write_report(path: Path, title: str, scored: Scored, metrics: Mapping[str, Any],
                  record: Mapping[str, Any] | None = None, heatmaps: Mapping[str, Path] | None = None) -> Path:
     """Write ``path`` (HTML) for an evaluation's scores and metrics (from :func:`~.metrics.evaluation`).
@@ -151,23 +173,19 @@ def write_report(path: Path, title: str, scored: Scored, metrics: Mapping[str, A
         record: the model's model.json, for the model card.
         heatmaps: overlay file per failed image path, for the gallery.
     """
-    overall = [(k.replace("_", " "), v) for k, v in metrics.items() if isinstance(v, float | int) and k != "count"]
     types = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{m['count']}</td><td>{m['auroc']:.4f}</td><td>{m['escape_rate']:.1%}</td></tr>"
-        for name, m in metrics.get("per_type", {}).items())
+        f"<tr><td>{html.escape(name)}</td><td>{m['count']}</td><td>{m['auroc']:.4f}</td>"
+        f"<td>{rate_text(m['escape_rate'], m['count'])}</td></tr>" for name, m in metrics.get("per_type", {}).items())
     anomalous = np.asarray(scored.groups) != "good"
     radius = float(metrics.get("radius", 1.0))
-    local = metrics.get("localisation")
-    local_html = (f"<h2>Localisation ({html.escape(local['method'])}) against the ground-truth masks</h2>"
-                  + _table([(k.replace("_", " "), v) for k, v in local.items() if k != "method"])) if local else ""
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<h2>Model</h2>{_model_card(record)}"
-            f"<h2>Metrics</h2>{_table(overall)}"
+            f"<h2>Metrics</h2>{_table(_overall(metrics))}"
             "<h3>Per defect type (against the good parts)</h3>"
             f"<table><tr><th>type</th><th>images</th><th>AUROC</th><th>escape at R</th></tr>{types}</table>"
-            f"{local_html}<h2>Curves</h2>"
+            f"{_localisation(metrics.get('localisation'))}<h2>Curves</h2>"
             f'<img alt="ROC and precision-recall curves" src="data:image/png;base64,{plots.curves(anomalous, scored.scores)}">'
             "<h2>Scores per defect type</h2>"
             f'<img alt="score histograms" src="data:image/png;base64,{plots.histograms(scored.groups, scored.scores, radius)}">'

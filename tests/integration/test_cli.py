@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from inspect_svdd.cli import main
-from tests.conftest import FAST_FIT, assert_same_verdicts, draw_part, write_rgb
+from tests.conftest import FAST_FIT, FAST_PRETRAIN, assert_same_verdicts, draw_part, write_rgb
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -235,7 +235,7 @@ def test_roi_that_fits_no_image_is_one_line(golden_dir: Path, tmp_path: Path) ->
 
 
 def test_pretrain_then_fit_with_pretrained(golden_dir: Path, tmp_path: Path) -> None:
-    code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / "ae"), "--seed", "5", *FAST_FIT)
+    code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / "ae"), "--seed", "5", *FAST_PRETRAIN)
     assert code == 0, err
     ae_history = json.loads((tmp_path / "ae" / "autoencoder.json").read_text())["history"]
     code, _, err = run("fit", str(golden_dir), "-o", str(tmp_path / "m"), "--pretrained", str(tmp_path / "ae"),
@@ -334,7 +334,7 @@ def test_fit_config_file_sets_every_field_and_options_override_it(golden_dir: Pa
 @pytest.mark.parametrize(("text", "message"), [
     ("train: {epoch: 3}\n", "unknown TrainConfig settings: epoch"),
     ("train: {epochs: 0}\n", "epochs, batch size and augment factor must be positive"),
-    ("model: {}\n", "a config file holds the sections preprocess, net, train and score only"),
+    ("model: {}\n", "a config file holds the sections preprocess, net, train, score only"),
     ("train: [1, 2\n", "not valid YAML"),
 ])
 def test_bad_fit_config_file_is_one_line(golden_dir: Path, tmp_path: Path, text: str, message: str) -> None:
@@ -510,7 +510,7 @@ def test_score_writes_heatmaps_of_failed_images(model_dir: Path, incoming_dir: P
 
 
 def test_heatmaps_agree_between_onnx_and_torch(model_dir: Path, incoming_dir: Path) -> None:
-    from inspect_svdd.cli.score import open_backend
+    from inspect_svdd.deploy.backends import open_backend
     from inspect_svdd.evaluate.heatmaps import HeatMapper
 
     source = incoming_dir / "scratch" / "scratch_0.png"
@@ -701,7 +701,7 @@ def test_resume_with_another_pretrained_autoencoder_is_refused(golden_dir: Path,
     from inspect_svdd.model.checkpoint import Checkpoint
 
     for name, seed in (("ae1", "1"), ("ae2", "2")):
-        code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / name), "--seed", seed, *FAST_FIT)
+        code, _, err = run("pretrain", str(golden_dir), "-o", str(tmp_path / name), "--seed", seed, *FAST_PRETRAIN)
         assert code == 0, err
     save = Checkpoint.save
 

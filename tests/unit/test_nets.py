@@ -173,5 +173,6 @@ def test_resnet18_encoder_is_512_d_with_the_usual_stem(size: int, stem_stride: i
     assert stem.stride == (stem_stride, stem_stride) and stem.kernel_size == ((3, 3) if size < 64 else (7, 7))
     assert isinstance(encoder.features[0][3], nn.Identity if size < 64 else nn.MaxPool2d)
     assert sum(p.numel() for p in encoder.parameters()) > 11_000_000  # ResNet-18's body, not a stand-in
+    assert NetConfig(architecture="resnet18").widths == RESNET18_WIDTHS  # no widths given: the architecture's own
     with pytest.raises(Exception, match="resnet18 has stage widths"):
-        NetConfig(architecture="resnet18")
+        NetConfig(architecture="resnet18", widths=(16, 32, 64, 128, 256))
