@@ -336,7 +336,7 @@ def test_auto_device_falls_back_to_cpu_quietly(model_dir: Path) -> None:
 
 def test_readme_deployment_snippet_runs(model_dir: Path, tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
-    block = readme.split("## Deploying with ONNX Runtime", 1)[1]
+    block = readme.split("## Deploy to a line PC", 1)[1]
     snippet = block.split("```python", 1)[1].split("```", 1)[0]
     snippet = snippet.replace("model/model.onnx", str(model_dir / "model.onnx"))
     snippet = snippet.replace("samples/incoming/scratch/scratch_000.png",
