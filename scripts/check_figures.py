@@ -14,7 +14,8 @@ as written or as a fraction shown in percent (``0.9853`` backs ``98.5`` and
 ``98.53``). Numbers that are not measurements (versions, sizes, settings) are
 written in backticks, or listed in ``NOT_FIGURES``.
 
-    python scripts/check_figures.py            # exit 1 and one line per problem
+    python scripts/check_figures.py                  # exit 1 and one line per problem
+    python scripts/check_figures.py --prune-pending  # after backing or deleting pending figures
 """
 
 from __future__ import annotations
@@ -198,6 +199,10 @@ if __name__ == "__main__":
         keys = sorted({p.key for doc in docs() for p in check(doc) if p.key})
         PENDING.write_text("# Figures moved from the former README that no committed file backs yet (page, figure, "
                            "block). Back them or delete them; the list may only shrink.\n" + "\n".join(keys) + "\n")
+    if sys.argv[1:] == ["--prune-pending"]:  # drop the entries that are backed or gone now
+        occurring = {p.key for doc in docs() for p in check(doc)}
+        lines = PENDING.read_text().splitlines()
+        PENDING.write_text("\n".join(line for line in lines if line.startswith("#") or line in occurring) + "\n")
     problems = open_problems()
     for problem in problems:
         print(problem)
