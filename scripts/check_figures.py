@@ -14,8 +14,7 @@ as written or as a fraction shown in percent (``0.9853`` backs ``98.5`` and
 ``98.53``). Numbers that are not measurements (versions, sizes, settings) are
 written in backticks, or listed in ``NOT_FIGURES``.
 
-    python scripts/check_figures.py                  # exit 1 and one line per problem
-    python scripts/check_figures.py --prune-pending  # after backing or deleting pending figures
+    python scripts/check_figures.py            # exit 1 and one line per problem
 """
 
 from __future__ import annotations
@@ -37,9 +36,6 @@ NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 NOT_FIGURES = {"3.11", "0.5"}  # Python's version; 0.5 is a setting (radius confidence) where it appears
 
 
-PENDING = ROOT / "docs" / "unbacked-figures.txt"  # figures moved from the old README, not yet backed: only shrinks
-
-
 @dataclass(frozen=True)
 class Problem:
     """One figure without backing, or a block that cites a file that is not there."""
@@ -47,7 +43,6 @@ class Problem:
     doc: Path
     line: int
     text: str
-    key: str = ""  # page, figure and the start of its block: how the pending list names it
 
     def __str__(self) -> str:
         shown = self.doc.relative_to(ROOT) if self.doc.is_relative_to(ROOT) else self.doc
@@ -165,8 +160,7 @@ def check(doc: Path) -> list[Problem]:
         for figure in figures(block):
             if not backed(figure, files):
                 where = ", ".join(p.name for p in files) or "no file cited"
-                key = "\t".join((doc.name, figure, " ".join(block.split())[:60]))
-                problems.append(Problem(doc, line, f"{figure} is not in {where}", key))
+                problems.append(Problem(doc, line, f"{figure} is not in {where}"))
         if not item:
             caption = files
     return problems
@@ -177,34 +171,14 @@ def docs() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def pending() -> list[str]:
-    """The pending list's entries (page, figure, block start; tab-separated)."""
-    if not PENDING.is_file():
-        return []
-    return [line for line in PENDING.read_text().splitlines() if line and not line.startswith("#")]
-
-
-def open_problems(pages: list[Path] | None = None, waived: list[str] | None = None) -> list[str]:
-    """Every problem not on the pending list, and every pending entry that no longer occurs (fixed: remove it)."""
-    waived = pending() if waived is None else waived
-    found = [p for doc in (pages or docs()) for p in check(doc)]
-    keys = {p.key for p in found}
-    out = [str(p) for p in found if p.key not in waived]
-    out += [f"{PENDING.relative_to(ROOT)}: no longer unbacked, remove the entry: {w!r}" for w in waived if w not in keys]
-    return out
+def open_problems(pages: list[Path] | None = None) -> list[str]:
+    """Every unbacked figure and broken citation of README.md and docs/ (or of ``pages``)."""
+    return [str(p) for doc in (pages or docs()) for p in check(doc)]
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--write-pending"]:  # once, when the old README moved to docs/: what is left to back
-        keys = sorted({p.key for doc in docs() for p in check(doc) if p.key})
-        PENDING.write_text("# Figures moved from the former README that no committed file backs yet (page, figure, "
-                           "block). Back them or delete them; the list may only shrink.\n" + "\n".join(keys) + "\n")
-    if sys.argv[1:] == ["--prune-pending"]:  # drop the entries that are backed or gone now
-        occurring = {p.key for doc in docs() for p in check(doc)}
-        lines = PENDING.read_text().splitlines()
-        PENDING.write_text("\n".join(line for line in lines if line.startswith("#") or line in occurring) + "\n")
     problems = open_problems()
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problems in {len(docs())} files, {len(pending())} figures pending", file=sys.stderr)
+    print(f"{len(problems)} problems in {len(docs())} files", file=sys.stderr)
     sys.exit(1 if problems else 0)
