@@ -66,7 +66,9 @@ def test_score_on_ray_reads_a_list_of_paths(local_ray: None, model_dir: Path, tm
 
 def test_ray_engine_refuses_what_it_cannot_do(model_dir: Path, tmp_path: Path) -> None:
     for extra, message in ((["--backend", "torch"], "drop --backend torch"),
-                           (["--heatmaps", str(tmp_path / "h")], "--heatmaps works with the local engine")):
+                           (["--heatmaps", str(tmp_path / "h")], "--heatmaps works with the local engine"),
+                           (["--device", "cuda"], "--device cuda is for the local engine"),
+                           (["--threads", "2"], "--threads is for the local engine")):
         code, _, err = _score(str(SAMPLES / "incoming"), "-m", str(model_dir), "--engine", "ray", *extra)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
