@@ -9,6 +9,7 @@ image score is the maximum of the smoothed map; the map is measured against the 
     python scripts/probes/local_map.py DATASET_ROOT [SIZE] [STEPS] [SEED] > out.txt
 """
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ torch.manual_seed(seed)
 
 
 def load(path: Path, nearest: bool = False) -> np.ndarray:
+    """A grayscale image (or mask) resized to the probe's square size."""
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
 
@@ -93,7 +95,7 @@ def defect(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     else:  # thin lines (cracks)
         layer = np.zeros_like(image)
         points = rng.integers(0, size, (rng.integers(2, 5), 2))
-        for a, b in zip(points[:-1], points[1:], strict=True):
+        for a, b in itertools.pairwise(points):
             cv2.line(layer, tuple(int(v) for v in a), tuple(int(v) for v in b), 1.0, int(rng.integers(1, 3)))
         mask = layer > 0
         out = np.where(mask, np.clip(image - rng.uniform(0.15, 0.5), 0, 1), image)
@@ -114,6 +116,7 @@ class LocalNet(nn.Module):
                                   nn.Conv2d(4 * width, dim, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature map of a float batch in [0, 1], N x 1 x H x W."""
         return self.body((x - mean) / std)
 
 
