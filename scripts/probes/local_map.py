@@ -6,7 +6,9 @@ inside a synthetic defect (Perlin-shaped blends of another golden image, darkene
 lines: DRAEM-style pseudo-anomalies with their masks) are pushed out with the Deep SAD term. The
 image score is the maximum of the smoothed map; the map is measured against the ground-truth masks.
 
-    python scripts/probes/local_map.py DATASET_ROOT [SIZE] [STEPS] [SEED] > out.txt
+    python scripts/probes/local_map.py DATASET_ROOT [SIZE] [STEPS] [SEED] [THREADS] [DECAY] > out.txt
+
+DECAY 1 divides the learning rate by 10 after two thirds of the steps (0: a constant rate, the first run).
 """
 
 import itertools
@@ -24,11 +26,12 @@ from torch import nn
 from inspect_svdd.evaluate.heatmaps import mask_for
 from inspect_svdd.io.images import list_images
 
-torch.set_num_threads(2)
 root = Path(sys.argv[1])
 size = int(sys.argv[2]) if len(sys.argv) > 2 else 256
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 1500
 seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 2)
+decay = bool(int(sys.argv[6])) if len(sys.argv) > 6 else False
 rng = np.random.default_rng(seed)
 torch.manual_seed(seed)
 
@@ -127,6 +130,7 @@ with torch.no_grad():
     center[(center.abs() < 0.1) & (center >= 0)] = 0.1
 net.train()
 opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-6)
+schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [2 * steps // 3] if decay else [], 0.1)
 start = time.perf_counter()
 for step in range(steps):
     idx = rng.integers(len(golden), size=16)
@@ -152,6 +156,7 @@ for step in range(steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
+    schedule.step()
     if step % 250 == 0 or step == steps - 1:
         print(f"step {step} loss {loss.item():.4f} normal {normal.item():.4f} anomalous {anomalous.item():.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
@@ -177,4 +182,4 @@ print(f"pixel AUROC {100 * pixel:.1f} (every 4th pixel, test/good and defects wi
 for group in sorted(set(groups) - {"good"}):
     keep = np.array([g in (group, "good") for g in groups])
     print(f"  {group}: image AUROC {100 * roc_auc_score(labels_a[keep], scores[keep]):.1f}")
-print(f"size {size}, steps {steps}, seed {seed}, training {time.perf_counter() - start:.0f} s")
+print(f"size {size}, steps {steps}, seed {seed}, decay {decay}, training {time.perf_counter() - start:.0f} s")
