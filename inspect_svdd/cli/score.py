@@ -13,8 +13,10 @@ import click
 
 from inspect_svdd.cli.common import SCORE_EPILOG, CliError, handle_errors, log, main
 from inspect_svdd.deploy.backends import BACKENDS, open_backend
+from inspect_svdd.deploy.drift import WINDOW
 
 if TYPE_CHECKING:  # numpy and OpenCV stay out of `inspect-svdd --help`
+    from inspect_svdd.deploy.drift import DriftMonitor
     from inspect_svdd.deploy.results import RowLog
     from inspect_svdd.deploy.scoring import Backend, Row
 
@@ -48,6 +50,10 @@ SCORE_OPTIONS = [
     click.option("--threads", type=click.IntRange(1),
                  help="CPU threads of the scorer: ONNX Runtime's intra-op threads, or PyTorch's with the torch backend "
                       "(default: all cores)."),
+    click.option("--drift-window", type=click.IntRange(0), default=WINDOW, show_default=True,
+                 help="Drift alarm: warn (and add a drift event to --jsonl) when the median distance of the last N "
+                      "scored parts rises above the held-out golden images' 90th percentile (at least 0.8 R^2); "
+                      "scoring goes on. 0: off."),
     click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),
                  help="Write a heat-map overlay of every failed image under this folder (path added to the CSV)."),
     click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
@@ -77,6 +83,7 @@ class ScoreOptions:
     batch_size: int
     workers: int
     threads: int | None
+    drift_window: int
     heatmap_dir: Path | None
     heatmap_method: str
     quiet: bool
@@ -148,6 +155,7 @@ class ScoreRun:
         extra = ("heatmap",) if self.heat_of else ()
         self.logs = [_open_log(t, extra, opts.resume, jsonl=t is opts.jsonl_path) for t in opts.targets]
         self.warned: dict[str, int] = {}
+        self.drift = _drift_monitor(scorer, opts)
         self.done = self._resumed()
 
     def _resumed(self) -> set[str]:
@@ -179,6 +187,11 @@ class ScoreRun:
         self.report.add(row)  # counted once written, so an interrupt reports what was kept
         if self.opts.sort_into is not None:
             _move(Path(row.path), self.opts.incoming, self.opts.sort_into, row.verdict)
+        event = self.drift.add(row.path, row.verdict, row.distance) if self.drift else None
+        if event is not None:
+            click.echo(event.line(), err=True)
+            for rl in self.logs:
+                rl.write_event(event.record())
 
     def on_warning(self, path: Path, kind: str, problem: str) -> None:
         """One line per kind of difference from the golden images, then a count at the end."""
@@ -224,6 +237,19 @@ class ScoreRun:
                 click.echo(f"warning: {count} images in all differ from the golden images in {kind}", err=True)
         click.echo(self.report.summary(self.scorer.name, self.scorer.provider), err=True)
         return self.report.exit_code
+
+
+def _drift_monitor(scorer: Backend, opts: ScoreOptions) -> DriftMonitor | None:
+    """The drift alarm for this run, or None (off, or a model without the held-out figures it needs)."""
+    from inspect_svdd.deploy.drift import DriftMonitor, drift_limit
+
+    limit = drift_limit(getattr(scorer, "drift_reference", None), scorer.radius)
+    if opts.drift_window == 0:
+        return None
+    if limit is None:
+        log("note: no drift alarm: the model has no held-out golden figures (refit or re-export it)", opts.quiet)
+        return None
+    return DriftMonitor(limit, scorer.radius, opts.drift_window)
 
 
 def _check_ray_options(opts: ScoreOptions) -> None:

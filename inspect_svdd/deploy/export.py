@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from inspect_svdd import __version__
+from inspect_svdd.deploy.drift import held_out_reference
 from inspect_svdd.errors import ExportError, first_line
 from inspect_svdd.io.images import encode_png
 from inspect_svdd.io.preprocess import INPUT_CONTRACT
@@ -96,6 +97,9 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "training": json.dumps({k: v for k, v in record.get("training", {}).items() if k != "skipped"}),
         "versions": json.dumps(record.get("versions", {})),
     }
+    drift = held_out_reference(det.holdout_.get("distances", []))
+    if drift is not None:  # the drift alarm's reference: the held-out golden images' 90th percentile distance
+        facts["drift_reference"] = repr(drift)
     if det.reference_ is not None:  # the nominal part occlusion heat maps hide regions with, for ONNX-only lines
         facts["reference_png"] = base64.b64encode(encode_png(det.reference_)).decode("ascii")
     return {META_PREFIX + k: v for k, v in facts.items()}

@@ -89,6 +89,7 @@ def written_rows(path: Path, extra: tuple[str, ...] = (), jsonl: bool = False) -
     if jsonl:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            records = [r for r in records if not (isinstance(r, dict) and "event" in r)]  # drift events are not rows
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: line {exc.lineno} is not JSON; cannot resume from it") from None
     else:
@@ -142,6 +143,12 @@ class RowLog:
         """Append ``row`` unless the earlier run's rows (resume) already hold one for its image."""
         if path_key(row.path) not in self.done:
             self.writer.write(row, *extra)
+
+    def write_event(self, record: dict[str, Any]) -> None:
+        """Append an event record (JSON Lines only; a CSV holds one row per image and nothing else)."""
+        if isinstance(self.writer, JsonlWriter):
+            self.stream.write(json.dumps(record) + "\n")
+            self.stream.flush()
 
     def forget_previous(self) -> None:
         """Write every row from now on (the earlier run's files were moved away: a same-named file is a new one)."""

@@ -107,6 +107,8 @@ class OnnxScorer:
             self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
             self.radius = float(self.metadata["radius"])
             self.golden_format = json.loads(self.metadata.get("training", "{}")).get("golden_format")
+            drift = self.metadata.get("drift_reference")  # absent in files exported before the drift alarm
+            self.drift_reference = float(drift) if drift else None
             reference = self.metadata.get("reference_png")
             self.reference = decode_bytes(base64.b64decode(reference), f"{self.path} reference image") if reference else None
         except (InspectError, TypeError, ValueError, AttributeError) as exc:  # e.g. keys from a newer inspect-svdd

@@ -28,6 +28,7 @@ class Backend(Protocol):
     provider: str
     preprocess: PreprocessConfig
     radius: float
+    drift_reference: float | None  # the held-out golden images' distance the drift alarm is based on
 
     def distances(self, batch: np.ndarray) -> np.ndarray:
         """Squared distances to the centre of a uint8 NHWC batch."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inspect_svdd.deploy.drift import held_out_reference
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.detector import DeepSVDD
 
@@ -24,6 +25,7 @@ class TorchBackend:
         self.radius = det._fitted()[2]
         self.reference = det.reference_  # the nominal part for occlusion heat maps (None: models before them)
         self.golden_format = golden_format  # size range and channels of the golden images, when recorded
+        self.drift_reference = held_out_reference(det.holdout_.get("distances", []))
 
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> TorchBackend:

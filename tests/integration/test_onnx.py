@@ -360,3 +360,12 @@ def test_bad_onnx_metadata_is_one_line(model_dir: Path, tmp_path: Path, key: str
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'odd.onnx'}: invalid model metadata (")
+
+
+def test_onnx_metadata_carries_the_drift_reference_of_the_torch_model(model_dir: Path) -> None:
+    from inspect_svdd.deploy.runtime import OnnxScorer
+    from inspect_svdd.deploy.torch_backend import TorchBackend
+
+    onnx_ref = OnnxScorer(model_dir / "model.onnx").drift_reference
+    torch_ref = TorchBackend.load(model_dir).drift_reference
+    assert onnx_ref is not None and torch_ref is not None and abs(onnx_ref - torch_ref) <= 1e-9 * abs(torch_ref)
