@@ -6,9 +6,10 @@ inside a synthetic defect (Perlin-shaped blends of another golden image, darkene
 lines: DRAEM-style pseudo-anomalies with their masks) are pushed out with the Deep SAD term. The
 image score is the maximum of the smoothed map; the map is measured against the ground-truth masks.
 
-    python scripts/probes/local_map.py DATASET_ROOT [SIZE] [STEPS] [SEED] [THREADS] [DECAY] > out.txt
+    python scripts/probes/local_map.py DATASET_ROOT [SIZE] [STEPS] [SEED] [THREADS] [DECAY] [PADDING] > out.txt
 
 DECAY 1 divides the learning rate by 10 after two thirds of the steps (0: a constant rate, the first run).
+PADDING: the convolutions' padding mode, zeros (the first runs) or reflect (no dark frame at the border).
 """
 
 import itertools
@@ -32,6 +33,7 @@ steps = int(sys.argv[3]) if len(sys.argv) > 3 else 1500
 seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 torch.set_num_threads(int(sys.argv[5]) if len(sys.argv) > 5 else 2)
 decay = bool(int(sys.argv[6])) if len(sys.argv) > 6 else False
+padding = sys.argv[7] if len(sys.argv) > 7 else "zeros"
 rng = np.random.default_rng(seed)
 torch.manual_seed(seed)
 
@@ -112,7 +114,8 @@ class LocalNet(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout, affine=False), nn.LeakyReLU(0.1)]
+            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False, padding_mode=padding), nn.BatchNorm2d(cout, affine=False),
+                    nn.LeakyReLU(0.1)]
 
         self.body = nn.Sequential(*block(1, width, 2), *block(width, width, 1), *block(width, 2 * width, 2),
                                   *block(2 * width, 2 * width, 1), *block(2 * width, 4 * width, 1),
@@ -179,7 +182,16 @@ pix_idx = np.flatnonzero(bad | good)
 pixel = roc_auc_score(np.concatenate([masks[i][::4, ::4].ravel() for i in pix_idx]),
                       np.concatenate([heat[i][::4, ::4].ravel() for i in pix_idx]))
 print(f"pixel AUROC {100 * pixel:.1f} (every 4th pixel, test/good and defects with masks)")
+within = [roc_auc_score(masks[i][::4, ::4].ravel(), heat[i][::4, ::4].ravel()) for i in np.flatnonzero(bad)
+          if 0 < masks[i][::4, ::4].sum() < masks[i][::4, ::4].size]
+print(f"pixel AUROC within each defective image, mean {100 * float(np.mean(within)):.1f} over {len(within)} images")
+edge = size // 16  # the outer 16th of each side
+rim = np.zeros((size, size), bool)
+rim[:edge], rim[-edge:], rim[:, :edge], rim[:, -edge:] = True, True, True, True
+hottest = [np.unravel_index(np.argmax(h), h.shape) for h in heat]
+print(f"hottest pixel on the rim (outer {edge} px): {100 * np.mean([rim[y, x] for y, x in hottest]):.0f} % of images "
+      f"(the rim is {100 * rim.mean():.0f} % of the image)")
 for group in sorted(set(groups) - {"good"}):
     keep = np.array([g in (group, "good") for g in groups])
     print(f"  {group}: image AUROC {100 * roc_auc_score(labels_a[keep], scores[keep]):.1f}")
-print(f"size {size}, steps {steps}, seed {seed}, decay {decay}, training {time.perf_counter() - start:.0f} s")
+print(f"size {size}, steps {steps}, seed {seed}, decay {decay}, padding {padding}, training {time.perf_counter() - start:.0f} s")

@@ -109,3 +109,17 @@ def _inked(browser: str, page: Path, tmp_path: Path) -> float:
     pixels = cv2.imread(str(shot))
     assert pixels is not None and pixels.shape[:2] == (1600, 1280)
     return float(np.mean(pixels.min(axis=2) < 200))
+
+
+def test_report_gives_rates_as_counts_and_a_short_title(report: Path, model_dir: Path, incoming_dir: Path) -> None:
+    """incoming_dir holds 3 good and 3 scratched parts (and one corrupt file, not evaluated)."""
+    import json
+
+    page = report.read_text()
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    frr, escape = metrics["false_reject_rate"], metrics["escape_rate"]
+    assert f"<td>false reject rate</td><td>{round(frr * 3)} of 3 ({frr:.1%})</td>" in page
+    assert f"<td>escape rate</td><td>{round(escape * 3)} of 3 ({escape:.1%})</td>" in page
+    title = re.search(r"<title>(.*?)</title>", page)
+    assert title is not None and title.group(1) == f"{model_dir.name} on {incoming_dir.name}"
+    assert str(model_dir) not in title.group(1)
