@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspect_svdd.config import FitConfig, ScoreConfig
+from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.model.augment import apply, build_pipeline, expand
 from inspect_svdd.model.checkpoint import Checkpoint
@@ -292,20 +292,23 @@ class DeepSVDD:
             "expanded_from": self.expanded_from_,
         }
 
-    def with_rule(self, score: ScoreConfig, images: np.ndarray) -> DeepSVDD:
+    def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
+                  validation: np.ndarray | None = None) -> DeepSVDD:
         """A detector sharing this trained encoder, scored by another rule, its radius set the same way.
 
         ``images`` are the golden images this detector was fitted on (the same
         deterministic split gives the same training and held-out images), so
         training levers can be judged with every scoring rule on one encoder.
+        ``score`` may be ``auto`` (choose again, on ``validation`` defects when
+        given); ``train`` changes the radius settings (target, rule, views).
         """
         encoder = self._fitted()[0]
         if self.center_ is None:
             raise ConfigError("this detector has no centre")
-        other = DeepSVDD(dataclasses.replace(self.config, score=score))
+        other = DeepSVDD(dataclasses.replace(self.config, score=score, train=train or self.config.train))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
-        other.head_ = other._fit_head(encoder, self.center_, other._tiles(train_images), hold_images)
+        other.head_ = other._fit_head(encoder, self.center_, other._tiles(train_images), hold_images, validation)
         other._set_radius(train_images, hold_images, self.radius_ or 0.0)
         return other
 

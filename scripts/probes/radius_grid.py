@@ -45,11 +45,7 @@ for row in det.selection_["candidates"]:
     for bank, views, conf in itertools.product(grid["bank"], grid["views"], grid["conf"]):
         score = dataclasses.replace(candidate_config(det.config.score, row["candidate"]), bank_views=bank)
         train = dataclasses.replace(det.config.train, radius_views=views, radius_confidence=conf)
-        other = DeepSVDD(dataclasses.replace(det.config, train=train, score=score))
-        other.encoder_, other.center_ = det.encoder_, det.center_
-        tr, ho = other._split(folder.images)
-        other.head_ = other._fit_head(det.encoder_, det.center_, other._tiles(tr), ho)  # type: ignore[arg-type]
-        other._set_radius(tr, ho, 0.0)
+        other = det.with_rule(score, folder.images, train=train)
         s, f = other.score(x), other.score(fresh)
         print(f"{row['candidate']:62s} bank {bank} views {views} conf {conf}: good rejected {(s[~defect] > 0).sum():2d}/16 "
               f"defects passed {(s[defect] <= 0).sum():2d}/24 fresh rejected {np.mean(f > 0):.1%} "

@@ -31,11 +31,8 @@ if len(sys.argv) > 3 and sys.argv[3] != "all":  # only these families
     every = synthetic.defect_families
     selection.defect_families = lambda: {k: v for k, v in every().items() if k in chosen}  # type: ignore[assignment]
 overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # e.g. {"train": {"radius_views": 1}, "score": {}}
-det.config = dataclasses.replace(det.config, score=ScoreConfig(**{"k": det.config.score.k, **overrides.get("score", {})}),
-                                 train=dataclasses.replace(det.config.train, **overrides.get("train", {})))
-train, hold = det._split(split.train)
-det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold)  # type: ignore[arg-type]
-det._set_radius(train, hold, 0.0)
+det = det.with_rule(ScoreConfig(**{"k": det.config.score.k, **overrides.get("score", {})}), split.train,
+                    train=dataclasses.replace(det.config.train, **overrides.get("train", {})))
 table = proxy_table(det, split)
 out = Path(os.environ["PROXY_OUT"]) if os.environ.get("PROXY_OUT") else None  # write the table there (JSON + md)
 if out is not None:

@@ -29,14 +29,10 @@ paths = list_images("samples/incoming")
 incoming = np.stack([load_image(path, p) for path in paths])
 defect = np.array([path.parent.name != "good" for path in paths])
 fresh = load_folder(sys.argv[2], p, str(p.channels)).images
-base_train = det.config.train
 for overrides in json.loads(sys.argv[3]):
-    det.config = dataclasses.replace(det.config, score=ScoreConfig(**{"k": det.config.score.k, **overrides.get("score", {})}),
-                                     train=dataclasses.replace(base_train, **overrides.get("train", {})))
-    train, hold = det._split(golden)
-    det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold)  # type: ignore[arg-type]
-    det._set_radius(train, hold, 0.0)
-    scores, fresh_scores = det.score(incoming), det.score(fresh)
-    print(f"{json.dumps(overrides):60s} chose {det.selection_.get('chosen', det.config.score.rule):50s} "
+    other = det.with_rule(ScoreConfig(**{"k": det.config.score.k, **overrides.get("score", {})}), golden,
+                          train=dataclasses.replace(det.config.train, **overrides.get("train", {})))
+    scores, fresh_scores = other.score(incoming), other.score(fresh)
+    print(f"{json.dumps(overrides):60s} chose {other.selection_.get('chosen', other.config.score.rule):50s} "
           f"good rejected {int((scores[~defect] > 0).sum())}/16, defects passing {int((scores[defect] <= 0).sum())}/24, "
           f"fresh rejected {100 * (fresh_scores > 0).mean():.1f} % of {len(fresh)}", flush=True)

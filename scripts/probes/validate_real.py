@@ -34,13 +34,9 @@ keep = np.setdiff1d(np.arange(len(split.test)), drawn)
 rest = dataclasses.replace(split, test=split.test[keep], test_anomalous=split.test_anomalous[keep],
                            test_groups=[split.test_groups[i] for i in keep])
 auto = ScoreConfig(k=det.config.score.k)  # rule auto: select again
-train, hold = det._split(split.train)
 tables = {}
 for judged, validation in (("synthetic", None), (f"{len(drawn)} real defects", split.test[drawn])):
-    det.config = dataclasses.replace(det.config, score=auto)
-    det.head_ = det._fit_head(det.encoder_, det.center_, det._tiles(train), hold, validation)  # type: ignore[arg-type]
-    det._set_radius(train, hold, 0.0)
-    tables[judged] = proxy_table(det, rest)
+    tables[judged] = proxy_table(det.with_rule(auto, split.train, validation=validation), rest)
     t = next(c for c in tables[judged]["candidates"] if c["candidate"] == tables[judged]["chosen"])["test"]
     print(f"judged on {judged}: chose {tables[judged]['chosen']}: test AUROC {t['auroc']:.3f}, "
           f"escape {t['test_escape_rate']:.3f}, false rejects {t['test_false_reject_rate']:.3f} "
