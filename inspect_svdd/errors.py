@@ -43,13 +43,13 @@ class ExportError(InspectError):
 class ExitCode(IntEnum):
     """What ``score`` (and the other commands) return to the shell or the line's PLC script."""
 
-    PASS = 0  # every image passed
-    FAIL = 1  # at least one image failed (none unreadable)
-    USAGE = 2  # usage error: bad option, missing folder, unusable model
-    UNREADABLE = 3  # at least one image could not be read (error rows; the rest were scored)
+    PASS = 0
+    FAIL = 1
+    USAGE = 2
+    UNREADABLE = 3
 
 
-EXIT_MEANINGS = {
+EXIT_MEANINGS = {  # each code's meaning, as `score --help` prints it
     ExitCode.PASS: "every image passed",
     ExitCode.FAIL: "at least one image failed (none unreadable)",
     ExitCode.USAGE: "usage error: bad option, missing folder, unusable model",

@@ -57,25 +57,6 @@ def log(message: str, quiet: bool = False) -> None:
         click.echo(message, err=True)
 
 
-def parse_roi(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int, int, int] | None:
-    """``x,y,w,h`` -> tuple of four ints."""
-    if value is None:
-        return None
-    try:
-        x, y, w, h = (int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter("expected x,y,width,height in pixels, e.g. 10,20,300,300") from None
-    return x, y, w, h
-
-
-def parse_milestones(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
-    """``50,100`` -> (50, 100)."""
-    try:
-        return tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter("expected comma-separated epochs, e.g. 50,100") from None
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="inspect-svdd")
 def main() -> None:

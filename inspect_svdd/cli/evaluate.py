@@ -11,7 +11,7 @@ import click
 
 from inspect_svdd.cli.common import handle_errors, log, main
 from inspect_svdd.deploy.backends import BACKENDS, open_backend
-from inspect_svdd.errors import DatasetError
+from inspect_svdd.errors import DatasetError, ExitCode
 
 if TYPE_CHECKING:
     from inspect_svdd.deploy.scoring import Row
@@ -114,7 +114,7 @@ def evaluate(labeled: Path, model: Path, output: Path, backend: str, heatmap_met
     click.echo(f"AUROC {result['auroc']:.4f}, AUPR {result['aupr']:.4f}, F1-max {result['f1_max']:.3f}; at the radius: "
                f"{rate_text(result['false_reject_rate'], result['good'])} good parts rejected, "
                f"{rate_text(result['escape_rate'], result['defects'])} defects passed; written to {output}", err=True)
-    sys.exit(3 if result["unreadable"] else 0)
+    sys.exit(int(ExitCode.UNREADABLE if result["unreadable"] else ExitCode.PASS))
 
 
 def _score_labelled(files: list[tuple[Path, str]], label_of: dict[str, str], scorer: Any, csv_path: Path) -> list[Row]:

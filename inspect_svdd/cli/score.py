@@ -243,9 +243,9 @@ def _drift_monitor(scorer: Backend, opts: ScoreOptions) -> DriftMonitor | None:
     """The drift alarm for this run, or None (off, or a model without the held-out figures it needs)."""
     from inspect_svdd.deploy.drift import DriftMonitor, drift_limit
 
-    limit = drift_limit(getattr(scorer, "drift_reference", None), scorer.radius)
     if opts.drift_window == 0:
         return None
+    limit = drift_limit(getattr(scorer, "drift_reference", None), scorer.radius)
     if limit is None:
         log("note: no drift alarm: the model has no held-out golden figures (refit or re-export it)", opts.quiet)
         return None

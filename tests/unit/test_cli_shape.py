@@ -108,3 +108,14 @@ def test_options_over_a_config_file_are_validated_once_after_merging(tmp_path: P
         cfg, channels = build_config(kw, tmp_path / "c.yaml")
     assert (cfg.preprocess.image_size, cfg.preprocess.frame_size, cfg.net.widths, channels) == (64, 192, (8, 16), "auto")
     assert cfg.net.architecture == "pooled"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--roi", "1,2,3"], "Invalid value for '--roi': expected 4 comma-separated values, got '1,2,3'"),
+    (["--widths", "8,x"], "Invalid value for '--widths': expected comma-separated int values, got '8,x'"),
+    (["--lr-milestones", "40,late"], "Invalid value for '--lr-milestones': expected comma-separated int values"),
+])
+def test_a_bad_list_option_is_one_usage_error_before_anything_runs(args: list[str], message: str,
+                                                                    tmp_path: Path) -> None:
+    result = click.testing.CliRunner().invoke(main, ["fit", str(tmp_path / "none"), "-o", str(tmp_path / "m"), *args])
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "m").exists()
