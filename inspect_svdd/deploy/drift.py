@@ -1,10 +1,10 @@
-"""The drift alarm: the passing parts' distances, watched over a rolling window.
+"""The drift alarm: the scored parts' distances, watched over a rolling window.
 
 A lighting change, a dirty lens or a new supplier moves every part's distance
 up. :class:`DriftMonitor` keeps the distances of the last ``window`` scored
 parts, passed and failed (unreadable files do not count), and raises an event
-when their median rises above the **drift limit**: the held-out golden images' 90th percentile distance, or
-``FLOOR`` (0.8) of R², whichever is larger (the floor keeps a model whose
+when their median rises above the **drift limit**: the held-out golden images'
+90th percentile distance, or ``FLOOR`` (0.8) of R², whichever is larger (the floor keeps a model whose
 held-out images lie close together from calling ordinary variation drift).
 Scoring goes on; the event is one warning line and, in a JSON Lines file, one
 ``{"event": "drift", ...}`` record. When the median falls back below the limit
@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WINDOW = 50  # passing parts in the rolling median
+WINDOW = 50  # parts (passed or failed) in the rolling median
 FLOOR = 0.8  # the limit is never below this share of R^2
 QUANTILE = 0.9  # of the held-out golden images' distances
 
@@ -37,7 +37,7 @@ def held_out_reference(distances: Sequence[float]) -> float | None:
 
 
 def drift_limit(reference: float | None, radius: float) -> float | None:
-    """The distance the rolling median of passing parts must stay under (None: no reference, no alarm)."""
+    """The distance the rolling median of the scored parts must stay under (None: no reference, no alarm)."""
     return None if reference is None else max(reference, FLOOR * radius**2)
 
 
