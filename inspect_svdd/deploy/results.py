@@ -89,7 +89,6 @@ def written_rows(path: Path, extra: tuple[str, ...] = (), jsonl: bool = False) -
     if jsonl:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
-            records = [r for r in records if not (isinstance(r, dict) and "event" in r)]  # drift events are not rows
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: line {exc.lineno} is not JSON; cannot resume from it") from None
     else:
@@ -100,6 +99,8 @@ def written_rows(path: Path, extra: tuple[str, ...] = (), jsonl: bool = False) -
         records = list(reader)
     rows = []
     for number, r in enumerate(records, start=1 if jsonl else 2):
+        if jsonl and isinstance(r, dict) and "event" in r:
+            continue  # a drift event, not a row (skipped here so line numbers stay the file's)
         try:
             rows.append(Row(str(r["path"]), _number(r["score"]), _number(r["distance"]), float(r["radius"]),
                             str(r["verdict"]), str(r.get("error") or "")))

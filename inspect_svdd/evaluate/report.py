@@ -144,7 +144,7 @@ def _selection(selection: Mapping[str, Any]) -> str:
 
 
 def rate_text(rate: float, total: int) -> str:
-    """A rate as a count and a percentage: ``4 of 16 (25.0 %)``."""
+    """A rate as a count and a percentage: ``4 of 16 (25.0%)``."""
     return f"{round(rate * total)} of {total} ({rate:.1%})"
 
 
