@@ -28,6 +28,8 @@ AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal"]
+ModelKind = Literal["global", "local"]
+MapCalibration = Literal["none", "position", "image"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
 DEFECT_PRESETS = ("cutpaste", "scar", "perlin", "smudge", "cutout", "dent", "spots", "cutpaste-scar", "mixed")
@@ -374,6 +376,59 @@ class ScoreConfig:
 
 
 @dataclass(frozen=True)
+class LocalConfig:
+    """Which model kind, and the settings of the local one (a dense anomaly map for small and thin defects).
+
+    Attributes:
+        model_kind: ``global`` (Deep SVDD: one embedding per image, a hypersphere
+            around the golden ones) or ``local`` (a bias-free fully
+            convolutional network maps every 4x4-pixel cell of the
+            ``image_size`` input to a feature vector; the map of squared
+            distances to a centre c is the anomaly map, and its largest cell
+            is the image's statistic. Trained from the golden images alone:
+            their cells are pulled to c, the cells of synthetic defects drawn
+            on them with their masks are pushed out, after FCDD and DRAEM.
+            Use a larger ``image_size`` (256) so that small defects stay visible).
+        local_width: channels of the local network's first stage (x2, then x4 deeper).
+        local_dim: size of each cell's feature vector (the hypersphere's space).
+        local_steps: optimisation steps of the local training (the rate drops
+            tenfold after two thirds).
+        local_batch: images per step; every second one carries a synthetic defect.
+        local_lr: Adam's learning rate for the local network.
+        map_smoothing: side (cells) of the box filter over the map before its maximum is taken.
+        map_calibration: how the map is made comparable across positions and
+            images before the maximum: ``none``; ``position`` (each cell
+            divided by the golden training images' mean at that cell, or by the
+            median cell's mean where that is larger, so a cell that is busy on
+            every good part, an edge or the rim, does not dominate);
+            or ``image`` (each map divided by its own mean: a local peak,
+            not a globally busier texture, makes a part fail).
+    """
+
+    model_kind: ModelKind = "global"
+    local_width: int = 32
+    local_dim: int = 32
+    local_steps: int = 1500
+    local_batch: int = 16
+    local_lr: float = 1e-3
+    map_smoothing: int = 3
+    map_calibration: MapCalibration = "none"
+
+    def __post_init__(self) -> None:
+        if self.model_kind not in ("global", "local"):
+            raise ConfigError(f"model kind must be global or local, got {self.model_kind!r}")
+        if self.map_calibration not in ("none", "position", "image"):
+            raise ConfigError(f"map calibration must be none, position or image, got {self.map_calibration!r}")
+        if min(self.local_width, self.local_dim, self.local_steps, self.local_batch) < 1 or self.local_lr <= 0:
+            raise ConfigError("local width, dim, steps and batch must be >= 1 and the learning rate > 0, got "
+                              f"{self.local_width}, {self.local_dim}, {self.local_steps}, {self.local_batch}, {self.local_lr}")
+        if self.local_batch < 2:
+            raise ConfigError(f"local batch must be at least 2 (a golden and a defective image), got {self.local_batch}")
+        if self.map_smoothing < 1 or self.map_smoothing % 2 == 0:
+            raise ConfigError(f"map smoothing must be an odd number of cells >= 1, got {self.map_smoothing}")
+
+
+@dataclass(frozen=True)
 class FitConfig:
     """Everything that defines a model: preprocessing, network, training and scoring."""
 
@@ -381,14 +436,34 @@ class FitConfig:
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
 
     def __post_init__(self) -> None:
         size, stages = self.preprocess.image_size, len(self.net.widths)
-        if size % 2**stages:
+        if self.local.model_kind == "local":
+            self._check_local()
+        elif size % 2**stages:
             raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
         bank_rule = self.score.rule in ("knn", "mahalanobis", "fusion")  # auto without held-out images turns views off
         if self.score.bank_views and self.train.holdout == 0 and bank_rule:  # a training image would meet its own views
             raise ConfigError("bank views need held-out golden images to set the radius (holdout > 0)")
+
+    def _check_local(self) -> None:
+        p, cells = self.preprocess, self.preprocess.image_size // 4
+        if p.frame_size is not None:
+            raise ConfigError("the local model scores every position of one input: use a larger --image-size, not "
+                              "--frame-size tiling")
+        if cells < self.local.map_smoothing or p.image_size < 16:
+            raise ConfigError(f"image size {p.image_size} is too small for the local model: it needs at least 16 "
+                              f"pixels and {self.local.map_smoothing} map cells of 4 pixels (map smoothing)")
+        if self.score.rule != "auto" or self.score.features != "auto":
+            raise ConfigError("the local model scores its map's largest cell: --score and --features are for the "
+                              "global model")
+
+    @property
+    def is_local(self) -> bool:
+        """True for the local (dense map) model kind."""
+        return self.local.model_kind == "local"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""
@@ -402,10 +477,12 @@ class FitConfig:
             net=_build(NetConfig, data.get("net", {})),
             train=_build(TrainConfig, data.get("train", {})),
             score=_build(ScoreConfig, data.get("score", {})),
+            local=_build(LocalConfig, data.get("local", {})),
         )
 
 
-SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "train": TrainConfig, "score": ScoreConfig}
+SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "train": TrainConfig, "score": ScoreConfig,
+                             "local": LocalConfig}
 PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "seed")
 
 

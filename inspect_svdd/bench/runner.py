@@ -35,6 +35,7 @@ from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.heads import feature_slice
+from inspect_svdd.model.local import detector_for
 from inspect_svdd.model.selection import candidate_config
 
 Log = Callable[[str], None]
@@ -201,7 +202,7 @@ class RecipeRunner:
         cfg = self.recipe.config(self.opt.setting, self.opt.size, seed)
         split, cfg = self._split(case, cfg, seed)
         start = time.perf_counter()
-        det = DeepSVDD(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
+        det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
         train_seconds = time.perf_counter() - start
         if self.opt.save_models:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",
@@ -222,7 +223,7 @@ class RecipeRunner:
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
         result["rules"] = {chosen.rule: _rule_result(det, split, test_features[chosen.feature_kind])}
-        for rule in SCORE_RULES:  # every scoring rule on the same trained encoder
+        for rule in () if cfg.is_local else SCORE_RULES:  # every scoring rule on the same trained encoder
             if rule != chosen.rule:
                 other = det.with_rule(dataclasses.replace(chosen, rule=rule, members=(),
                                                           features="embedding" if chosen.rule == "fusion" else chosen.features),
@@ -233,9 +234,10 @@ class RecipeRunner:
         if det.rotation_head_ is not None:  # the auxiliary task's own score, for comparison
             result["rotation_score"] = metrics(split.test_anomalous, det.turn_losses(split.test))
         if self.recipe.baselines:
-            inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test)),
-                      "features": (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),
-                                   frame_features(test_embeddings, len(split.test)))}
+            inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test))}
+            if not cfg.is_local:  # the local model has no embedding for the classic baselines to use
+                inputs["features"] = (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),
+                                      frame_features(test_embeddings, len(split.test)))
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():
                 base_scores: np.ndarray = base.pop("scores")  # type: ignore[assignment]
                 result.setdefault("baselines", {})[name] = {

@@ -66,3 +66,8 @@ def main() -> None:
 def elapsed(start: float) -> str:
     """Seconds since ``start`` as text."""
     return f"{time.perf_counter() - start:.1f} s"
+
+
+HEATMAP_METHODS = ("auto", "occlusion", "gradcam", "map")  # inspect_svdd.evaluate.heatmaps.METHODS, plus auto
+HEATMAP_HELP = ("occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch; map is a local "
+                "model's own anomaly map (both backends). auto: map when the model has one, else occlusion.")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from inspect_svdd.cli.common import handle_errors, log, main
+from inspect_svdd.cli.common import HEATMAP_HELP, HEATMAP_METHODS, handle_errors, log, main
 from inspect_svdd.deploy.backends import BACKENDS, open_backend
 from inspect_svdd.errors import DatasetError, ExitCode
 
@@ -70,8 +70,8 @@ def _has_image(folder: Path) -> bool:
               help="Folder for metrics.json, scores.csv and report.html.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
               help="auto: ONNX Runtime when the model has model.onnx, else PyTorch.")
-@click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
-              help="Heat maps of the failures (and localisation against ground_truth/ masks when present).")
+@click.option("--heatmap-method", type=click.Choice(HEATMAP_METHODS), default="auto", show_default=True,
+              help="Heat maps of the failures (and localisation against ground_truth/ masks when present): " + HEATMAP_HELP)
 @click.option("--no-heatmaps", is_flag=True, help="Skip heat maps and localisation.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or log lines; the summary still prints.")
 @handle_errors

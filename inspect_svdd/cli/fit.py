@@ -97,7 +97,7 @@ def pretrain(golden: Path, output: Path, config_file: Path | None, quiet: bool, 
 def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, validate: Path | None,
         resume: bool, config_file: Path | None, quiet: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.model.detector import DeepSVDD
+    from inspect_svdd.model.local import detector_for
 
     start = time.perf_counter()
     cfg, channels = build_config(kw, config_file)
@@ -108,7 +108,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     folder, cfg, training = _load(golden, cfg, channels, quiet)
     bad = _extra_parts(defects, folder, training, "defects", quiet)
     validation = _extra_parts(validate, folder, training, "validation", quiet)
-    det = DeepSVDD(cfg)
+    det = detector_for(cfg)
     if pretrained is not None:
         from inspect_svdd.model.artifact import load_pretrained
 

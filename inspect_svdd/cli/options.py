@@ -96,7 +96,7 @@ def config_options(pretraining: bool = False) -> Callable[[Callable[..., Any]], 
     """Decorator adding an option per config field (``pretraining``: only the fields ``pretrain`` uses)."""
     options = []
     for section, kind in SECTIONS.items():
-        if pretraining and section == "score":
+        if pretraining and section in ("score", "local"):
             continue
         hints, helps = typing.get_type_hints(kind, include_extras=False), field_help(kind)
         for spec in dataclasses.fields(kind):

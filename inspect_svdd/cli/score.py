@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from inspect_svdd.cli.common import SCORE_EPILOG, CliError, handle_errors, log, main
+from inspect_svdd.cli.common import HEATMAP_HELP, HEATMAP_METHODS, SCORE_EPILOG, CliError, handle_errors, log, main
 from inspect_svdd.deploy.backends import BACKENDS, open_backend
 from inspect_svdd.deploy.drift import WINDOW
 
@@ -56,8 +56,8 @@ SCORE_OPTIONS = [
                       "scoring goes on. 0: off."),
     click.option("--heatmaps", "heatmap_dir", type=click.Path(path_type=Path),
                  help="Write a heat-map overlay of every failed image under this folder (path added to the CSV)."),
-    click.option("--heatmap-method", type=click.Choice(["auto", "occlusion", "gradcam"]), default="auto", show_default=True,
-                 help="occlusion works through ONNX Runtime and PyTorch; gradcam needs --backend torch. auto: occlusion."),
+    click.option("--heatmap-method", type=click.Choice(HEATMAP_METHODS), default="auto", show_default=True,
+                 help=HEATMAP_HELP),
     click.option("-q", "--quiet", is_flag=True, help="No per-image lines or logs; the summary still prints."),
 ]
 

@@ -7,8 +7,11 @@ Graph contract (also written to the file's metadata):
   normalisation (and, for a tiled model, the cut into tiles and the choice of
   the worst tile) happens inside the graph.
 * outputs ``distance`` (the scoring rule's statistic: squared distance to the
-  centre, squared Mahalanobis distance or mean squared k-NN distance) and
-  ``score`` (distance - R**2; > 0 means fail), float32, shape (N,).
+  centre, squared Mahalanobis distance or mean squared k-NN distance; for the
+  local model, the largest cell of its anomaly map) and ``score``
+  (distance - R**2; > 0 means fail), float32, shape (N,); the local model
+  adds ``map`` (N, S/4, S/4), its calibrated anomaly map, whose largest cell is
+  ``distance``.
 
 After export the graph is checked with ``onnx.checker`` and its scores are
 compared with PyTorch's on real images: each difference is measured against
@@ -57,10 +60,19 @@ class ScoringGraph(nn.Module):
         self.tile, self.tiles, self.kind = tile, tiles, kind
         self.register_buffer("radius_sq", torch.tensor(radius**2, dtype=torch.float32))
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Statistic and score per image (its worst tile's, for a tiled model)."""
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Statistic and score per image (its worst tile's, for a tiled model); and the map of a local model."""
+        if self.dense:
+            anomaly_map = self.head.map(self.encoder(images))  # type: ignore[operator]
+            dist = anomaly_map.flatten(1).amax(dim=1)
+            return dist, dist - self.radius_sq, anomaly_map
         dist = worst_tile(self.head(self.encoder.features_of(to_tiles(images, self.tile), self.kind)), self.tiles)
         return dist, dist - self.radius_sq
+
+    @property
+    def dense(self) -> bool:
+        """Whether the graph also outputs an anomaly map (the local model)."""
+        return hasattr(self.head, "map")
 
 
 def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
@@ -83,6 +95,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "preprocess": json.dumps(det.config.to_dict()["preprocess"]),
         "input_contract": INPUT_CONTRACT,
         "objective": det.config.train.objective,
+        "model_kind": det.config.local.model_kind,
         "score_rule": det.config.score.rule,
         "score_features": det.config.score.feature_kind,
         "score_members": ",".join(det.config.score.members),
@@ -126,7 +139,7 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
                 graph,
                 (example,),
                 input_names=["images"],
-                output_names=["distance", "score"],
+                output_names=["distance", "score", "map"] if graph.dense else ["distance", "score"],
                 opset_version=OPSET,
                 dynamo=True,
                 dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
@@ -140,7 +153,8 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     if program is None:
         raise ExportError(f"{path}: ONNX export returned nothing")
     proto = program.model_proto
-    proto.doc_string = "inspect-svdd Deep SVDD scorer. " + INPUT_CONTRACT
+    kind = "local anomaly-map" if graph.dense else "Deep SVDD"
+    proto.doc_string = f"inspect-svdd {kind} scorer. " + INPUT_CONTRACT
     for key, value in metadata(det, record).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -178,7 +192,8 @@ def check_parity(det: DeepSVDD, onnx_path: str | Path, images: np.ndarray, tol: 
 
     r2 = max((det.radius_ or 0.0) ** 2, 1e-12)
     torch_scores = det.score(images).astype(np.float64)
-    onnx_scores = OnnxScorer(onnx_path, device="cpu").score(images).astype(np.float64)
+    scorer = OnnxScorer(onnx_path, device="cpu")
+    onnx_scores = scorer.score(images).astype(np.float64)
     scale = np.maximum(np.abs(torch_scores + r2), r2)  # the statistic itself, or R^2 near the boundary
     relative = np.abs(onnx_scores - torch_scores) / scale
     err = float(np.max(relative)) if len(relative) else 0.0
@@ -187,6 +202,14 @@ def check_parity(det: DeepSVDD, onnx_path: str | Path, images: np.ndarray, tol: 
     if not err <= tol or flipped:
         raise ExportError(f"{onnx_path}: ONNX Runtime and PyTorch disagree (largest score difference {err:.2e} of the "
                           f"score's own size, limit {tol:.0e}; {flipped} verdict(s) differ)")
+    if scorer.has_map:  # the local model's map: each image's cells against the larger of its peak and R^2
+        torch_maps, onnx_maps = det.maps(images).astype(np.float64), scorer.maps(images)  # type: ignore[attr-defined]
+        peak = np.maximum(torch_maps.reshape(len(images), -1).max(axis=1), r2)[:, None, None]
+        map_err = float(np.max(np.abs(onnx_maps - torch_maps) / peak)) if len(images) else 0.0
+        if not map_err <= tol:
+            raise ExportError(f"{onnx_path}: ONNX Runtime and PyTorch anomaly maps disagree (largest cell difference "
+                              f"{map_err:.2e} of the image's peak, limit {tol:.0e})")
+        err = max(err, map_err)
     return err
 
 

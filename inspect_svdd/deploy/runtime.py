@@ -103,6 +103,7 @@ class OnnxScorer:
             if k.startswith(META_PREFIX)
         }
         self._check_metadata()
+        self.has_map = "map" in {o.name for o in self.session.get_outputs()}  # the local model's anomaly map
         try:
             self.preprocess = PreprocessConfig(**_preprocess_fields(self.metadata["preprocess"]))
             self.radius = float(self.metadata["radius"])
@@ -128,6 +129,17 @@ class OnnxScorer:
         """Squared distances of a uint8 (N, S, S, C) batch."""
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         return self.session.run(["distance"], {"images": batch})[0].astype(np.float64)
+
+    def maps(self, batch: np.ndarray) -> np.ndarray:
+        """Anomaly maps of a uint8 (N, S, S, C) batch, (N, S/4, S/4) (local models only; their largest cell is the distance).
+
+        Raises:
+            ModelError: the model has no map output (a global model).
+        """
+        if not self.has_map:
+            raise ModelError(f"{self.path}: this model has no anomaly map output (only local models have one)")
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        return self.session.run(["map"], {"images": batch})[0].astype(np.float64)
 
     def score(self, batch: np.ndarray, radius: float | None = None) -> np.ndarray:
         """``distance - R**2`` per image (> 0: fail); ``radius`` overrides the model's."""

@@ -26,6 +26,11 @@ class TorchBackend:
         self.reference = det.reference_  # the nominal part for occlusion heat maps (None: models before them)
         self.golden_format = golden_format  # size range and channels of the golden images, when recorded
         self.drift_reference = held_out_reference(det.holdout_.get("distances", []))
+        self.has_map = det.config.is_local  # the local model's anomaly map
+
+    def maps(self, batch: np.ndarray) -> np.ndarray:
+        """Anomaly maps of a uint8 NHWC batch (local models only), as the ONNX ``map`` output."""
+        return self.det.maps(batch, batch_size=len(batch)).astype(np.float64)  # type: ignore[attr-defined]
 
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> TorchBackend:

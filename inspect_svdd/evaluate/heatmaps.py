@@ -13,6 +13,9 @@ stretched to full colour as a per-image min-max would.
   PC without PyTorch (and through PyTorch alike).
 - ``gradcam``: Grad-CAM of the statistic on the encoder's last convolution
   stage (:mod:`inspect_svdd.evaluate.gradcam`); one backward pass, needs PyTorch.
+- ``map``: the local model's own anomaly map (an output of its graph, one
+  pass, both backends), upsampled from its 4x4-pixel cells. ``auto`` takes it
+  whenever the model has one.
 
 numpy and OpenCV only here, so the runtime install can use it.
 """
@@ -35,7 +38,7 @@ from inspect_svdd.io.preprocess import preprocess
 if TYPE_CHECKING:
     from inspect_svdd.deploy.scoring import Backend
 
-METHODS = ("occlusion", "gradcam")
+METHODS = ("occlusion", "gradcam", "map")
 HOT = 0.5  # the hottest region: pixels at least this share of the image's peak, connected to it
 FULL = 8.0  # heat (in R²) drawn in full colour; the scale is logarithmic below it, the same for every image
 
@@ -80,17 +83,22 @@ class HeatMapper:
 
     Args:
         backend: a scoring backend; ``gradcam`` needs the torch one.
-        method: ``occlusion``, ``gradcam``, or ``auto`` (occlusion, the one
-            that works on both backends; see the README for how they compare).
+        method: ``occlusion``, ``gradcam``, ``map`` or ``auto`` (the model's
+            anomaly map when it has one, else occlusion, the one that works on
+            both backends; see the README for how they compare).
 
     Raises:
-        ConfigError: Grad-CAM asked of a backend without PyTorch.
+        ConfigError: Grad-CAM asked of a backend without PyTorch, or a map of a model without one.
     """
 
     def __init__(self, backend: Backend, method: str = "auto", occlusion: Occlusion | None = None) -> None:
-        self.method = "occlusion" if method == "auto" else method
+        dense = bool(getattr(backend, "has_map", False))
+        self.method = ("map" if dense else "occlusion") if method == "auto" else method
         if self.method not in METHODS:
             raise ConfigError(f"heat-map method {method!r} unknown; choose one of {', '.join(METHODS)} or auto")
+        if self.method == "map" and not dense:
+            raise ConfigError("this model has no anomaly map (only local models have one): use --heatmap-method "
+                              "occlusion or auto")
         if self.method == "gradcam" and not hasattr(backend, "det"):
             raise ConfigError("Grad-CAM needs PyTorch: use --backend torch, or --heatmap-method occlusion "
                               "(works through ONNX Runtime)")
@@ -103,6 +111,10 @@ class HeatMapper:
             from inspect_svdd.evaluate.gradcam import gradcam
 
             return gradcam(self.backend.det, image[None])[0]  # type: ignore[attr-defined]
+        if self.method == "map":
+            cells = self.backend.maps(image[None])[0]  # type: ignore[attr-defined]
+            size = image.shape[0]
+            return cv2.resize(cells, (size, size), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
         return self.occlusion.heat(self.backend, image, getattr(self.backend, "reference", None))
 
     def of_file(self, source: str | Path) -> tuple[np.ndarray, np.ndarray]:

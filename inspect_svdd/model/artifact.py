@@ -38,6 +38,8 @@ from inspect_svdd.layout import (
 )
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.heads import ScoreHead, make_head
+from inspect_svdd.model.local import detector_for
+from inspect_svdd.model.local_net import LocalNet, MapHead
 from inspect_svdd.model.nets import AutoEncoder, Encoder
 
 
@@ -117,7 +119,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "fingerprint": fingerprint(directory, radius, center, suffix=STAGED),
         "center": center,
         "radius": radius,
-        "score_rule": {"rule": det.config.score.rule, "bank_size": len(head.bank)},  # type: ignore[arg-type]
+        "score_rule": _score_record(det, head),
         "selection": det.selection_,
         "schedule": det.schedule_,
         "normalisation": encoder.adapter.describe(),
@@ -130,6 +132,12 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
     if commit:
         commit_staged(directory)
     return data
+
+
+def _score_record(det: DeepSVDD, head: torch.nn.Module) -> dict[str, Any]:
+    if det.config.is_local:
+        return {"rule": "local-map", "calibration": det.config.local.map_calibration}
+    return {"rule": det.config.score.rule, "bank_size": len(head.bank)}  # type: ignore[arg-type]
 
 
 def commit_staged(directory: Path) -> None:
@@ -185,25 +193,24 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
     directory = Path(directory)
     data = read_json(directory, MODEL_JSON, "model")
     cfg = _config(data, directory / MODEL_JSON)
-    det = DeepSVDD(cfg)
-    encoder = Encoder(cfg.net, cfg.preprocess.channels, cfg.preprocess.image_size)
+    det = detector_for(cfg)
+    encoder, head = _modules(cfg, data)
     _load_state(encoder, directory / ENCODER_WEIGHTS)
     try:
         center = torch.tensor(data["center"], dtype=torch.float32)
         radius = float(data["radius"])
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"{directory / MODEL_JSON}: centre or radius missing or invalid") from None
-    if center.shape != (cfg.net.rep_dim,):
-        raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {cfg.net.rep_dim}")
-    head = make_head(cfg.score, encoder.feature_dim("stages"), cfg.net.rep_dim,
-                     int(data.get("score_rule", {}).get("bank_size", 0)))
+    dim = cfg.local.local_dim if cfg.is_local else cfg.net.rep_dim
+    if center.shape != (dim,):
+        raise ModelError(f"{directory / MODEL_JSON}: centre has {center.numel()} values, expected {dim}")
     defaults = {"scale": head.scale} if isinstance(head, ScoreHead) else None  # format 2 had no scale
     _load_state(head, directory / HEAD_WEIGHTS, defaults=defaults)
     recorded = data.get("fingerprint")
     if recorded and recorded != fingerprint(directory, radius, [float(c) for c in data["center"]]):
         raise ModelError(f"{directory}: the weights files do not belong to {MODEL_JSON} (fingerprint differs: copied "
                          "from another model, or a save was interrupted); refit or restore the whole folder")
-    det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius
+    det.encoder_, det.center_, det.head_, det.radius_ = encoder, center, head, radius  # type: ignore[assignment]
     det.history_ = list(data.get("history", []))
     det.holdout_ = dict(data.get("holdout", {}))
     det.selection_ = dict(data.get("selection") or {})
@@ -211,6 +218,18 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
     if (directory / REFERENCE_IMAGE).is_file():  # models before heat maps have none
         det.reference_ = decode_image(directory / REFERENCE_IMAGE)
     return det, data
+
+
+def _modules(cfg: FitConfig, data: dict[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Fresh (encoder, head) of the saved model's kind and shape, for its weights to load into."""
+    p = cfg.preprocess
+    if cfg.is_local:
+        net = LocalNet(cfg.local, p.channels, p.image_size, cfg.net.leaky_slope)
+        return net, MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration)
+    encoder = Encoder(cfg.net, p.channels, p.image_size)
+    head = make_head(cfg.score, encoder.feature_dim("stages"), cfg.net.rep_dim,
+                     int(data.get("score_rule", {}).get("bank_size", 0)))
+    return encoder, head
 
 
 def load_pretrained(directory: str | Path, config: FitConfig) -> tuple[AutoEncoder, dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -259,8 +259,21 @@ def train_svdd(
     return history, radius
 
 
+class FeatureNet(Protocol):
+    """What :func:`embed` needs of a network: the global :class:`Encoder` or the local model's map network."""
+
+    def eval(self) -> Any:  # noqa: D102 (nn.Module's)
+        ...
+
+    def features_of(self, x: torch.Tensor, kind: str) -> torch.Tensor:  # noqa: D102
+        ...
+
+    def feature_dim(self, kind: str) -> int:  # noqa: D102
+        ...
+
+
 @torch.no_grad()
-def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 64, kind: str = "embedding") -> torch.Tensor:
+def embed(encoder: FeatureNet, images: np.ndarray, batch_size: int = 64, kind: str = "embedding") -> torch.Tensor:
     """Embeddings (or, ``kind`` ``stages``, pooled stage features) of uint8 NHWC images in eval mode."""
     encoder.eval()
     parts = [encoder.features_of(torch.from_numpy(images[i : i + batch_size]), kind)

@@ -1,0 +1,154 @@
+"""The local model kind: a dense anomaly map for small and thin defects (``fit --model-kind local``).
+
+One embedding of a 128-px view cannot single out a 5-pixel blowhole or a
+hairline crack. :class:`LocalSVDD` scores every 4x4-pixel cell of a larger
+input instead: a bias-free fully convolutional network
+(:class:`~inspect_svdd.model.local_net.LocalNet`) is trained so that the cells
+of golden images lie close to a centre c, while the cells inside synthetic
+defects drawn on golden images (with their masks,
+:mod:`inspect_svdd.model.masked_defects`) are pushed out by Deep SAD's
+inverse term (FCDD after Liznerski et al., ICLR 2021; the pseudo-anomalies
+after DRAEM, Zavrtanik et al., ICCV 2021). The image's statistic is the
+largest cell of the smoothed, calibrated map; the radius is set on held-out
+golden images exactly as for the global model, so ``score``, ``calibrate``,
+``export`` and the runtime treat both kinds alike, and the map itself is an
+output of the ONNX graph (the heat map, in one pass).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
+from inspect_svdd.errors import ConfigError
+from inspect_svdd.model.augment import apply, build_pipeline
+from inspect_svdd.model.checkpoint import Checkpoint
+from inspect_svdd.model.detector import DeepSVDD
+from inspect_svdd.model.hypersphere import init_center
+from inspect_svdd.model.local_net import LocalNet, MapHead
+from inspect_svdd.model.masked_defects import masked_defect
+from inspect_svdd.model.train import embed, seed_everything
+
+LOG_EVERY = 50  # steps between history records
+
+
+def detector_for(config: FitConfig) -> DeepSVDD:
+    """A fresh detector of the config's model kind."""
+    return LocalSVDD(config) if config.is_local else DeepSVDD(config)
+
+
+def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipeline: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training batch: augmented golden images, every second one with a synthetic defect; and the masks."""
+    picked, masks = [], []
+    for j in range(cfg.local.local_batch):
+        image = images[int(rng.integers(len(images)))]
+        if pipeline is not None:
+            image = apply(pipeline, image)
+        mask = np.zeros(image.shape[:2], bool)
+        if j % 2:
+            image, mask = masked_defect(image, rng, images)
+        picked.append(image)
+        masks.append(mask)
+    return torch.from_numpy(np.stack(picked)), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))
+
+
+def local_loss(dist: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, its normal part, its anomalous part): golden cells pulled to c, defective cells pushed out.
+
+    A cell is defective when any of its pixels is (max-pooling the mask to the
+    map's grid); the push is Deep SAD's ``1 / d^2``, bounded as d grows.
+    """
+    cells = F.adaptive_max_pool2d(masks, dist.shape[-2:])[:, 0] > 0
+    normal = dist[~cells].mean() if (~cells).any() else dist.new_zeros(())
+    anomalous = (1.0 / (dist[cells] + 1e-6)).mean() if cells.any() else dist.new_zeros(())
+    return normal + anomalous, normal, anomalous
+
+
+def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``net`` on golden uint8 NHWC ``images`` (seeded); return the loss history."""
+    lc, t = cfg.local, cfg.train
+    rng = np.random.default_rng(t.seed + 7)
+    pipeline = None if t.augment == "none" else build_pipeline(t.augment, t.seed + 1)
+    net.eval()
+    with torch.no_grad():  # c: the mean cell feature of (up to) 64 golden images, coordinates away from zero
+        feats = net.cell_features(torch.from_numpy(images[:64]))
+        net.center.copy_(init_center(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]), t.eps))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=lc.local_lr, weight_decay=1e-6)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [2 * lc.local_steps // 3], 0.1)
+    history: list[dict[str, Any]] = []
+    for step in tqdm(range(lc.local_steps), desc="local", unit="step", disable=None if progress else True, leave=False):
+        x, masks = _batch(images, cfg, rng, pipeline)
+        loss, normal, anomalous = local_loss(net.distance_map(x), masks)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        if step % LOG_EVERY == 0 or step == lc.local_steps - 1:
+            history.append({"stage": "local", "epoch": step, "step": step, "loss": loss.item(),
+                            "normal": normal.item(), "anomalous": anomalous.item()})
+    net.eval()
+    return history
+
+
+class LocalSVDD(DeepSVDD):
+    """The local model: ``score`` is ``largest map cell - R**2`` (higher = more anomalous, > 0 = fail).
+
+    Same public interface as :class:`DeepSVDD` (``fit``, ``score``,
+    ``predict``, ``distances``), plus :meth:`maps`, the dense anomaly maps.
+    ``encoder_`` is the :class:`LocalNet`, ``head_`` the :class:`MapHead`,
+    ``center_`` the cells' centre.
+    """
+
+    def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
+        """The local model has no autoencoder stage."""
+        raise ConfigError("the local model has no autoencoder to pretrain (pretrain is for the global model)")
+
+    def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
+            checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
+        """Train the map on golden uint8 NHWC ``images``; set the head's calibration and the radius.
+
+        ``defects`` (Deep SAD with real parts) and ``validation`` (scorer
+        selection) are global-model features: the local model makes its own
+        masked defects and has one scorer. A ``checkpoint`` is not used (the
+        whole fit runs in one go).
+        """
+        self._check_images(images)
+        if defects is not None and len(defects):
+            raise ConfigError("--defects trains the global model (Deep SAD); the local model draws its own defects "
+                              "with masks")
+        cfg = self.config
+        train_images, hold_images = self._split(images)
+        seed_everything(cfg.train.seed)
+        net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.image_size, cfg.net.leaky_slope)
+        net.adapter.fit_stats(train_images)
+        self.history_ = train_local(net, train_images, cfg, progress)
+        head = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
+        self.encoder_, self.center_, self.head_ = net, net.center.clone(), head  # type: ignore[assignment]
+        self.schedule_ = {"local": {"steps": cfg.local.local_steps, "lr_milestones": [2 * cfg.local.local_steps // 3]}}
+        self.selection_ = {"chosen": "local map", "note": "the largest cell of the calibrated anomaly map"}
+        self._set_radius(train_images, hold_images, 0.0)
+        self.holdout_["defects"] = 0
+        self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+        return self
+
+    def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
+                  validation: np.ndarray | None = None) -> DeepSVDD:
+        """Other scoring rules are for the global model's embedding."""
+        raise ConfigError("the local model has one scorer (its map's largest cell); scoring rules are for the global model")
+
+    def embeddings(self, images: np.ndarray, batch_size: int = 32, kind: str | None = None) -> torch.Tensor:
+        """The flattened distance maps (before smoothing and calibration): N x cells."""
+        self._check_images(images)
+        return embed(self._fitted()[0], images, batch_size, "map")
+
+    def maps(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The anomaly maps of uint8 NHWC images: N x grid x grid (grid = input size / 4), as the ONNX ``map`` output."""
+        head = self._fitted()[1]
+        with torch.no_grad():
+            return head.map(self.embeddings(images, batch_size)).numpy()  # type: ignore[operator]

@@ -1,0 +1,81 @@
+"""Synthetic defects with their masks, for training the local model (DRAEM-style pseudo-anomalies).
+
+The global model's defect families (:mod:`inspect_svdd.model.defects`) only
+need an image; the local model learns *where* a part is wrong, so each defect
+here comes with the boolean mask of the pixels it changed:
+
+* a blob-shaped blend of another golden image (turned) or of a flat tone
+  (Zavrtanik et al., ICCV 2021: the Perlin-shaped anomalies of DRAEM);
+* a few small dark or bright discs (pits, blowholes, pinholes);
+* a thin polyline, one or two pixels wide (hairline cracks, scratches).
+
+All draws come from the ``rng`` given, so training is reproducible.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+from inspect_svdd.model.defects import VISIBLE, _blob_mask
+
+KINDS = ("blend", "spots", "line")
+
+
+def _blend(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = image.shape[:2]
+    mask = _blob_mask(rng, rows, cols, float(rng.uniform(0.005, 0.05))) > 0.5
+    if rng.random() < 0.7 and donors.shape[1:] == image.shape:
+        source = np.rot90(donors[rng.integers(len(donors))], int(rng.integers(1, 4))).astype(np.float32)
+    else:
+        source = np.full(image.shape, rng.uniform(0, 255), np.float32)
+    beta = float(rng.uniform(0.1, 0.6))  # how much of the part shows through
+    out = np.where(mask[:, :, None], beta * image + (1 - beta) * source, image)
+    return out, mask
+
+
+def _spots(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = image.shape[:2]
+    mask = np.zeros((rows, cols), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        radius = max(1, int(rng.uniform(1.5, max(2.0, min(rows, cols) / 24))))
+        centre = (int(rng.integers(0, cols)), int(rng.integers(0, rows)))
+        cv2.circle(mask, centre, radius, 1, -1)
+    delta = float(rng.choice([-1.0, 1.0]) * rng.uniform(40, 130))
+    return image + delta * mask[:, :, None], mask.astype(bool)
+
+
+def _line(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = image.shape[:2]
+    layer = np.zeros((rows, cols), np.uint8)
+    points = np.c_[rng.integers(0, cols, 5), rng.integers(0, rows, 5)][: int(rng.integers(2, 6))]
+    for a, b in itertools.pairwise(points):
+        cv2.line(layer, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, int(rng.integers(1, 3)))
+    delta = float(rng.choice([-1.0, 1.0], p=[0.75, 0.25]) * rng.uniform(40, 130))  # cracks are mostly dark
+    return image + delta * layer[:, :, None], layer.astype(bool)
+
+
+def masked_defect(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic defect on a uint8 HxWxC ``image`` and the boolean HxW mask of the pixels it visibly changed.
+
+    ``donors`` (uint8 NxHxWxC golden images) lend texture to the blends. The
+    mask keeps only pixels that changed by at least ``VISIBLE`` grey levels, so
+    the network is never told that an unchanged pixel is defective; a draw
+    that changes nothing visibly (a blend in the part's own tone) is drawn again.
+    """
+    base = image.astype(np.float32)
+    for _attempt in range(8):
+        kind = KINDS[int(rng.integers(len(KINDS)))]
+        if kind == "blend":
+            out, mask = _blend(base, rng, donors)
+        elif kind == "spots":
+            out, mask = _spots(base, rng)
+        else:
+            out, mask = _line(base, rng)
+        result = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        mask &= np.abs(result.astype(np.int16) - image.astype(np.int16)).max(axis=2) >= VISIBLE
+        if mask.any():
+            break
+    return result, mask

@@ -1,0 +1,97 @@
+"""The local model through the CLI: fit, ONNX with its map output and parity, both backends, heat maps, runtime."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from inspect_svdd.cli import main
+from tests.conftest import assert_same_verdicts, draw_part
+
+LOCAL_FIT = ["--model-kind", "local", "--image-size", "64", "--local-steps", "120", "--local-batch", "8",
+             "--local-width", "16", "--augment", "none", "-q"]
+
+
+@pytest.fixture(scope="module")
+def local_model(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "model"
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), *LOCAL_FIT])
+    assert result.exit_code == 0, result.output
+    assert "parity" in result.output
+    return out
+
+
+def test_model_folder_records_the_kind_and_the_graph_outputs_the_map(local_model: Path) -> None:
+    record = json.loads((local_model / "model.json").read_text())
+    assert record["config"]["local"]["model_kind"] == "local"
+    assert record["score_rule"]["rule"] == "local-map"
+    assert record["schedule"]["local"]["steps"] == 120
+    proto = onnx.load(str(local_model / "model.onnx"))
+    assert [o.name for o in proto.graph.output] == ["distance", "score", "map"]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["inspect_svdd.model_kind"] == "local"
+
+
+def test_both_backends_agree_and_the_runtime_gives_the_map(local_model: Path, incoming_dir: Path) -> None:
+    from inspect_svdd.deploy.runtime import OnnxScorer
+    from inspect_svdd.model.artifact import load_model
+
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(local_model), "--backend", backend,
+                                           "--csv", "-", "-q"])
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows["onnx"]) == 7  # six images and the corrupt file's error row
+    for a, b in zip(rows["torch"], rows["onnx"], strict=True):
+        if a["verdict"] != "error":
+            assert float(a["distance"]) == pytest.approx(float(b["distance"]), rel=1e-4)
+    assert_same_verdicts(rows["torch"], rows["onnx"])
+    images = np.stack([draw_part(400 + i, size=64) for i in range(3)])
+    scorer = OnnxScorer(local_model / "model.onnx", device="cpu")
+    det, _ = load_model(local_model)
+    onnx_maps = scorer.maps(images)
+    assert onnx_maps.shape == (3, 16, 16)
+    np.testing.assert_allclose(onnx_maps, det.maps(images), rtol=1e-3, atol=1e-4 * float(onnx_maps.max()))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(scorer.distances(images), onnx_maps.reshape(3, -1).max(axis=1), rtol=1e-5)
+
+
+def test_scratches_score_above_good_parts(local_model: Path, incoming_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(local_model), "--csv", "-", "-q"])
+    rows = [r for r in csv.DictReader(io.StringIO(result.stdout)) if r["verdict"] != "error"]
+    good = [float(r["distance"]) for r in rows if "/good/" in r["path"]]
+    bad = [float(r["distance"]) for r in rows if "/scratch/" in r["path"]]
+    assert min(bad) > 2 * max(good), (good, bad)
+
+
+def test_evaluate_draws_heat_maps_from_the_map(local_model: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(incoming_dir), "-m", str(local_model), "-o", str(tmp_path / "ev")])
+    assert result.exit_code == 3, result.output  # 3: the corrupt file was an error row; the rest were evaluated
+    assert "heat maps (map)" in result.output
+    assert any((tmp_path / "ev" / "heatmaps").rglob("*.png"))
+
+
+def test_map_heat_maps_of_a_global_model_are_refused(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(incoming_dir), "-m", str(model_dir), "-o", str(tmp_path / "ev"),
+                                       "--heatmap-method", "map"])
+    assert result.exit_code != 0
+    assert "no anomaly map" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--image-size", "8"], "too small"),
+    (["--frame-size", "256"], "frame-size"),
+    (["--map-smoothing", "4"], "odd"),
+    (["--score", "knn"], "--score"),
+])
+def test_bad_local_options_are_one_line(golden_dir: Path, tmp_path: Path, args: list[str], says: str) -> None:
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "m"), "--model-kind", "local", *args])
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,122 @@
+"""The local model kind: it learns, its map points at a pasted defect, its rules and its config checks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from inspect_svdd.config import FitConfig, LocalConfig, PreprocessConfig, ScoreConfig, TrainConfig
+from inspect_svdd.errors import ConfigError
+from inspect_svdd.model.local import LocalSVDD, detector_for, local_loss
+from inspect_svdd.model.local_net import LocalNet, MapHead
+from inspect_svdd.model.masked_defects import masked_defect
+from tests.conftest import draw_part
+
+SIZE = 64
+
+
+def _config(steps: int) -> FitConfig:
+    return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
+                     train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
+                     local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16))
+
+
+@pytest.fixture(scope="module")
+def parts() -> np.ndarray:
+    return np.stack([draw_part(i, size=SIZE) for i in range(16)])
+
+
+@pytest.fixture(scope="module")
+def fitted(parts: np.ndarray) -> LocalSVDD:
+    det = detector_for(_config(150)).fit(parts, progress=False)
+    assert isinstance(det, LocalSVDD)
+    return det
+
+
+def _with_spot(image: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
+    out = image.copy()
+    cv2.circle(out, centre, 3, (250, 250, 250), -1)
+    return out
+
+
+def test_training_pulls_golden_cells_to_the_centre(fitted: LocalSVDD) -> None:
+    """The normal part of the loss falls several-fold; without optimisation steps it would not move."""
+    local = [h for h in fitted.history_ if h["stage"] == "local"]
+    assert local[-1]["normal"] < 0.3 * local[0]["normal"], (local[0], local[-1])
+    assert fitted.schedule_["local"]["steps"] == 150
+
+
+def test_map_points_at_a_pasted_defect(fitted: LocalSVDD) -> None:
+    """A bright spot on the part: its cell is the hottest of the map, and the image scores above every good part."""
+    goods = np.stack([draw_part(300 + i, size=SIZE) for i in range(6)])
+    bads = np.stack([_with_spot(g, (24 + 3 * i, 36 - 2 * i)) for i, g in enumerate(goods)])
+    maps = fitted.maps(bads)
+    assert maps.shape == (6, SIZE // 4, SIZE // 4)
+    for i, m in enumerate(maps):
+        y, x = np.unravel_index(np.argmax(m), m.shape)
+        spot_y, spot_x = (36 - 2 * i) / 4, (24 + 3 * i) / 4
+        assert abs(y - spot_y) <= 2 and abs(x - spot_x) <= 2, (i, (y, x), (spot_y, spot_x))
+    good_stats, bad_stats = fitted.distances(goods), fitted.distances(bads)
+    assert bad_stats.min() > 3 * good_stats.max(), (good_stats, bad_stats)
+    np.testing.assert_allclose(fitted.distances(bads), maps.reshape(6, -1).max(axis=1), rtol=1e-5)
+
+
+def test_radius_from_held_out_golden_images(fitted: LocalSVDD) -> None:
+    assert fitted.holdout_["count"] == 4
+    assert fitted.radius_ is not None and fitted.radius_ > 0
+    assert len(set(np.round(fitted.holdout_["distances"], 6))) > 1  # not collapsed to one value
+
+
+def test_the_network_keeps_the_paper_rules() -> None:
+    net = LocalNet(LocalConfig(model_kind="local"), 3, SIZE)
+    assert not [n for n, _ in net.named_parameters() if n.endswith("bias")]
+    assert all(not m.affine for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_loss_pushes_defective_cells_out() -> None:
+    dist = torch.ones(1, 4, 4, requires_grad=True)
+    masks = torch.zeros(1, 1, 16, 16)
+    masks[0, 0, :4, :4] = 1  # the top-left cell
+    loss, normal, anomalous = local_loss(dist, masks)
+    loss.backward()
+    assert dist.grad is not None
+    assert dist.grad[0, 0, 0] < 0 < dist.grad[0, 1, 1]  # grow the defective cell's distance, shrink the others
+    assert float(normal) == pytest.approx(1.0) and float(anomalous) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_masked_defects_mark_only_changed_pixels(parts: np.ndarray) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        out, mask = masked_defect(parts[0], rng, parts)
+        changed = np.abs(out.astype(int) - parts[0].astype(int)).max(axis=2) > 0
+        assert mask.any() and not (mask & ~changed).any()
+
+
+@pytest.mark.parametrize("calibration", ["none", "position", "image"])
+def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
+    head = MapHead(8, 3, calibration).fit(torch.rand(10, 64) + 0.5)
+    flat = torch.rand(3, 64) + 0.5
+    flat[1, 27] = 50.0
+    stats = head(flat)
+    assert torch.allclose(stats, head.map(flat).flatten(1).amax(1))
+    assert int(stats.argmax()) == 1
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"preprocess": {"frame_size": 256}}, "frame-size"),
+    ({"preprocess": {"image_size": 8}}, "too small"),
+    ({"score": {"rule": "knn"}}, "--score"),
+    ({"local": {"model_kind": "local", "map_smoothing": 2}}, "odd"),
+    ({"local": {"model_kind": "patch"}}, "global or local"),
+])
+def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
+    values = {"local": {"model_kind": "local"}} | change
+    with pytest.raises(ConfigError, match=says):
+        FitConfig.from_dict(values)
+
+
+def test_other_rules_are_refused(fitted: LocalSVDD, parts: np.ndarray) -> None:
+    with pytest.raises(ConfigError, match="one scorer"):
+        fitted.with_rule(ScoreConfig(rule="knn"), parts)
