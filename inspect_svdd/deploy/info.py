@@ -58,6 +58,26 @@ def _scoring(score: dict[str, Any], features: str, selection: dict[str, Any]) ->
             f"radius: {table}")
 
 
+def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
+    """How long and on what the model trained (the local model: steps of its map network)."""
+    if local.get("model_kind") == "local":
+        steps = (data.get("schedule") or {}).get("local", {}).get("steps", local.get("local_steps"))
+        length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
+                  f"synthetic defects), width {local.get('local_width')}, {local.get('local_dim')}-d cells")
+    else:
+        length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "
+                  f"{train.get('recon_weight', 0.0)}, rotation weight {train.get('rotation_weight', 0.0)}")
+    return f"{length}, augment {train.get('augment')}, seed {data.get('seed')}"
+
+
+def _scorer(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:
+    if local.get("model_kind") == "local":
+        return (f"the largest cell of the anomaly map (4x4-pixel cells, smoothed over {local.get('map_smoothing')}, "
+                f"calibration {local.get('map_calibration')}); the map is an output of model.onnx")
+    features = "embedding" if score.get("rule") in ("center", "fusion") else score.get("features", "embedding")
+    return _scoring(score, features, data.get("selection") or {})
+
+
 def describe(directory: str | Path) -> list[tuple[str, str]]:
     """``(label, text)`` lines describing the model in ``directory``.
 
@@ -67,13 +87,12 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
     directory = Path(directory)
     data = read_json(directory, MODEL_JSON, "model")
     cfg, training, holdout = data.get("config", {}), data.get("training", {}), data.get("holdout", {})
-    pre, train, score = cfg.get("preprocess", {}), cfg.get("train", {}), cfg.get("score", {})
+    pre, train, score, local = (cfg.get(k, {}) for k in ("preprocess", "train", "score", "local"))
     fmt = training.get("golden_format") or {}
     sizes = f", {fmt['min_size'][0]}x{fmt['min_size'][1]} to {fmt['max_size'][0]}x{fmt['max_size'][1]} px" if fmt else ""
     frame = f"{pre.get('frame_size')} px frame in {pre.get('image_size')} px tiles" if pre.get("frame_size") else \
         f"{pre.get('image_size')} px"
     radius_facts = holdout.get("radius", {})
-    features = "embedding" if score.get("rule") in ("center", "fusion") else score.get("features", "embedding")
     frr = holdout.get("false_reject_rate")
     return [
         ("model", f"{directory} (format {data.get('format_version')}, inspect-svdd {data.get('inspect_svdd_version')}, "
@@ -83,11 +102,8 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"{len(training.get('skipped', []))} skipped; "
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
-        ("training", f"{_length(train, data.get('schedule') or {})}, augment {train.get('augment')}, "
-                     f"anomalies {train.get('anomalies')}, recon weight {train.get('recon_weight', 0.0)}, "
-                     f"rotation weight {train.get('rotation_weight', 0.0)}, "
-                     f"seed {data.get('seed')}"),
-        ("scoring", _scoring(score, features, data.get("selection") or {})),
+        ("training", _training(data, train, local)),
+        ("scoring", _scorer(data, score, local)),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
                    f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),
         ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "

@@ -95,3 +95,10 @@ def test_bad_local_options_are_one_line(golden_dir: Path, tmp_path: Path, args: 
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_info_says_what_the_local_model_is(local_model: Path) -> None:
+    result = CliRunner().invoke(main, ["info", str(local_model)])
+    assert result.exit_code == 0, result.output
+    assert "local map model: 120 optimisation steps" in result.output
+    assert "largest cell of the anomaly map" in result.output
