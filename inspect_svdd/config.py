@@ -228,6 +228,16 @@ class TrainConfig:
             the four turns apart from the embedding (a bias-free linear head,
             dropped after training; the Deep SVDD term sees the upright views
             only). Scoring is unchanged (0: the paper's objective).
+        screen_z: golden-set screening: after training, each golden image is
+            scored against the others (a training image with itself left out
+            of the k-NN bank; a held-out image as it is) and flagged as a
+            suspect when its statistic lies more than this many robust
+            standard deviations (1.4826 x MAD, on the logs) above the median;
+            the suspects are listed on stderr, in model.json and by ``info``.
+            0 turns screening off.
+        drop_suspects: refit once without the suspects the screening flags
+            (a defective part copied into the golden folder would otherwise
+            be pulled into the sphere, and a held-out one would widen R).
         seed: seed of every random generator.
     """
 
@@ -259,10 +269,14 @@ class TrainConfig:
     eta: float = 1.0
     recon_weight: float = 0.0
     rotation_weight: float = 0.0
+    screen_z: float = 4.0
+    drop_suspects: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_milestones", tuple(int(m) for m in self.lr_milestones))
+        if self.screen_z < 0 or (self.drop_suspects and self.screen_z == 0):
+            raise ConfigError(f"screen z must be >= 0, and > 0 to drop suspects, got {self.screen_z}")
         object.__setattr__(self, "ae_lr_milestones", tuple(int(m) for m in self.ae_lr_milestones))
         if self.ae_loss not in ("pixel-mean", "image-sum"):
             raise ConfigError(f"autoencoder loss must be pixel-mean or image-sum, got {self.ae_loss!r}")

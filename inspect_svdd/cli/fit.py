@@ -124,7 +124,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
-    parity = _save(det, output, training, folder.images if onnx else None, quiet)
+    parity = _save(det, output, training, folder.images if onnx else None, quiet, _screening(det, folder.files, golden))
     checkpoint.remove()
     click.echo(f"{_written(det, output, parity)}; fit took {elapsed(start)}", err=True)
 
@@ -162,12 +162,32 @@ def _checkpoint(output: Path, cfg: FitConfig, pretrained: Path | None, images: A
     return checkpoint
 
 
-def _save(det: Any, output: Path, training: dict[str, Any], images: Any, quiet: bool) -> float | None:
+def _screening(det: Any, files: list[Path], golden: Path) -> dict[str, Any]:
+    """The screening record with file names (relative to GOLDEN), and its stderr lines (always shown: a warning)."""
+    from inspect_svdd.model.screening import with_names
+
+    names = [str(Path(f).relative_to(golden)) if Path(f).is_relative_to(golden) else str(f) for f in files]
+    named = with_names(det.screening_, names) if det.screening_ else {}
+    listed = ", ".join(f"{s['file']} ({s['relative']:.1f}x)" for s in named.get("suspects", [])[:10])
+    more = f" and {len(named['suspects']) - 10} more" if len(named.get("suspects", [])) > 10 else ""
+    if named.get("dropped"):
+        dropped = ", ".join(s["file"] for s in named["dropped"])
+        click.echo(f"dropped {len(named['dropped'])} suspect golden image(s) and refitted without them: {dropped}", err=True)
+    if listed:
+        hint = "" if det.config.train.drop_suspects else "; check them, or --drop-suspects refits without them"
+        click.echo(f"suspect golden images, far outside the rest (statistic in units of the screening threshold): "
+                   f"{listed}{more}{hint}", err=True)
+    return named
+
+
+def _save(det: Any, output: Path, training: dict[str, Any], images: Any, quiet: bool,
+          screening: dict[str, Any] | None = None) -> float | None:
     """Write the model folder (all files or none), say what fit chose; the ONNX parity (None without ONNX)."""
     from inspect_svdd.deploy.export import write_model
 
     check = images[: min(len(images), 64)] if images is not None else None
-    _, parity = write_model(det, output, training, check_images=check)
+    _, parity = write_model(det, output, training, extra={"screening": screening} if screening else None,
+                            check_images=check)
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{det.config.train.augment}', so the radius is set on augmented views", quiet)

@@ -78,6 +78,22 @@ def _scorer(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) 
     return _scoring(score, features, data.get("selection") or {})
 
 
+def _screening(record: dict[str, Any]) -> str:
+    """The golden-set screening: suspects, what was dropped, the most and least typical golden images."""
+    if not record:
+        return "not screened (a model from before screening, or a local model)"
+    if "threshold" not in record:
+        return str(record.get("rule", "off"))
+
+    def files(key: str) -> str:
+        return ", ".join(f"{e['file']} ({e['relative']:.2f}x)" if e.get("relative") is not None else e["file"]
+                         for e in record.get(key, [])) or "none"
+
+    dropped = f"; dropped before the refit: {files('dropped')}" if record.get("dropped") else ""
+    return (f"{len(record.get('suspects', []))} suspect(s) ({record['rule']}, threshold {record['threshold']:.4g}): "
+            f"{files('suspects')}{dropped}; most typical: {files('most_typical')}; least typical: {files('least_typical')}")
+
+
 def describe(directory: str | Path) -> list[tuple[str, str]]:
     """``(label, text)`` lines describing the model in ``directory``.
 
@@ -108,6 +124,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                    f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),
         ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "
                      + (f"{frr:.1%}" if isinstance(frr, float) else "?")),
+        ("golden screening", _screening(data.get("screening") or {})),
         ("fit time", f"{training.get('seconds', '?')} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())),
         ("fingerprint", str(data.get("fingerprint", "none (made before format 3)"))[:16]),

@@ -121,6 +121,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "radius": radius,
         "score_rule": _score_record(det, head),
         "selection": det.selection_,
+        "screening": det.screening_,
         "schedule": det.schedule_,
         "normalisation": encoder.adapter.describe(),
         "holdout": det.holdout_,
@@ -215,6 +216,7 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
     det.holdout_ = dict(data.get("holdout", {}))
     det.selection_ = dict(data.get("selection") or {})
     det.schedule_ = dict(data.get("schedule") or {})
+    det.screening_ = dict(data.get("screening") or {})
     if (directory / REFERENCE_IMAGE).is_file():  # models before heat maps have none
         det.reference_ = decode_image(directory / REFERENCE_IMAGE)
     return det, data

@@ -92,6 +92,8 @@ class DeepSVDD:
         self.expanded_from_: int | None = None
         self.selection_: dict[str, Any] = {}  # the candidate scorers fit judged and the one it kept
         self.schedule_: dict[str, Any] = {}  # epochs and steps each stage ran (min_steps may raise them)
+        self.screening_: dict[str, Any] = {}  # golden images far outside the rest (indices into fit's images)
+        self.split_: tuple[np.ndarray, np.ndarray] | None = None  # (training, held-out) indices of the last split
         self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
         self.rotation_head_: torch.nn.Module | None = None  # the auxiliary task's head (benchmarks; not saved)
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
@@ -118,6 +120,7 @@ class DeepSVDD:
         if grow:
             images = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
         train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed, min_train)
+        self.split_ = None if grow else (train_idx, hold_idx)
         return images[train_idx], images[hold_idx]
 
     def _tiles(self, images: np.ndarray) -> np.ndarray:
@@ -155,7 +158,45 @@ class DeepSVDD:
 
     def fit(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
             checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
-        """Learn centre, scoring rule and radius from golden images (uint8 NHWC).
+        """Learn centre, scoring rule and radius from golden images (uint8 NHWC); screen them, maybe refit.
+
+        After the fit (:meth:`fit_once`) every golden image is screened
+        (:mod:`inspect_svdd.model.screening`; ``screening_``, in the indices of
+        ``images``). With ``drop_suspects`` and suspects found, the model is
+        fitted once more without them, from scratch.
+        """
+        self.fit_once(images, progress, defects, checkpoint, validation)
+        suspects = self.screening_.get("suspects", [])
+        if self.config.train.drop_suspects and suspects:
+            from inspect_svdd.model.screening import remapped
+
+            first = self.screening_
+            kept = np.setdiff1d(np.arange(len(images)), suspects)
+            self.fit_once(images[kept], progress, defects, None, validation)
+            self.screening_ = remapped(self.screening_, kept, len(images)) | {"dropped": suspects, "before_drop": first}
+        return self
+
+    def _screen(self, train_images: np.ndarray) -> None:
+        """Screen the golden images of this fit: training ones left out of the bank, held-out ones as scored."""
+        from inspect_svdd.model.screening import screen
+
+        if self.split_ is None:  # grown from a few images: the copies would only flag each other
+            self.screening_ = {"rule": "off (golden set grown from a few images)", "suspects": []}
+            return
+        train_idx, hold_idx = self.split_
+        with torch.no_grad():
+            features = embed(self._fitted()[0], self._tiles(train_images), kind=self.config.score.feature_kind)
+            own = worst_tile(self._fitted()[1](features, exclude_self=True), self.config.preprocess.tiles)
+        stats = np.empty(len(train_idx) + len(hold_idx))
+        stats[train_idx] = own.numpy()
+        stats[hold_idx] = self.holdout_["distances"][: len(hold_idx)]
+        groups = np.zeros(len(stats), int)
+        groups[hold_idx] = 1
+        self.screening_ = screen(stats, self.config.train.screen_z, groups if len(hold_idx) else None)
+
+    def fit_once(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
+                 checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
+        """Learn centre, scoring rule and radius from golden images (uint8 NHWC), and screen them.
 
         Uses the autoencoder from :meth:`pretrain` (or a loaded one) when
         present, otherwise pretrains first (unless ``ae_epochs`` is 0). Every
@@ -215,6 +256,7 @@ class DeepSVDD:
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
         self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+        self._screen(train_images)
         return self
 
     def _fit_head(self, encoder: Encoder, center: torch.Tensor, train_tiles: np.ndarray, hold_images: np.ndarray,

@@ -1,0 +1,86 @@
+"""Golden-set screening: which golden images lie far outside the rest (issue 26).
+
+A golden folder is whatever someone copied from the good bin, so a few
+defective parts may be in it. After training, every golden image has a
+statistic computed without itself (a training image is left out of the k-NN
+bank; a held-out image was never trained on). The statistics are positive and
+right-skewed, so the rule works on their logarithms, robustly: an image is a
+suspect when its log statistic lies more than ``z`` robust standard
+deviations (1.4826 x the median absolute deviation) above the median of its
+group (the training images, which the encoder pulled in, and the held-out
+ones are judged apart). The
+same record names the most and the least typical golden images, which tell
+a user what the model considers a normal part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+TYPICAL = 3  # how many most and least typical images the record names
+MIN_IMAGES = 8  # below this, a median and a MAD say nothing
+
+
+def _threshold(stats: np.ndarray, z: float) -> float:
+    logs = np.log(np.maximum(stats, 1e-12))
+    median = float(np.median(logs))
+    sigma = max(1.4826 * float(np.median(np.abs(logs - median))), 1e-6)
+    return float(np.exp(median + z * sigma))
+
+
+def screen(statistics: np.ndarray, z: float, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """The screening record of golden statistics (one per golden image, in the fit's image order).
+
+    ``groups`` labels each image's group (training, held-out): the encoder
+    pulled its training images in, so their statistics run lower than the
+    held-out ones', and each group is judged against its own median and MAD.
+    Returns the rule, the thresholds, the suspects' indices (worst first),
+    each image's statistic in units of its group's threshold, and the most and
+    least typical images' indices.
+    """
+    stats = np.asarray(statistics, dtype=np.float64)
+    labels = np.zeros(len(stats), int) if groups is None else np.asarray(groups)
+    sizes = {int(g): int(np.sum(labels == g)) for g in np.unique(labels)}
+    if z <= 0 or max(sizes.values(), default=0) < MIN_IMAGES:
+        why = "off (screen_z 0)" if z <= 0 else f"too few golden images ({max(sizes.values(), default=0)} < {MIN_IMAGES})"
+        return {"rule": why, "suspects": []}
+    # a group too small for a median and a MAD (a few held-out images) is not screened
+    thresholds = {g: _threshold(stats[labels == g], z) if n >= MIN_IMAGES else float("inf") for g, n in sizes.items()}
+    relative = stats / np.array([thresholds[int(g)] for g in labels])
+    order = np.argsort(relative)
+    suspects = [int(i) for i in order[::-1] if relative[i] > 1]
+    finite = [t for t in thresholds.values() if np.isfinite(t)]
+    return {"rule": f"log statistic above median + {z:g} x 1.4826 MAD, training and held-out images apart", "z": z,
+            "threshold": max(finite), "thresholds": [t if np.isfinite(t) else None for t in thresholds.values()],
+            "unscreened": sum(n for g, n in sizes.items() if not np.isfinite(thresholds[g])), "suspects": suspects,
+            "relative": [round(float(v), 4) for v in relative],
+            "most_typical": [int(i) for i in order[:TYPICAL]], "least_typical": [int(i) for i in order[::-1][:TYPICAL]]}
+
+
+def remapped(record: dict[str, Any], kept: np.ndarray, count: int) -> dict[str, Any]:
+    """A refit's record in the indices of the original ``count`` images (``kept``: the refit's images among them)."""
+    out = dict(record)
+    for key in ("suspects", "most_typical", "least_typical"):
+        if key in record:
+            out[key] = [int(kept[i]) for i in record[key]]
+    if "relative" in record:
+        full: list[float | None] = [None] * count
+        for i, value in zip(kept, record["relative"], strict=True):
+            full[int(i)] = value
+        out["relative"] = full
+    return out
+
+
+def with_names(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The record with each index replaced by its file name and statistic (in units of the threshold)."""
+    relative = record.get("relative") or []
+    named = {k: v for k, v in record.items() if k not in ("relative", "before_drop")}
+    for key in ("suspects", "most_typical", "least_typical", "dropped"):
+        if key in record:
+            named[key] = [{"file": names[i], "relative": relative[i] if i < len(relative) else None} for i in record[key]]
+    if "before_drop" in record:  # the first fit's suspects were measured there
+        first = record["before_drop"]
+        named["dropped"] = [{"file": names[i], "relative": first["relative"][i]} for i in record["dropped"]]
+    return named
