@@ -426,7 +426,7 @@ class LocalConfig:
     local_batch: int = 16
     local_lr: float = 1e-3
     map_smoothing: int = 3
-    map_calibration: MapCalibration = "none"
+    map_calibration: MapCalibration = "position"
 
     def __post_init__(self) -> None:
         if self.model_kind not in ("global", "local"):

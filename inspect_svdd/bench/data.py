@@ -39,6 +39,7 @@ class Split:
     test_groups: list[str]
     facts: dict[str, object] = field(default_factory=dict)
     known_anomalies: np.ndarray | None = None  # labelled anomalies for the training set (Deep SAD), if any
+    planted: np.ndarray | None = None  # indices of unlabelled anomalies mixed into ``train`` (pollution), if any
 
 
 @dataclass
@@ -234,6 +235,40 @@ def with_known_anomalies(split: Split, data: LabelledSet, normal: int, ratio: fl
     split.facts["known_anomalies"] = {"class": data.class_names[known], "count": len(split.known_anomalies),
                                       "ratio": ratio}
     return split
+
+
+def _planted_count(rate: float, normal: int) -> int:
+    """Anomalies to mix in so that they are ``rate`` of the training set: ``rate * n / (1 - rate)`` beside ``n``."""
+    return max(1, round(rate * normal / (1 - rate))) if rate > 0 else 0
+
+
+def _plant(split: Split, extra: np.ndarray, rate: float, source: str) -> Split:
+    n = len(split.train)
+    split.train = np.concatenate([split.train, extra])
+    split.planted = np.arange(n, n + len(extra))
+    split.facts["pollution"] = {"rate": rate, "count": len(extra), "source": source}
+    split.facts["train_count"] = len(split.train)
+    return split
+
+
+def pollute_with_classes(split: Split, data: LabelledSet, normal: int, rate: float, seed: int) -> Split:
+    """Mix unlabelled images of every other class into the training set (the one-class labs' pollution)."""
+    pool = data.train[data.train_labels != normal]
+    chosen = pool[subsample(len(pool), _planted_count(rate, len(split.train)), seed + 11)]
+    return _plant(split, chosen, rate, "other classes' training images")
+
+
+def pollute_from_test(split: Split, rate: float, seed: int) -> Split:
+    """Move a seeded share of the test set's defects into the training set, unlabelled (a dirty golden folder)."""
+    defects = np.flatnonzero(split.test_anomalous)
+    count = min(_planted_count(rate, len(split.train)), len(defects) - 1)
+    moved = np.sort(np.random.default_rng(seed + 11).choice(defects, size=count, replace=False))
+    keep = np.setdiff1d(np.arange(len(split.test)), moved)
+    planted = split.test[moved]
+    split.test, split.test_anomalous = split.test[keep], split.test_anomalous[keep]
+    split.test_groups = [split.test_groups[i] for i in keep]
+    split.facts["test_count"] = len(keep)
+    return _plant(split, planted, rate, "test defects moved into training")
 
 
 def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",

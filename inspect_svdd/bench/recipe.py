@@ -47,10 +47,15 @@ class Recipe:
         """The setting's ``known_anomalies``: share of labelled anomalies added to training (Deep SAD), 0 for none."""
         return float(self._setting(setting, ()).get("known_anomalies", 0.0))
 
+    def pollution(self, setting: str) -> float:
+        """The setting's ``pollution``: share of unlabelled anomalies mixed into the training set, 0 for none."""
+        return float(self._setting(setting, ()).get("pollution", 0.0))
+
     def config(self, setting: str, size: str, seed: int) -> FitConfig:
         """The FitConfig of ``setting`` at ``size`` with ``seed``."""
         values = self._setting(setting, ())
         values.pop("known_anomalies", None)  # the runner's, not the detector's
+        values.pop("pollution", None)
         values = merge(values, self.size(size).override)
         values = merge(values, {"train": {"seed": seed}})
         try:
@@ -121,6 +126,8 @@ def load_recipe(path: str | Path) -> Recipe:
     for setting in recipe.settings:
         for size in recipe.sizes:
             recipe.config(setting, size, 0)
+        if not 0 <= recipe.pollution(setting) < 0.5:
+            raise ConfigError(f"{path}: setting {setting!r}: pollution must be in [0, 0.5), got {recipe.pollution(setting)}")
         ratio = recipe.known_anomalies(setting)
         if not 0 <= ratio < 0.5 or (ratio and dataset == "folder"):
             raise ConfigError(f"{path}: setting {setting!r}: known_anomalies must be in [0, 0.5) and needs a class-labelled "

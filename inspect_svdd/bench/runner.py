@@ -25,6 +25,8 @@ from inspect_svdd.bench.data import (
     load_mvtec,
     load_torchvision,
     one_class_split,
+    pollute_from_test,
+    pollute_with_classes,
     with_known_anomalies,
 )
 from inspect_svdd.bench.recipe import Recipe
@@ -114,6 +116,20 @@ def proxy_table(det: DeepSVDD, split: Split) -> dict[str, Any]:
             "judged_on": det.selection_.get("judged_on"), "candidates": rows}
 
 
+def screening_figures(record: dict[str, Any], planted: np.ndarray) -> dict[str, Any]:
+    """How well golden-set screening found the planted anomalies: recall and precision of its suspects.
+
+    With ``drop_suspects`` the first fit's suspects count (those were dropped).
+    """
+    first = record.get("before_drop", record)
+    suspects, truth = set(first.get("suspects", [])), {int(i) for i in planted}
+    hits = len(suspects & truth)
+    return {"planted": len(truth), "suspects": len(suspects), "found": hits,
+            "recall": hits / len(truth) if truth else float("nan"),
+            "precision": hits / len(suspects) if suspects else float("nan"),
+            "dropped": len(record.get("dropped", []))}
+
+
 def frame_features(embeddings: torch.Tensor, count: int) -> np.ndarray:
     """One feature row per image for the baselines: a tiled image's tile embeddings side by side."""
     return embeddings.reshape(count, -1).numpy()
@@ -186,6 +202,8 @@ class RecipeRunner:
                 beside = str(self.recipe.folder).startswith(("./", "../"))
                 root = self.recipe.path.parent / root if beside else self.opt.data_root / root
             split, pre = load_mvtec(root, cfg.preprocess, "auto", size.train_limit, size.test_limit, seed)
+            if self.recipe.pollution(self.opt.setting):
+                split = pollute_from_test(split, self.recipe.pollution(self.opt.setting), seed)
             return split, dataclasses.replace(cfg, preprocess=pre)  # keeps the score settings
         if self._labelled is None:
             self._labelled = load_torchvision(self.recipe.dataset, self.opt.data_root, self.opt.download)
@@ -194,6 +212,8 @@ class RecipeRunner:
         if ratio:
             split = with_known_anomalies(split, self._labelled, int(case), ratio, seed)
             split.known_anomalies = _resized(split.known_anomalies, cfg.preprocess)  # type: ignore[arg-type]
+        if self.recipe.pollution(self.opt.setting):
+            split = pollute_with_classes(split, self._labelled, int(case), self.recipe.pollution(self.opt.setting), seed)
         split.train, split.test = _resized(split.train, cfg.preprocess), _resized(split.test, cfg.preprocess)
         return split, cfg
 
@@ -222,6 +242,8 @@ class RecipeRunner:
                                   "trained_with_anomalies": int(det.holdout_.get("defects", 0))}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
+        if split.planted is not None:
+            result["screening"] = screening_figures(det.screening_, split.planted)
         result["rules"] = {chosen.rule: _rule_result(det, split, test_features[chosen.feature_kind])}
         for rule in () if cfg.is_local else SCORE_RULES:  # every scoring rule on the same trained encoder
             if rule != chosen.rule:

@@ -37,8 +37,9 @@ net = det.encoder_
 start = time.perf_counter()
 raw_train = embed(net, train_images, 32)
 paths = [p for group in sorted((root / "test").iterdir()) for p in list_images(group)]
-test = load_folder(root / "test", cfg.preprocess, str(cfg.preprocess.channels), paths=paths).images
-raw_test = embed(net, test, 32)
+loaded = load_folder(root / "test", cfg.preprocess, str(cfg.preprocess.channels), paths=paths)
+paths = [Path(p) for p in loaded.files]  # the loader's order (and only what it could read)
+raw_test = embed(net, loaded.images, 32)
 groups = np.array([p.parent.name for p in paths])
 labels = groups != "good"
 masks = []

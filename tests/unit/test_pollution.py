@@ -1,0 +1,42 @@
+"""Pollution in recipes: planted anomalies in the training set, and how screening's recall is counted."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inspect_svdd.bench.data import LabelledSet, Split, pollute_from_test, pollute_with_classes
+from inspect_svdd.bench.runner import screening_figures
+
+
+def _split() -> Split:
+    train = np.zeros((95, 4, 4, 1), np.uint8)
+    test = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1) * np.ones((1, 4, 4, 1), np.uint8)
+    anomalous = np.arange(40) >= 10
+    return Split(train, test, anomalous, ["good" if not a else "crack" for a in anomalous], {"test_count": 40})
+
+
+def test_defects_move_from_the_test_set_into_training() -> None:
+    split = pollute_from_test(_split(), 0.05, seed=0)
+    assert split.planted is not None and len(split.planted) == 5  # 5 of 100: the rate of the polluted set
+    planted = split.train[split.planted]
+    assert (planted[:, 0, 0, 0] >= 10).all()  # every planted image is a defect
+    assert len(split.test) == 35 and split.test_anomalous.sum() == 25 and len(split.test_groups) == 35
+    assert not set(planted[:, 0, 0, 0]) & set(split.test[:, 0, 0, 0])  # moved, not copied
+    assert split.facts["pollution"]["count"] == 5
+
+
+def test_other_classes_are_mixed_in() -> None:
+    labels = np.repeat(np.arange(10), 20)
+    data = LabelledSet(labels.reshape(-1, 1, 1, 1).astype(np.uint8) * np.ones((1, 4, 4, 1), np.uint8), labels,
+                       np.zeros((5, 4, 4, 1), np.uint8), np.zeros(5, int), [str(i) for i in range(10)])
+    split = Split(data.train[labels == 3], data.test, np.zeros(5, bool), ["3"] * 5, {})
+    split = pollute_with_classes(split, data, 3, 0.1, seed=1)
+    assert split.planted is not None and len(split.planted) == 2  # 2 beside 20 normal ones, about 10 %
+    assert (split.train[split.planted][:, 0, 0, 0] != 3).all()
+
+
+def test_screening_recall_and_precision() -> None:
+    record = {"suspects": [5, 7, 9], "before_drop": {"suspects": [5, 7, 9, 11]}, "dropped": [5, 7, 9, 11]}
+    figures = screening_figures(record, np.array([5, 11, 20]))
+    assert figures["found"] == 2 and figures["recall"] == 2 / 3 and figures["precision"] == 2 / 4
+    assert screening_figures({"suspects": []}, np.array([1]))["recall"] == 0
