@@ -62,7 +62,27 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"{100 * np.mean([r['test_escape_rate'] for r in groups]):.1f} % |")
         lines += ["", f"False-reject rate on test/good at the fitted radius: "
                   f"{100 * np.mean([r['test_false_reject_rate'] for r in groups]):.1f} %."]
+    lines += _screening_lines(doc["runs"])
     return "\n".join(lines) + "\n"
+
+
+def _screening_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Golden-set screening against the planted anomalies of a polluted run (recall, precision), per run."""
+    polluted = [r for r in runs if "screening" in r]
+    if not polluted:
+        return []
+    lines = ["", "Golden-set screening of the polluted training set (anomalies planted, unlabelled):", "",
+             "| case | seed | planted | suspects | found | recall | precision | dropped and refitted |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def pct(v: float) -> str:
+        return "n/a" if v != v else f"{100 * v:.1f} %"  # NaN: nothing flagged
+
+    for r in polluted:
+        s = r["screening"]
+        lines.append(f"| {r['case']} | {r['seed']} | {s['planted']} | {s['suspects']} | {s['found']} | {pct(s['recall'])} | "
+                     f"{pct(s['precision'])} | {s['dropped']} |")
+    return lines
 
 
 def _rules_table(runs: list[dict[str, Any]]) -> list[str]:
