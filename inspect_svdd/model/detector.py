@@ -176,23 +176,28 @@ class DeepSVDD:
             self.screening_ = remapped(self.screening_, kept, len(images)) | {"dropped": suspects, "before_drop": first}
         return self
 
-    def _screen(self, train_images: np.ndarray) -> None:
-        """Screen the golden images of this fit: training ones left out of the bank, held-out ones as scored."""
-        from inspect_svdd.model.screening import screen
+    def _screen(self, train_images: np.ndarray, hold_images: np.ndarray) -> None:
+        """Screen the golden images of this fit with every cheap scorer (:mod:`inspect_svdd.model.screening`)."""
+        from inspect_svdd.model.screening import golden_statistics, screen_any
+        from inspect_svdd.model.selection import CANDIDATES
 
         if self.split_ is None:  # grown from a few images: the copies would only flag each other
             self.screening_ = {"rule": "off (golden set grown from a few images)", "suspects": []}
             return
         train_idx, hold_idx = self.split_
-        with torch.no_grad():
-            features = embed(self._fitted()[0], self._tiles(train_images), kind=self.config.score.feature_kind)
-            own = worst_tile(self._fitted()[1](features, exclude_self=True), self.config.preprocess.tiles)
-        stats = np.empty(len(train_idx) + len(hold_idx))
-        stats[train_idx] = own.numpy()
-        stats[hold_idx] = self.holdout_["distances"][: len(hold_idx)]
-        groups = np.zeros(len(stats), int)
+        encoder, center = self._fitted()[0], self.center_
+        assert center is not None  # set with the encoder
+        train = embed(encoder, self._tiles(train_images), kind="both")
+        held = embed(encoder, self._tiles(hold_images), kind="both")
+        tables = {}
+        for name, (own, other) in golden_statistics(self.config.score, CANDIDATES, center, train, held,
+                                                    encoder.feature_dim("stages"), self.config.preprocess.tiles).items():
+            stats = np.empty(len(train_idx) + len(hold_idx))
+            stats[train_idx], stats[hold_idx] = own, other
+            tables[name] = stats
+        groups = np.zeros(len(train_idx) + len(hold_idx), int)
         groups[hold_idx] = 1
-        self.screening_ = screen(stats, self.config.train.screen_z, groups if len(hold_idx) else None)
+        self.screening_ = screen_any(tables, self.config.train.screen_z, groups if len(hold_idx) else None)
 
     def fit_once(self, images: np.ndarray, progress: bool = True, defects: np.ndarray | None = None,
                  checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
@@ -256,7 +261,7 @@ class DeepSVDD:
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
         self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
-        self._screen(train_images)
+        self._screen(train_images, hold_images)
         return self
 
     def _fit_head(self, encoder: Encoder, center: torch.Tensor, train_tiles: np.ndarray, hold_images: np.ndarray,

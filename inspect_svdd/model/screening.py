@@ -1,9 +1,14 @@
 """Golden-set screening: which golden images lie far outside the rest (issue 26).
 
 A golden folder is whatever someone copied from the good bin, so a few
-defective parts may be in it. After training, every golden image has a
-statistic computed without itself (a training image is left out of the k-NN
-bank; a held-out image was never trained on). The statistics are positive and
+defective parts may be in it. After training, every golden image gets a
+statistic from each cheap scorer on the trained encoder (the candidates of
+:mod:`inspect_svdd.model.selection`), computed without itself (a training
+image is left out of the k-NN bank; a held-out image was never trained on).
+No single scorer sees every kind of defect (on casting, measured: k-NN on the
+stage features finds the most planted defects, Mahalanobis on the embedding
+the most held-out ones), so an image is a suspect when any scorer puts it far
+outside the rest. The statistics are positive and
 right-skewed, so the rule works on their logarithms, robustly: an image is a
 suspect when its log statistic lies more than ``z`` robust standard
 deviations (1.4826 x the median absolute deviation) above the median of its
@@ -18,6 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
+
+from inspect_svdd.config import ScoreConfig
+from inspect_svdd.model.heads import ScoreHead, feature_slice, member_config
+from inspect_svdd.model.nets import worst_tile
 
 TYPICAL = 3  # how many most and least typical images the record names
 MIN_IMAGES = 8  # below this, a median and a MAD say nothing
@@ -84,3 +94,43 @@ def with_names(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
         first = record["before_drop"]
         named["dropped"] = [{"file": names[i], "relative": first["relative"][i]} for i in record["dropped"]]
     return named
+
+
+def screen_any(tables: dict[str, np.ndarray], z: float, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Screen with several scorers' statistics (name -> one per image): a suspect is far out on at least one.
+
+    ``relative`` is each image's largest statistic in units of that scorer's
+    threshold; ``flagged_by`` names, per suspect, the scorers that flag it.
+    """
+    records = {name: screen(stats, z, groups) for name, stats in tables.items()}
+    first = next(iter(records.values()))
+    if "threshold" not in first:
+        return first
+    relative = np.max([r["relative"] for r in records.values()], axis=0)
+    order = np.argsort(relative)
+    suspects = [int(i) for i in order[::-1] if relative[i] > 1]
+    return {"rule": f"{first['rule']}, on any of {len(records)} scorers ({', '.join(records)})", "z": z,
+            "threshold": first["threshold"], "suspects": suspects,
+            "flagged_by": {str(i): [n for n, r in records.items() if i in r["suspects"]] for i in suspects},
+            "relative": [round(float(v), 4) for v in relative],
+            "most_typical": [int(i) for i in order[:TYPICAL]], "least_typical": [int(i) for i in order[::-1][:TYPICAL]]}
+
+
+def golden_statistics(head_config: ScoreConfig, candidates: tuple[str, ...], center: torch.Tensor, train: torch.Tensor,
+                      held_out: torch.Tensor, stage_dim: int, tiles: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each candidate scorer's statistics of the training images (left out of the bank) and the held-out ones.
+
+    ``train`` and ``held_out`` are ``both`` features (per tile, in order).
+    """
+    out = {}
+    for name in candidates:
+        member = member_config(head_config, name)
+        if member.rule == "knn" and len(train) <= member.k + 1:
+            continue
+        where = feature_slice(member.feature_kind, stage_dim)
+        head = ScoreHead.fit(member, train[:, where], center)
+        with torch.no_grad():
+            own = worst_tile(head(train[:, where], exclude_self=True), tiles).numpy()
+            held = worst_tile(head(held_out[:, where]), tiles).numpy() if len(held_out) else np.empty(0)
+        out[name] = (own.astype(np.float64), held.astype(np.float64))
+    return out

@@ -9,7 +9,7 @@ import pytest
 from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.detector import DeepSVDD
-from inspect_svdd.model.screening import remapped, screen, with_names
+from inspect_svdd.model.screening import remapped, screen, screen_any, with_names
 from tests.conftest import draw_part
 
 
@@ -73,3 +73,13 @@ def test_a_planted_defect_in_a_small_golden_folder_is_flagged(drop: bool) -> Non
         assert det.holdout_["count"] + det.holdout_["train_count"] == 24 - len(record["dropped"])
     else:
         assert det.holdout_["count"] + det.holdout_["train_count"] == 24
+
+
+def test_an_image_far_out_on_any_scorer_is_a_suspect() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.lognormal(0.0, 0.3, 60), rng.lognormal(0.0, 0.3, 60)
+    a[3], b[9] = 10.0, 12.0  # each scorer sees one of them
+    record = screen_any({"knn/stages": a, "mahalanobis/embedding": b}, 4.0)
+    assert sorted(record["suspects"]) == [3, 9]
+    assert record["flagged_by"] == {"9": ["mahalanobis/embedding"], "3": ["knn/stages"]}
+    assert record["relative"][3] > 1 and record["relative"][9] > 1
