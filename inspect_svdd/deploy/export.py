@@ -202,7 +202,7 @@ def check_parity(det: DeepSVDD, onnx_path: str | Path, images: np.ndarray, tol: 
     if not err <= tol or flipped:
         raise ExportError(f"{onnx_path}: ONNX Runtime and PyTorch disagree (largest score difference {err:.2e} of the "
                           f"score's own size, limit {tol:.0e}; {flipped} verdict(s) differ)")
-    if scorer.has_map:  # the local model's map: each image's cells against the larger of its peak and R^2
+    if getattr(scorer, "has_map", False):  # the local model's map: each image's cells against the larger of its peak and R^2
         torch_maps, onnx_maps = det.maps(images).astype(np.float64), scorer.maps(images)  # type: ignore[attr-defined]
         peak = np.maximum(torch_maps.reshape(len(images), -1).max(axis=1), r2)[:, None, None]
         map_err = float(np.max(np.abs(onnx_maps - torch_maps) / peak)) if len(images) else 0.0

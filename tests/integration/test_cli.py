@@ -334,7 +334,7 @@ def test_fit_config_file_sets_every_field_and_options_override_it(golden_dir: Pa
 @pytest.mark.parametrize(("text", "message"), [
     ("train: {epoch: 3}\n", "unknown TrainConfig settings: epoch"),
     ("train: {epochs: 0}\n", "epochs, batch size and augment factor must be positive"),
-    ("model: {}\n", "a config file holds the sections preprocess, net, train, score only"),
+    ("model: {}\n", "a config file holds the sections preprocess, net, train, score, local only"),
     ("train: [1, 2\n", "not valid YAML"),
 ])
 def test_bad_fit_config_file_is_one_line(golden_dir: Path, tmp_path: Path, text: str, message: str) -> None:
