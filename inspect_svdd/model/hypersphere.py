@@ -63,6 +63,13 @@ def tolerance_factor(n: int, target_frr: float, confidence: float) -> float:
     return (z_p + np.sqrt(max(z_p**2 - a * b, 0.0))) / a if a > 0 else 2 * z_p
 
 
+def log_median_mad(values: np.ndarray) -> tuple[float, float]:
+    """Median of the logs of positive statistics and 1.4826 x their MAD (a robust standard deviation)."""
+    logs = np.log(np.maximum(np.asarray(values, dtype=np.float64), 1e-12))
+    mu = float(np.median(logs))
+    return mu, 1.4826 * float(np.median(np.abs(logs - mu)))
+
+
 def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
                confidence: float = 0.5) -> tuple[float, dict[str, Any]]:
     """Radius for a ``target_frr`` false-reject rate from held-out golden statistics, and how it was set.
@@ -82,9 +89,8 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
     facts: dict[str, Any] = {"rule": rule, "target_frr": target_frr, "n": int(values.size), "empirical_radius": empirical}
     if rule == "quantile":
         return empirical, facts
-    logs = np.log(np.maximum(values, 1e-12))
-    mu = float(np.median(logs))  # median and MAD: a held-out image that duplicates a training one (statistic ~0)
-    sigma = 1.4826 * float(np.median(np.abs(logs - mu)))  # must not stretch the fit
+    # median and MAD: a held-out image that duplicates a training one (statistic ~0) must not stretch the fit
+    mu, sigma = log_median_mad(values)
     z = tolerance_factor(values.size, target_frr, confidence)
     fitted = float(np.sqrt(np.exp(mu + z * sigma)))
     return max(fitted, empirical), facts | {"log_median": mu, "log_mad_sigma": sigma, "fitted_radius": fitted,

@@ -27,6 +27,7 @@ import torch
 
 from inspect_svdd.config import ScoreConfig
 from inspect_svdd.model.heads import ScoreHead, feature_slice, member_config
+from inspect_svdd.model.hypersphere import log_median_mad
 from inspect_svdd.model.nets import worst_tile
 
 TYPICAL = 3  # how many most and least typical images the record names
@@ -34,10 +35,16 @@ MIN_IMAGES = 8  # below this, a median and a MAD say nothing
 
 
 def _threshold(stats: np.ndarray, z: float) -> float:
-    logs = np.log(np.maximum(stats, 1e-12))
-    median = float(np.median(logs))
-    sigma = max(1.4826 * float(np.median(np.abs(logs - median))), 1e-6)
-    return float(np.exp(median + z * sigma))
+    median, sigma = log_median_mad(stats)
+    return float(np.exp(median + z * max(sigma, 1e-6)))
+
+
+def _ranked(relative: np.ndarray) -> dict[str, Any]:
+    """Suspects (above 1, worst first), the relative statistics, the most and least typical images."""
+    order = np.argsort(relative)
+    return {"suspects": [int(i) for i in order[::-1] if relative[i] > 1],
+            "relative": [round(float(v), 4) for v in relative],
+            "most_typical": [int(i) for i in order[:TYPICAL]], "least_typical": [int(i) for i in order[::-1][:TYPICAL]]}
 
 
 def screen(statistics: np.ndarray, z: float, groups: np.ndarray | None = None) -> dict[str, Any]:
@@ -59,14 +66,10 @@ def screen(statistics: np.ndarray, z: float, groups: np.ndarray | None = None) -
     # a group too small for a median and a MAD (a few held-out images) is not screened
     thresholds = {g: _threshold(stats[labels == g], z) if n >= MIN_IMAGES else float("inf") for g, n in sizes.items()}
     relative = stats / np.array([thresholds[int(g)] for g in labels])
-    order = np.argsort(relative)
-    suspects = [int(i) for i in order[::-1] if relative[i] > 1]
     finite = [t for t in thresholds.values() if np.isfinite(t)]
     return {"rule": f"log statistic above median + {z:g} x 1.4826 MAD, training and held-out images apart", "z": z,
             "threshold": max(finite), "thresholds": [t if np.isfinite(t) else None for t in thresholds.values()],
-            "unscreened": sum(n for g, n in sizes.items() if not np.isfinite(thresholds[g])), "suspects": suspects,
-            "relative": [round(float(v), 4) for v in relative],
-            "most_typical": [int(i) for i in order[:TYPICAL]], "least_typical": [int(i) for i in order[::-1][:TYPICAL]]}
+            "unscreened": sum(n for g, n in sizes.items() if not np.isfinite(thresholds[g])), **_ranked(relative)}
 
 
 def remapped(record: dict[str, Any], kept: np.ndarray, count: int) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def with_names(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """The record with each index replaced by its file name and statistic (in units of the threshold)."""
     relative = record.get("relative") or []
     named = {k: v for k, v in record.items() if k not in ("relative", "before_drop")}
-    for key in ("suspects", "most_typical", "least_typical", "dropped"):
+    for key in ("suspects", "most_typical", "least_typical"):
         if key in record:
             named[key] = [{"file": names[i], "relative": relative[i] if i < len(relative) else None} for i in record[key]]
     if "before_drop" in record:  # the first fit's suspects were measured there
@@ -106,14 +109,10 @@ def screen_any(tables: dict[str, np.ndarray], z: float, groups: np.ndarray | Non
     first = next(iter(records.values()))
     if "threshold" not in first:
         return first
-    relative = np.max([r["relative"] for r in records.values()], axis=0)
-    order = np.argsort(relative)
-    suspects = [int(i) for i in order[::-1] if relative[i] > 1]
+    ranked = _ranked(np.max([r["relative"] for r in records.values()], axis=0))
     return {"rule": f"{first['rule']}, on any of {len(records)} scorers ({', '.join(records)})", "z": z,
-            "threshold": first["threshold"], "suspects": suspects,
-            "flagged_by": {str(i): [n for n, r in records.items() if i in r["suspects"]] for i in suspects},
-            "relative": [round(float(v), 4) for v in relative],
-            "most_typical": [int(i) for i in order[:TYPICAL]], "least_typical": [int(i) for i in order[::-1][:TYPICAL]]}
+            "threshold": first["threshold"], **ranked,
+            "flagged_by": {str(i): [n for n, r in records.items() if i in r["suspects"]] for i in ranked["suspects"]}}
 
 
 def golden_statistics(head_config: ScoreConfig, candidates: tuple[str, ...], center: torch.Tensor, train: torch.Tensor,
