@@ -16,7 +16,9 @@ from inspect_svdd.errors import ConfigError, first_line
 
 Resize = Literal["area", "linear", "nearest"]
 Decode = Literal["full", "reduced"]
-Objective = Literal["one-class", "soft-boundary"]
+Objective = Literal["one-class", "soft-boundary", "ocnn"]
+AeKind = Literal["plain", "rcae"]
+OcnnTraining = Literal["joint", "codes"]
 Architecture = Literal["strided", "pooled", "resnet18"]
 RESNET18_WIDTHS = (64, 128, 256, 512)  # its four residual stages
 ARCHITECTURE_WIDTHS = {"strided": (16, 32, 64, 128, 256), "pooled": (32, 64, 128, 256, 256), "resnet18": RESNET18_WIDTHS}
@@ -25,7 +27,7 @@ DecoderKind = Literal["mirror", "upsample"]
 InitKind = Literal["default", "xavier", "xavier-all"]
 FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
-ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion"]
+ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion", "ocnn"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal"]
 ModelKind = Literal["global", "local"]
@@ -191,8 +193,28 @@ class TrainConfig:
         ae_loss: reconstruction error averaged over pixels (``pixel-mean``) or
             summed over each image's pixels and averaged over the batch
             (``image-sum``, the paper's; it weighs the error against weight decay).
-        objective: ``one-class`` or ``soft-boundary``.
-        nu: soft-boundary trade-off (fraction of outliers allowed).
+        ae_kind: ``plain`` autoencoder pretraining, or ``rcae``: a robust
+            convolutional autoencoder (Chalapathy et al. 2017): each training
+            view is split into a clean part the autoencoder reconstructs and a
+            sparse, L1-penalised noise part that absorbs what it cannot (a
+            defect copied into the golden folder), optimised alternately; the
+            views are drawn once (``augment_factor`` per image) so that each
+            keeps its own noise part.
+        ae_lambda: RCAE's weight of the noise part's L1 norm, in the units of
+            the normalised input: residuals smaller than half of it stay in
+            the clean part (larger: a sparser noise part).
+        objective: ``one-class`` or ``soft-boundary`` (Deep SVDD), or
+            ``ocnn``: One-Class Neural Network (Chalapathy, Menon and Chawla,
+            2018), a hyperplane score ``f(z) = w . sigmoid(V z)`` on the
+            embedding with the threshold r kept at the ``nu`` quantile of the
+            training scores; the anomaly statistic is ``exp(r - f(z))`` and the
+            radius is OCNN's own boundary (statistic 1).
+        nu: soft-boundary and OCNN trade-off (fraction of outliers allowed).
+        ocnn_training: OCNN trains the hyperplane on fixed codes of the
+            pretrained encoder (``codes``) or together with the encoder
+            (``joint``, the encoder at ``encoder_lr``).
+        encoder_lr: the encoder's learning rate in joint OCNN training (lower
+            than ``lr``, the hyperplane's).
         eps: centre coordinates closer than this to zero are pushed to +-eps.
         target_frr: false-reject rate the radius is set for on held-out images.
         holdout: fraction of golden images held out to set the radius; 0 sets
@@ -253,8 +275,12 @@ class TrainConfig:
     lr_milestones: tuple[int, ...] = (40,)
     ae_lr_milestones: tuple[int, ...] = ()
     ae_loss: AeLoss = "pixel-mean"
+    ae_kind: AeKind = "plain"
+    ae_lambda: float = 1.0
     objective: Objective = "one-class"
     nu: float = 0.05
+    ocnn_training: OcnnTraining = "joint"
+    encoder_lr: float = 1e-4
     eps: float = 0.1
     target_frr: float = 0.01
     holdout: float = 0.2
@@ -280,8 +306,15 @@ class TrainConfig:
         object.__setattr__(self, "ae_lr_milestones", tuple(int(m) for m in self.ae_lr_milestones))
         if self.ae_loss not in ("pixel-mean", "image-sum"):
             raise ConfigError(f"autoencoder loss must be pixel-mean or image-sum, got {self.ae_loss!r}")
-        if self.objective not in ("one-class", "soft-boundary"):
-            raise ConfigError(f"objective must be one-class or soft-boundary, got {self.objective!r}")
+        if self.objective not in ("one-class", "soft-boundary", "ocnn"):
+            raise ConfigError(f"objective must be one-class, soft-boundary or ocnn, got {self.objective!r}")
+        if self.ae_kind not in ("plain", "rcae") or self.ae_lambda <= 0:
+            raise ConfigError(f"pretraining must be plain or rcae with a lambda > 0, got {self.ae_kind!r}, {self.ae_lambda}")
+        if self.objective == "ocnn" and (self.anomalies != "none" or self.recon_weight or self.rotation_weight):
+            raise ConfigError("OCNN trains on golden images alone: drop --anomalies, --recon-weight and --rotation-weight")
+        if self.ocnn_training not in ("joint", "codes") or self.encoder_lr <= 0:
+            raise ConfigError(f"OCNN training must be joint or codes with an encoder lr > 0, got {self.ocnn_training!r}, "
+                              f"{self.encoder_lr}")
         if not 0 < self.nu <= 1:
             raise ConfigError(f"nu must be in (0, 1], got {self.nu}")
         if not 0 <= self.target_frr < 1:
@@ -326,7 +359,8 @@ class ScoreConfig:
             embeddings' mean, with a Ledoit-Wolf shrunk covariance), ``knn``
             (mean squared distance to the ``k`` nearest golden embeddings) or
             ``fusion`` (several of those, each standardised on the held-out
-            golden images, combined; ``members`` names them). All run inside
+            golden images, combined; ``members`` names them) or ``ocnn`` (the
+            hyperplane that ``--objective ocnn`` trains; set by it). All run inside
             the ONNX graph. A fitted model records the rule it ended with.
         k: neighbours for ``knn``.
         features: what ``mahalanobis`` and ``knn`` compare: ``embedding``
@@ -370,8 +404,8 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", tuple(str(m) for m in self.members))
-        if self.rule not in (*SCORE_RULES, "auto", "fusion"):
-            raise ConfigError(f"score rule must be auto, fusion or one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
+        if self.rule not in (*SCORE_RULES, "auto", "fusion", "ocnn"):
+            raise ConfigError(f"score rule must be auto, fusion, ocnn or one of {', '.join(SCORE_RULES)}, got {self.rule!r}")
         if self.features not in ("auto", "embedding", "stages", "both"):
             raise ConfigError(f"features must be auto, embedding, stages or both, got {self.features!r}")
         if self.rule == "auto" and self.features != "auto":  # an explicit feature kind switches selection off
@@ -454,6 +488,7 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         size, stages = self.preprocess.image_size, len(self.net.widths)
+        self._check_ocnn()
         if self.local.model_kind == "local":
             self._check_local()
         elif size % 2**stages:
@@ -461,6 +496,18 @@ class FitConfig:
         bank_rule = self.score.rule in ("knn", "mahalanobis", "fusion")  # auto without held-out images turns views off
         if self.score.bank_views and self.train.holdout == 0 and bank_rule:  # a training image would meet its own views
             raise ConfigError("bank views need held-out golden images to set the radius (holdout > 0)")
+
+    def _check_ocnn(self) -> None:
+        """OCNN's hyperplane is its score: ``--objective ocnn`` sets the rule ``ocnn``, and only it does."""
+        ocnn = self.train.objective == "ocnn"
+        if ocnn and self.score.rule == "auto" and self.score.features == "auto":
+            object.__setattr__(self, "score", dataclasses.replace(self.score, rule="ocnn"))
+        if ocnn != (self.score.rule == "ocnn"):
+            raise ConfigError("OCNN scores with the hyperplane it trains: --objective ocnn goes without --score and "
+                              "--features, and --score ocnn needs --objective ocnn")
+        if self.local.model_kind == "local" and (ocnn or self.train.ae_kind != "plain"):
+            raise ConfigError("the local model has its own training: --objective ocnn and --pretrain rcae are for the "
+                              "global model")
 
     def _check_local(self) -> None:
         p, cells = self.preprocess, self.preprocess.image_size // 4

@@ -26,7 +26,7 @@ import click
 from inspect_svdd.config import SECTIONS, FitConfig, read_yaml, used_by_pretraining
 from inspect_svdd.errors import ConfigError, first_line
 
-RENAMED = {("score", "rule"): "score"}  # `--score knn` reads better than `--rule knn`
+RENAMED = {("score", "rule"): "score", ("train", "ae_kind"): "pretrain"}  # `--score knn` reads better than `--rule knn`
 CHANNELS = ("auto", "1", "3")  # the CLI's channels: auto is resolved from the golden images
 SEP = "__"  # option parameter names are <section>__<field>
 

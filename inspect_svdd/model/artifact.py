@@ -138,7 +138,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
 def _score_record(det: DeepSVDD, head: torch.nn.Module) -> dict[str, Any]:
     if det.config.is_local:
         return {"rule": "local-map", "calibration": det.config.local.map_calibration}
-    return {"rule": det.config.score.rule, "bank_size": len(head.bank)}  # type: ignore[arg-type]
+    return {"rule": det.config.score.rule, "bank_size": len(getattr(head, "bank", ()))}
 
 
 def commit_staged(directory: Path) -> None:

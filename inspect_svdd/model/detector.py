@@ -96,6 +96,7 @@ class DeepSVDD:
         self.split_: tuple[np.ndarray, np.ndarray] | None = None  # (training, held-out) indices of the last split
         self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
         self.rotation_head_: torch.nn.Module | None = None  # the auxiliary task's head (benchmarks; not saved)
+        self.noise_: torch.Tensor | None = None  # RCAE's noise part of each training view (not saved)
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
 
     # ----------------------------------------------------------------- training
@@ -150,8 +151,13 @@ class DeepSVDD:
         loader = make_loader(train_images, pipeline, cfg.train, generator)
         train = lengthened(cfg.train, "pretrain", len(loader))
         self.schedule_["pretrain"] = {"epochs": train.ae_epochs, "steps": train.ae_epochs * len(loader),
-                                      "lr_milestones": list(train.ae_lr_milestones)}
-        history = pretrain_autoencoder(ae, loader, train, progress, checkpoint)
+                                      "lr_milestones": list(train.ae_lr_milestones), "kind": train.ae_kind}
+        if train.ae_kind == "rcae":  # its noise parts belong to fixed views: no checkpoint to resume from
+            from inspect_svdd.model.robust import pretrain_rcae
+
+            history, self.noise_ = pretrain_rcae(ae, train_images, train, generator, progress)
+        else:
+            history = pretrain_autoencoder(ae, loader, train, progress, checkpoint)
         self.autoencoder_ = ae
         self.history_ = history
         return self
@@ -225,6 +231,8 @@ class DeepSVDD:
             self._check_images(defects)
             if self.config.preprocess.tiles > 1:
                 raise ConfigError("real defects cannot train a tiled model: most tiles of a defective part are good")
+            if self.config.train.objective == "ocnn":
+                raise ConfigError("OCNN trains on golden images alone: --defects is for the Deep SVDD objectives")
         t = self.config.train
         train_images, hold_images = self._split(images)
         train_tiles = self._tiles(train_images)
@@ -253,9 +261,13 @@ class DeepSVDD:
         self.schedule_["svdd"] = {"epochs": t.epochs, "steps": t.epochs * len(loader), "lr_milestones": list(t.lr_milestones)}
         decoder = autoencoder.decoder if t.recon_weight > 0 else None
         turns = rotation_head(encoder, t.seed + 5) if t.rotation_weight > 0 else None
-        history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder, checkpoint,
-                                        {"center": center, "pretrain_history": pretrain_history}, turns)
-        head = self._fit_head(encoder, center, train_tiles, hold_images, validation)
+        if t.objective == "ocnn":  # the hyperplane is the head; no checkpoint to resume from
+            history, head = self._train_ocnn(encoder, loader, train_tiles, progress)
+            learned_r = 0.0
+        else:
+            history, learned_r = train_svdd(encoder, loader, center, t, progress, decoder, checkpoint,
+                                            {"center": center, "pretrain_history": pretrain_history}, turns)
+            head = self._fit_head(encoder, center, train_tiles, hold_images, validation)
         self.encoder_, self.center_, self.head_, self.rotation_head_ = encoder, center, head, turns
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
@@ -263,6 +275,18 @@ class DeepSVDD:
         self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
         self._screen(train_images, hold_images)
         return self
+
+    def _train_ocnn(self, encoder: Encoder, loader: Any, train_tiles: np.ndarray,
+                    progress: bool) -> tuple[History, torch.nn.Module]:
+        """Train OC-NN's hyperplane (:mod:`inspect_svdd.model.ocnn`); r ends as the nu quantile on the training images."""
+        from inspect_svdd.model.ocnn import OCNNHead, train_ocnn
+
+        t = self.config.train
+        head = OCNNHead(encoder.cfg.rep_dim)
+        history = train_ocnn(encoder, head, loader, t, progress)
+        with torch.no_grad():
+            head.set_threshold(head.hyperplane(embed(encoder, train_tiles)), t.nu)
+        return history, head
 
     def _fit_head(self, encoder: Encoder, center: torch.Tensor, train_tiles: np.ndarray, hold_images: np.ndarray,
                   validation: np.ndarray | None = None) -> torch.nn.Module:
@@ -326,6 +350,8 @@ class DeepSVDD:
         radius, facts = fit_radius(stats, t.target_frr, t.radius_rule, t.radius_confidence)
         if t.objective == "soft-boundary" and self.config.score.rule == "center":
             radius, facts = learned_r, {"rule": "soft-boundary", "nu": t.nu}
+        elif self.config.score.rule == "ocnn":  # OC-NN's own boundary: f(z) = r, where exp(r - f(z)) is 1
+            radius, facts = 1.0, {"rule": "ocnn", "nu": t.nu, "r": float(getattr(head, "r", 0.0))}
         self.radius_ = radius
         n_images = len(train_images if on_train else hold_images)
         self.holdout_ = {
@@ -352,7 +378,12 @@ class DeepSVDD:
         encoder = self._fitted()[0]
         if self.center_ is None:
             raise ConfigError("this detector has no centre")
-        other = DeepSVDD(dataclasses.replace(self.config, score=score, train=train or self.config.train))
+        train = train or self.config.train
+        if train.objective == "ocnn" and score.rule != "ocnn":  # OC-NN's encoder under another rule (nothing trains)
+            train = dataclasses.replace(train, objective="one-class")
+        if score.rule == "ocnn":
+            raise ConfigError("the OC-NN hyperplane is trained with the encoder; with_rule cannot fit it")
+        other = DeepSVDD(dataclasses.replace(self.config, score=score, train=train))
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
         other.head_ = other._fit_head(encoder, self.center_, other._tiles(train_images), hold_images, validation)

@@ -178,4 +178,8 @@ def make_head(cfg: ScoreConfig, stage_dim: int, rep_dim: int, bank_size: int = 0
     """An empty head of the configured rule (its buffers sized to be loaded into)."""
     if cfg.rule == "fusion":
         return FusionHead(cfg, stage_dim, rep_dim, bank_size)
+    if cfg.rule == "ocnn":
+        from inspect_svdd.model.ocnn import OCNNHead
+
+        return OCNNHead(rep_dim)
     return ScoreHead(cfg, feature_dims(stage_dim, rep_dim)[cfg.feature_kind], bank_size)

@@ -167,7 +167,11 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed a batch."""
-        return self.fc(self.features(self.adapter(x)).flatten(1))
+        return self.embed_normalised(self.adapter(x))
+
+    def embed_normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed a batch that the input adapter has already normalised (NCHW floats)."""
+        return self.fc(self.features(x).flatten(1))
 
     def stage_features(self, x: torch.Tensor) -> torch.Tensor:
         """Each convolution stage's output pooled over positions, mean then max: N x 2*sum(widths).
@@ -308,7 +312,11 @@ class AutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""
         target = self.encoder.adapter(x)
-        return self.decoder(self.encoder(x)), target
+        return self.decoder(self.encoder.embed_normalised(target)), target
+
+    def reconstruct_normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct a batch already in the normalised input space (NCHW floats), e.g. RCAE's clean part."""
+        return self.decoder(self.encoder.embed_normalised(x))
 
 
 def count_macs(model: nn.Module, channels: int, image_size: int) -> int:

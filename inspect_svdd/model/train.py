@@ -100,7 +100,8 @@ def lengthened(cfg: TrainConfig, stage: str, steps_per_epoch: int) -> TrainConfi
     return dataclasses.replace(cfg, epochs=longer, lr_milestones=milestones)
 
 
-def _optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...]) -> tuple[torch.optim.Optimizer, Any]:
+def make_optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...]) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam over ``params`` and a step schedule dividing the learning rate by 10 at each milestone epoch."""
     opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
     return opt, sched
@@ -113,7 +114,7 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
     With a ``checkpoint`` the state is saved every few epochs, and a saved
     pretraining state is continued from.
     """
-    opt, sched = _optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg.ae_lr_milestones)
+    opt, sched = make_optimizer(ae.parameters(), cfg.ae_lr, cfg.ae_weight_decay, cfg.ae_lr_milestones)
     randomness = Randomness.of(loader)
     start, history, _ = checkpoint.restore("pretrain", {"ae": ae}, opt, sched, randomness) if checkpoint else (0, [], {})
     ae.train()
@@ -206,7 +207,7 @@ def train_svdd(
     modules: dict[str, torch.nn.Module] = {"encoder": encoder, **({"decoder": decoder} if decoder is not None else {}),
                                            **({"rotation": turns} if turns is not None else {})}
     params = [p for m in modules.values() for p in m.parameters()]
-    opt, sched = _optimizer(params, cfg.lr, cfg.weight_decay, cfg.lr_milestones)
+    opt, sched = make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.lr_milestones)
     warm_up = min(10, cfg.epochs // 4)
     randomness = Randomness.of(loader)
     start, history, extra = checkpoint.restore("svdd", modules, opt, sched, randomness) if checkpoint else (0, [], {})
