@@ -51,7 +51,7 @@ def histograms(groups: Sequence[str], scores: np.ndarray, radius: float, good: s
     hundred times outside it readable in one panel.
     """
     labels = np.asarray(groups)
-    types = sorted(set(labels) - {good})
+    types: list[str | None] = [*sorted(set(labels) - {good})] or [None]  # good parts only: one panel of them
     cols = min(len(types), 3)
     rows = -(-len(types) // cols)
     relative = np.maximum(scores / max(radius**2, 1e-12) + 1, 1e-2)  # distance / R^2
@@ -62,9 +62,10 @@ def histograms(groups: Sequence[str], scores: np.ndarray, radius: float, good: s
         for i, kind in enumerate(types):
             ax = fig.add_subplot(rows, cols, i + 1)
             ax.hist(scores[labels == good], bins=bins, alpha=0.6, label=good)
-            ax.hist(scores[labels == kind], bins=bins, alpha=0.6, label=kind, color="tab:red")
+            if kind is not None:
+                ax.hist(scores[labels == kind], bins=bins, alpha=0.6, label=kind, color="tab:red")
             ax.axvline(1, color="k", linestyle="--", label="radius")
-            ax.set(xlabel="distance / R² (> 1 fails)", ylabel="images", title=kind, xscale="log")
+            ax.set(xlabel="distance / R² (> 1 fails)", ylabel="images", title=kind or good, xscale="log")
             ax.legend(fontsize=8)
         fig.tight_layout()
     return out[0]

@@ -122,7 +122,39 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     ]
     curve = plots.losses(record.get("history", []))
     img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
-    return _table(rows) + img + _selection(record.get("selection") or {})
+    return _table(rows) + img + _selection(record.get("selection") or {}) + _screening(record)
+
+
+def _golden_figure(folder: Path, entry: Mapping[str, Any]) -> str:
+    """A golden image's thumbnail (from the golden folder fit read) with its screening statistic."""
+    name = str(entry.get("file", "?"))
+    relative = entry.get("relative")
+    caption = f"{relative:.2f}x threshold" if isinstance(relative, float | int) else "statistic not recorded"
+    try:
+        img = f'<img alt="{html.escape(name)}" src="{_data_uri(decode_image(folder / name))}">'
+    except InspectError as exc:  # the golden folder moved or the file is gone: say so, keep the page
+        img, caption = "", f"{caption}; {exc}"
+    return f"<figure>{img}<figcaption>{html.escape(caption)}<br>{html.escape(name)}</figcaption></figure>"
+
+
+def _screening(record: Mapping[str, Any]) -> str:
+    """Golden-set screening: the suspects (and any dropped), the least and the most typical golden images."""
+    screening = record.get("screening") or {}
+    if "most_typical" not in screening:
+        return ""
+    folder = Path(str(record.get("training", {}).get("folder", ".")))
+    parts = [("Suspect golden images, far outside the rest", screening.get("suspects", [])),
+             ("Dropped before the refit (--drop-suspects)", screening.get("dropped", [])),
+             ("Least typical golden images", screening.get("least_typical", [])[:GRID]),
+             ("Most typical golden images", screening.get("most_typical", [])[:GRID])]
+    threshold = screening.get("threshold")
+    shown = f" ({threshold:.4g})" if isinstance(threshold, float) else ""
+    intro = (f"<h3>Golden-set screening</h3><p>Each golden image scored against the others "
+             f"({html.escape(str(screening.get('rule', '')))}); statistics in units of the screening threshold{shown}: "
+             f"above 1 is a suspect. {len(screening.get('suspects', []))} suspect(s).</p>")
+    grids = "".join(f"<h4>{html.escape(title)} ({len(items)})</h4><div class='grid'>"
+                    + "".join(_golden_figure(folder, e) for e in items[:GALLERY]) + "</div>" for title, items in parts if items)
+    return intro + grids
 
 
 def _selection(selection: Mapping[str, Any]) -> str:

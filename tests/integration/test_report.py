@@ -123,3 +123,20 @@ def test_report_gives_rates_as_counts_and_a_short_title(report: Path, model_dir:
     title = re.search(r"<title>(.*?)</title>", page)
     assert title is not None and title.group(1) == f"{model_dir.name} on {incoming_dir.name}"
     assert str(model_dir) not in title.group(1)
+
+
+def test_screening_section_shows_golden_thumbnails(golden_dir: Path, tmp_path: Path) -> None:
+    from inspect_svdd.evaluate.report import Scored, write_report
+
+    entry = [{"file": f"part_{i:02d}.png", "relative": 0.2 + i / 10} for i in range(3)]
+    screening = {"rule": "log median + 4 x MAD", "threshold": 2.5, "suspects": [{"file": "part_07.png", "relative": 3.1}],
+                 "least_typical": [{"file": "part_07.png", "relative": 3.1}, {"file": "gone.png", "relative": 0.9}],
+                 "most_typical": entry}
+    record = {"training": {"folder": str(golden_dir)}, "screening": screening, "config": {}, "history": []}
+    scored = Scored(paths=[str(golden_dir / "part_00.png")], groups=["good"], scores=np.array([-1.0]))
+    page = write_report(tmp_path / "r.html", "t", scored, {"radius": 1.0}, record).read_text()
+    section = page[page.index("Golden-set screening") : page.index("<h2>Metrics")]
+    assert "1 suspect(s)" in section and "3.10x threshold" in section
+    assert section.count("<img") == 1 + 1 + 3  # the suspect, the least typical that exists, the three most typical
+    assert "gone.png: file not found" in section  # a missing golden file is named, not a crash
+    assert outside_references(page) == []
