@@ -56,6 +56,13 @@ class RunOptions:
     resume: bool = False
     progress: bool = False
     save_models: Path | None = None  # each run's model saved under <case>-seed<seed>/
+    pollution: float | None = None  # overrides the setting's pollution (a sweep); named in the results file
+
+
+def results_stem(recipe: str, opt: RunOptions) -> str:
+    """``<recipe>-<setting>-<size>``, with ``-pollution-<percent>`` when the run overrides the pollution."""
+    swept = "" if opt.pollution is None else f"-pollution-{100 * opt.pollution:g}"
+    return f"{recipe}-{opt.setting}-{opt.size}{swept}"
 
 
 metrics = ranking  # the same AUROC and AUPR as `inspect-svdd evaluate`
@@ -156,7 +163,7 @@ def merge_documents(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     if not docs:
         raise DatasetError("nothing to merge")
     first_name, first = docs[0]
-    keys = ("recipe", "setting", "size", "dataset")
+    keys = ("recipe", "setting", "size", "dataset", "pollution")
     runs: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], str] = {}
     for name, doc in docs:
@@ -180,7 +187,8 @@ class RecipeRunner:
     def __init__(self, recipe: Recipe, options: RunOptions, out_dir: str | Path, log: Log = print) -> None:
         self.recipe, self.opt, self.log = recipe, options, log
         self.out_dir = Path(out_dir)
-        self.json_path = self.out_dir / f"{recipe.name}-{options.setting}-{options.size}.json"
+        self.json_path = self.out_dir / f"{results_stem(recipe.name, options)}.json"
+        self.pollution = recipe.pollution(options.setting) if options.pollution is None else options.pollution
         self._labelled: LabelledSet | None = None
         recipe.config(options.setting, options.size, 0)  # fail now, not after loading data
 
@@ -202,8 +210,8 @@ class RecipeRunner:
                 beside = str(self.recipe.folder).startswith(("./", "../"))
                 root = self.recipe.path.parent / root if beside else self.opt.data_root / root
             split, pre = load_mvtec(root, cfg.preprocess, "auto", size.train_limit, size.test_limit, seed)
-            if self.recipe.pollution(self.opt.setting):
-                split = pollute_from_test(split, self.recipe.pollution(self.opt.setting), seed)
+            if self.pollution:
+                split = pollute_from_test(split, self.pollution, seed)
             return split, dataclasses.replace(cfg, preprocess=pre)  # keeps the score settings
         if self._labelled is None:
             self._labelled = load_torchvision(self.recipe.dataset, self.opt.data_root, self.opt.download)
@@ -212,8 +220,8 @@ class RecipeRunner:
         if ratio:
             split = with_known_anomalies(split, self._labelled, int(case), ratio, seed)
             split.known_anomalies = _resized(split.known_anomalies, cfg.preprocess)  # type: ignore[arg-type]
-        if self.recipe.pollution(self.opt.setting):
-            split = pollute_with_classes(split, self._labelled, int(case), self.recipe.pollution(self.opt.setting), seed)
+        if self.pollution:
+            split = pollute_with_classes(split, self._labelled, int(case), self.pollution, seed)
         split.train, split.test = _resized(split.train, cfg.preprocess), _resized(split.test, cfg.preprocess)
         return split, cfg
 
@@ -278,7 +286,8 @@ class RecipeRunner:
     def document(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
         """The results file's content for ``runs``."""
         return {"recipe": self.recipe.name, "recipe_file": str(self.recipe.path), "setting": self.opt.setting,
-                "size": self.opt.size, "dataset": self.recipe.dataset, "paper_auroc": self.recipe.paper,
+                "size": self.opt.size, "pollution": self.pollution, "dataset": self.recipe.dataset,
+                "paper_auroc": self.recipe.paper,
                 "versions": library_versions(), "torch_threads": torch.get_num_threads(), "runs": runs}
 
     def run(self) -> dict[str, Any]:

@@ -30,7 +30,8 @@ def markdown(doc: dict[str, Any]) -> str:
     methods = list(dict.fromkeys(m for row in rows.values() for m in row))
     paper = doc.get("paper_auroc") or {}
     head = ["case", *methods] + (["paper"] if paper else [])
-    lines = [f"AUROC (%), {doc['recipe']} / setting `{doc['setting']}` / size `{doc['size']}`, "
+    polluted = f" / pollution {100 * doc['pollution']:g} %" if doc.get("pollution") else ""
+    lines = [f"AUROC (%), {doc['recipe']} / setting `{doc['setting']}` / size `{doc['size']}`{polluted}, "
              f"mean ± std over seeds ({max((len(r['deep-svdd']) for r in rows.values()), default=0)} per case)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for case, row in rows.items():

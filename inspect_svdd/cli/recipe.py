@@ -34,11 +34,14 @@ def recipe() -> None:
 @click.option("--address", help="--engine ray: the cluster to join (e.g. 10.0.0.5:6379); default: a local Ray instance.")
 @click.option("--save-models", type=click.Path(path_type=Path, file_okay=False),
               help="Also save each run's model here (<case>-seed<seed>/), e.g. to `evaluate` it on the same split.")
+@click.option("--pollution", type=click.FloatRange(0, 0.5, max_open=True),
+              help="Share of unlabelled anomalies mixed into the training set, instead of the setting's (a pollution "
+                   "sweep); the results file is named <recipe>-<setting>-<size>-pollution-<percent>.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or log lines.")
 @handle_errors
 def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, seeds: int, data_root: Path | None,
         download: bool, output: Path, resume: bool, threads: int | None, engine: str, address: str | None,
-        save_models: Path | None, quiet: bool) -> None:
+        save_models: Path | None, pollution: float | None, quiet: bool) -> None:
     """Run RECIPE_FILE: fit per class and seed, score the test set, compare baselines and the paper."""
     import torch
 
@@ -55,7 +58,8 @@ def run(recipe_file: Path, setting: str | None, size: str, classes: str | None, 
         torch.set_num_threads(threads)
     rec = load_recipe(recipe_file)
     options = RunOptions(setting or next(iter(rec.settings)), size, parse_cases(classes), seeds,
-                         data_root or default_data_root(), download, resume, progress=not quiet, save_models=save_models)
+                         data_root or default_data_root(), download, resume, progress=not quiet, save_models=save_models,
+                         pollution=pollution)
     runner = RecipeRunner(rec, options, output, log=lambda m: log(m, quiet))
     try:
         if engine == "ray":
@@ -117,3 +121,19 @@ def report(results: tuple[Path, ...]) -> None:
             raise CliError(f"{path}: not a recipe results file (missing {exc})") from None
         click.echo(markdown(doc))
         log(f"wrote {md}, {png}")
+
+
+@recipe.command("sweep")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the tables to this markdown file.")
+@handle_errors
+def sweep(results: tuple[Path, ...], output: Path | None) -> None:
+    """Summarise a pollution sweep: RESULTS of one recipe and size, a row per setting, a column per pollution rate."""
+    from inspect_svdd.bench.sweep import sweep_markdown
+
+    text = sweep_markdown([(str(p), _read_results(p)) for p in results])
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    click.echo(text, nl=False)

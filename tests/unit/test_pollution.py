@@ -40,3 +40,32 @@ def test_screening_recall_and_precision() -> None:
     figures = screening_figures(record, np.array([5, 11, 20]))
     assert figures["found"] == 2 and figures["recall"] == 2 / 3 and figures["precision"] == 2 / 4
     assert screening_figures({"suspects": []}, np.array([1]))["recall"] == 0
+
+
+def _doc(setting: str, pollution: float, aurocs: list[float], escape: float, found: int = 0) -> dict:
+    runs = [{"case": str(i), "seed": 0, "auroc": a, "test_escape_rate": escape,
+             **({"screening": {"planted": 4, "found": found, "suspects": 8}} if pollution else {})}
+            for i, a in enumerate(aurocs)]
+    return {"recipe": "mnist", "size": "sweep", "setting": setting, "pollution": pollution, "runs": runs}
+
+
+def test_a_sweep_has_a_row_per_setting_and_a_column_per_rate() -> None:
+    import pytest
+
+    from inspect_svdd.bench.runner import RunOptions, results_stem
+    from inspect_svdd.bench.sweep import sweep_markdown
+    from inspect_svdd.errors import DatasetError
+
+    assert results_stem("mnist", RunOptions("paper", "sweep", pollution=0.05)) == "mnist-paper-sweep-pollution-5"
+    assert results_stem("mnist", RunOptions("paper", "sweep")) == "mnist-paper-sweep"
+    docs = [("a", _doc("paper", 0.0, [0.9, 0.8], 0.5)), ("b", _doc("paper", 0.05, [0.7, 0.6], 0.6, found=2)),
+            ("c", _doc("paper-rcae", 0.05, [0.95, 0.85], 0.25, found=3))]
+    text = sweep_markdown(docs)
+    assert "| setting | 0 % | 5 % |" in text
+    assert "| paper | 85.0 / 50.0 | 65.0 / 60.0 |" in text
+    assert "| paper-rcae |  | 90.0 / 25.0 |" in text
+    assert "| paper |  | 4 of 8 (50%), precision 25% |" in text
+    with pytest.raises(DatasetError, match="given twice"):
+        sweep_markdown([*docs, ("d", _doc("paper", 0.05, [0.5], 0.1))])
+    with pytest.raises(DatasetError, match="one recipe at one size"):
+        sweep_markdown([*docs, ("e", {**_doc("x", 0.1, [0.5], 0.1), "size": "full"})])
