@@ -257,6 +257,13 @@ class TrainConfig:
             standard deviations (1.4826 x MAD, on the logs) above the median;
             the suspects are listed on stderr, in model.json and by ``info``.
             0 turns screening off.
+        screen_folds: 0 screens on the fitted model (cheap: one pass; the
+            encoder pulled its own training images in, a defect among them
+            included); 2 or more cross-fits: the golden images are split
+            into this many folds, each fold is scored by a model fitted on
+            the other folds from scratch (a fit on a share of the images per
+            fold; 2 folds cost about one more fit), and judged against the
+            rest of its fold.
         drop_suspects: refit once without the suspects the screening flags
             (a defective part copied into the golden folder would otherwise
             be pulled into the sphere, and a held-out one would widen R).
@@ -296,6 +303,7 @@ class TrainConfig:
     recon_weight: float = 0.0
     rotation_weight: float = 0.0
     screen_z: float = 4.0
+    screen_folds: int = 0
     drop_suspects: bool = False
     seed: int = 0
 
@@ -303,6 +311,8 @@ class TrainConfig:
         object.__setattr__(self, "lr_milestones", tuple(int(m) for m in self.lr_milestones))
         if self.screen_z < 0 or (self.drop_suspects and self.screen_z == 0):
             raise ConfigError(f"screen z must be >= 0, and > 0 to drop suspects, got {self.screen_z}")
+        if self.screen_folds == 1 or self.screen_folds < 0:
+            raise ConfigError(f"screen folds must be 0 (screen on the fitted model) or at least 2, got {self.screen_folds}")
         object.__setattr__(self, "ae_lr_milestones", tuple(int(m) for m in self.ae_lr_milestones))
         if self.ae_loss not in ("pixel-mean", "image-sum"):
             raise ConfigError(f"autoencoder loss must be pixel-mean or image-sum, got {self.ae_loss!r}")

@@ -172,6 +172,8 @@ class DeepSVDD:
         fitted once more without them, from scratch.
         """
         self.fit_once(images, progress, defects, checkpoint, validation)
+        if self.config.train.screen_folds > 1 and self.config.train.screen_z > 0 and self.split_ is not None:
+            self.screening_ = self._cross_screen(images, progress)
         suspects = self.screening_.get("suspects", [])
         if self.config.train.drop_suspects and suspects:
             from inspect_svdd.model.screening import remapped
@@ -182,11 +184,49 @@ class DeepSVDD:
             self.screening_ = remapped(self.screening_, kept, len(images)) | {"dropped": suspects, "before_drop": first}
         return self
 
+    def _cross_screen(self, images: np.ndarray, progress: bool) -> dict[str, Any]:
+        """Cross-fitted screening: each fold of ``images`` scored by every cheap scorer of a model fitted without it.
+
+        A defect among the training images is pulled in by the encoder that
+        trained on it; a model that never saw it scores it as a stranger,
+        like a held-out image. Each fold is judged against the rest of itself.
+        """
+        from inspect_svdd.model.screening import golden_statistics, screen_any
+        from inspect_svdd.model.selection import CANDIDATES
+
+        t = self.config.train
+        folds = np.array_split(np.random.default_rng(t.seed + 7).permutation(len(images)), t.screen_folds)
+        sub_config = dataclasses.replace(self.config, score=self._requested_score,
+                                         train=dataclasses.replace(t, screen_z=0, screen_folds=0, drop_suspects=False))
+        tables: dict[str, np.ndarray] = {}
+        groups = np.zeros(len(images), int)
+        for number, fold in enumerate(folds):
+            sub = DeepSVDD(sub_config)
+            if not self._ae_from_fit:  # a given pretrained autoencoder is every fit's start
+                sub.autoencoder_ = self.autoencoder_
+            rest = np.setdiff1d(np.arange(len(images)), fold)
+            sub.fit_once(images[rest], progress)
+            encoder, center = sub._fitted()[0], sub.center_
+            assert center is not None  # set by the fit
+            trained = images[rest] if sub.split_ is None else images[rest][sub.split_[0]]  # None: grown from a few
+            bank = embed(encoder, sub._tiles(trained), kind="both")
+            unseen = embed(encoder, sub._tiles(images[fold]), kind="both")
+            for name, (_, other) in golden_statistics(self.config.score, CANDIDATES, center, bank, unseen,
+                                                      encoder.feature_dim("stages"), self.config.preprocess.tiles).items():
+                tables.setdefault(name, np.empty(len(images)))[fold] = other
+            groups[fold] = number
+        record = screen_any(tables, t.screen_z, groups)
+        return record | {"rule": f"cross-fitted, {t.screen_folds} folds (each scored by a model fitted without it): "
+                                 f"{record['rule']}", "folds": t.screen_folds}
+
     def _screen(self, train_images: np.ndarray, hold_images: np.ndarray) -> None:
         """Screen the golden images of this fit with every cheap scorer (:mod:`inspect_svdd.model.screening`)."""
         from inspect_svdd.model.screening import golden_statistics, screen_any
         from inspect_svdd.model.selection import CANDIDATES
 
+        if self.config.train.screen_z == 0:
+            self.screening_ = {"rule": "off (screen_z 0)", "suspects": []}
+            return
         if self.split_ is None:  # grown from a few images: the copies would only flag each other
             self.screening_ = {"rule": "off (golden set grown from a few images)", "suspects": []}
             return

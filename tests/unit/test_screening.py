@@ -83,3 +83,23 @@ def test_an_image_far_out_on_any_scorer_is_a_suspect() -> None:
     assert sorted(record["suspects"]) == [3, 9]
     assert record["flagged_by"] == {"9": ["mahalanobis/embedding"], "3": ["knn/stages"]}
     assert record["relative"][3] > 1 and record["relative"][9] > 1
+
+
+def test_cross_fitted_screening_flags_a_defect_the_encoder_trained_on() -> None:
+    cfg = FitConfig(PreprocessConfig(image_size=64, channels=3),
+                    train=TrainConfig(ae_epochs=3, epochs=3, ae_min_steps=0, min_steps=0, augment="none",
+                                      batch_size=8, holdout=0.2, screen_folds=2),
+                    score=ScoreConfig(rule="knn", k=3, features="embedding"))
+    det = DeepSVDD(cfg).fit(_polluted_golden(), progress=False)
+    assert 5 in det.split_[0]  # type: ignore[index]  # the broken part is among the training images
+    record = det.screening_
+    assert record["folds"] == 2 and record["rule"].startswith("cross-fitted")
+    assert record["suspects"][0] == 5 and record["least_typical"][0] == 5, record
+    others = np.delete(np.array(record["relative"], dtype=float), 5)
+    assert record["relative"][5] > 10 * others.max()
+    assert len(record["relative"]) == 24
+
+
+def test_screen_folds_must_be_zero_or_two_and_more() -> None:
+    with pytest.raises(ConfigError, match="screen folds"):
+        TrainConfig(screen_folds=1)
