@@ -199,7 +199,7 @@ class TrainConfig:
             sparse, L1-penalised noise part that absorbs what it cannot (a
             defect copied into the golden folder), optimised alternately; the
             views are drawn once (``augment_factor`` per image) so that each
-            keeps its own noise part.
+            keeps its own noise part. Not checkpointed: ``--resume`` repeats it.
         ae_lambda: RCAE's weight of the noise part's L1 norm, in the units of
             the normalised input: residuals smaller than half of it stay in
             the clean part (larger: a sparser noise part).
@@ -212,7 +212,8 @@ class TrainConfig:
         nu: soft-boundary and OCNN trade-off (fraction of outliers allowed).
         ocnn_training: OCNN trains the hyperplane on fixed codes of the
             pretrained encoder (``codes``) or together with the encoder
-            (``joint``, the encoder at ``encoder_lr``).
+            (``joint``, the encoder at ``encoder_lr``). Not checkpointed:
+            ``--resume`` repeats this stage.
         encoder_lr: the encoder's learning rate in joint OCNN training (lower
             than ``lr``, the hyperplane's).
         eps: centre coordinates closer than this to zero are pushed to +-eps.
