@@ -28,7 +28,7 @@ from tqdm import tqdm
 from inspect_svdd.config import TrainConfig
 from inspect_svdd.model.augment import apply, build_pipeline
 from inspect_svdd.model.nets import AutoEncoder
-from inspect_svdd.model.train import History, make_optimizer
+from inspect_svdd.model.train import History, make_optimizer, reconstruction_error
 
 
 def shrink(residual: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -43,11 +43,6 @@ def rcae_views(images: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     pipeline = build_pipeline(cfg.augment, cfg.seed)
     copies = [apply(pipeline, image) for _ in range(cfg.augment_factor - 1) for image in images]
     return np.concatenate([images, np.stack(copies)])
-
-
-def _error(recon: torch.Tensor, target: torch.Tensor, loss_kind: str) -> torch.Tensor:
-    sq_err = (recon - target) ** 2
-    return sq_err.flatten(1).sum(dim=1).mean() if loss_kind == "image-sum" else sq_err.mean()
 
 
 @torch.no_grad()
@@ -90,7 +85,7 @@ def pretrain_rcae(ae: AutoEncoder, images: np.ndarray, cfg: TrainConfig, generat
         for i in range(0, len(order) - int(drop_last), cfg.batch_size):
             pick = order[i : i + cfg.batch_size]
             clean = inputs[pick] - noise[pick]
-            loss = _error(ae.reconstruct_normalised(clean), clean, cfg.ae_loss)
+            loss = reconstruction_error(ae.reconstruct_normalised(clean), clean, cfg.ae_loss)
             opt.zero_grad()
             loss.backward()
             opt.step()

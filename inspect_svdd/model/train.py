@@ -107,6 +107,12 @@ def make_optimizer(params: Any, lr: float, wd: float, milestones: tuple[int, ...
     return opt, sched
 
 
+def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Squared error averaged over pixels (``pixel-mean``) or summed per image and averaged (``image-sum``)."""
+    sq_err = (recon - target) ** 2
+    return sq_err.flatten(1).sum(dim=1).mean() if kind == "image-sum" else sq_err.mean()
+
+
 def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, progress: bool = True,
                          checkpoint: Checkpoint | None = None) -> History:
     """Train ``ae`` to reconstruct its (normalised) input; return the history.
@@ -123,8 +129,7 @@ def pretrain_autoencoder(ae: AutoEncoder, loader: DataLoader, cfg: TrainConfig, 
         began, total, count = time.perf_counter(), 0.0, 0
         for batch, _ in loader:
             recon, target = ae(batch)
-            sq_err = (recon - target) ** 2
-            loss = sq_err.flatten(1).sum(dim=1).mean() if cfg.ae_loss == "image-sum" else sq_err.mean()
+            loss = reconstruction_error(recon, target, cfg.ae_loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
