@@ -109,6 +109,17 @@ def apply(pipeline: A.Compose, image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
+def with_views(images: np.ndarray, augment: str, seed: int, count: int) -> np.ndarray:
+    """``images`` followed by ``count`` augmented views of each (all of the first round, then the next), seeded.
+
+    ``count`` 0 or augmentation ``none`` returns ``images`` as they are.
+    """
+    if count == 0 or augment == "none":
+        return images
+    pipeline = build_pipeline(augment, seed)
+    return np.concatenate([images, np.stack([apply(pipeline, image) for _ in range(count) for image in images])])
+
+
 def image_seed(seed: int, source_index: int, copy_index: int) -> int:
     """Seed of one augmented copy, so each output can be reproduced on its own."""
     return (seed * 1_000_003 + source_index * 1_009 + copy_index) % 2**31

@@ -18,7 +18,7 @@ import torch
 
 from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError, DatasetError
-from inspect_svdd.model.augment import apply, build_pipeline, expand
+from inspect_svdd.model.augment import build_pipeline, expand, with_views
 from inspect_svdd.model.checkpoint import Checkpoint
 from inspect_svdd.model.heads import ScoreHead, check_golden_count
 from inspect_svdd.model.hypersphere import fit_radius, init_center
@@ -360,20 +360,13 @@ class DeepSVDD:
 
     def _bank(self, train_tiles: np.ndarray) -> np.ndarray:
         """The images the scoring rule is fitted on: the training images and ``bank_views`` augmented views of each."""
-        t, views = self.config.train, self.config.score.bank_views
-        if views == 0 or t.augment == "none":
-            return train_tiles
-        pipeline = build_pipeline(t.augment, t.seed + 4)
-        return np.concatenate([train_tiles, np.stack([apply(pipeline, im) for _ in range(views) for im in train_tiles])])
+        t = self.config.train
+        return with_views(train_tiles, t.augment, t.seed + 4, self.config.score.bank_views)
 
     def _radius_views(self, images: np.ndarray) -> np.ndarray:
         """The held-out images plus ``radius_views`` augmented views of each (seeded)."""
         t = self.config.train
-        if t.radius_views == 0 or t.augment == "none":
-            return images
-        pipeline = build_pipeline(t.augment, t.seed + 3)
-        views = [apply(pipeline, image) for _ in range(t.radius_views) for image in images]
-        return np.concatenate([images, np.stack(views)])
+        return with_views(images, t.augment, t.seed + 3, t.radius_views)
 
     def _set_radius(self, train_images: np.ndarray, hold_images: np.ndarray, learned_r: float) -> None:
         """Set R from the held-out statistics (or the soft-boundary R for the paper's rule) and record how."""

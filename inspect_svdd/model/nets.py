@@ -312,7 +312,7 @@ class AutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(reconstruction, normalised input)``, both NCHW floats."""
         target = self.encoder.adapter(x)
-        return self.decoder(self.encoder.embed_normalised(target)), target
+        return self.reconstruct_normalised(target), target
 
     def reconstruct_normalised(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruct a batch already in the normalised input space (NCHW floats), e.g. RCAE's clean part."""

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from inspect_svdd.config import TrainConfig
-from inspect_svdd.model.augment import apply, build_pipeline
+from inspect_svdd.model.augment import with_views
 from inspect_svdd.model.nets import AutoEncoder
 from inspect_svdd.model.train import History, make_optimizer, reconstruction_error
 
@@ -38,11 +38,7 @@ def shrink(residual: torch.Tensor, threshold: float) -> torch.Tensor:
 
 def rcae_views(images: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     """The fixed training views: the images, and ``augment_factor - 1`` augmented copies of each (seeded)."""
-    if cfg.augment == "none" or cfg.augment_factor == 1:
-        return images
-    pipeline = build_pipeline(cfg.augment, cfg.seed)
-    copies = [apply(pipeline, image) for _ in range(cfg.augment_factor - 1) for image in images]
-    return np.concatenate([images, np.stack(copies)])
+    return with_views(images, cfg.augment, cfg.seed, cfg.augment_factor - 1)
 
 
 @torch.no_grad()
