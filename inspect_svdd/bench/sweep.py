@@ -14,7 +14,8 @@ import numpy as np
 from inspect_svdd.errors import DatasetError
 
 
-def _cells(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[float, list[dict[str, Any]]]]:
+def _cells(docs: list[tuple[str, dict[str, Any]]],
+           rename: dict[str, str]) -> dict[str, dict[float, list[dict[str, Any]]]]:
     first_name, first = docs[0]
     cells: dict[str, dict[float, list[dict[str, Any]]]] = defaultdict(dict)
     for name, doc in docs:
@@ -22,9 +23,10 @@ def _cells(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[float, list
         if differ:
             raise DatasetError(f"{name}: differs from {first_name} in {', '.join(differ)}; a sweep is one recipe at one size")
         pollution = float(doc.get("pollution") or 0.0)
-        if pollution in cells[doc["setting"]]:
-            raise DatasetError(f"{name}: setting {doc['setting']} at {100 * pollution:g} % pollution is given twice")
-        cells[doc["setting"]][pollution] = doc["runs"]
+        row = rename.get(doc["setting"], doc["setting"])
+        if pollution in cells[row]:
+            raise DatasetError(f"{name}: setting {row} at {100 * pollution:g} % pollution is given twice")
+        cells[row][pollution] = doc["runs"]
     return cells
 
 
@@ -42,11 +44,17 @@ def _figures(runs: list[dict[str, Any]]) -> str:
     return f"{auroc:.1f} / {escape:.1f}"
 
 
-def sweep_markdown(docs: list[tuple[str, dict[str, Any]]]) -> str:
-    """Markdown tables of test AUROC and escape rate at the fitted radius, and the screening's recall, per cell."""
+def sweep_markdown(docs: list[tuple[str, dict[str, Any]]], rename: dict[str, str] | None = None) -> str:
+    """Markdown tables of test AUROC and escape rate at the fitted radius, and the screening's recall, per cell.
+
+    ``rename`` maps a results file's setting to the row it belongs in: a recipe
+    setting that fixes its own pollution rate (casting's ``pollution-5``) is the
+    same method as ``toolkit`` run with ``--pollution 0.05``.
+    """
     if not docs:
         raise DatasetError("no results files to summarise")
-    cells = _cells(docs)
+    rename = rename or {}
+    cells = _cells(docs, rename)
     rates = sorted({p for row in cells.values() for p in row})
     head = "| setting | " + " | ".join(f"{100 * p:g} %" for p in rates) + " |"
     rule = "|---|" + "---|" * len(rates)
@@ -54,6 +62,8 @@ def sweep_markdown(docs: list[tuple[str, dict[str, Any]]]) -> str:
     cases = sorted({str(r["case"]) for row in cells.values() for runs in row.values() for r in runs})
     lines = [f"Pollution sweep, {first['recipe']} / size `{first['size']}`, cases {', '.join(cases)}: mean test AUROC "
              "(%) / escape rate at the fitted radius (%), over cases and seeds", "", head, rule]
+    if rename:
+        lines[1:1] = ["", "Rows renamed: " + ", ".join(f"`{old}` as `{new}`" for old, new in rename.items())]
     for setting, row in cells.items():
         shown = [_figures(row[p]) if p in row else "" for p in rates]
         lines.append(f"| {setting} | " + " | ".join(shown) + " |")

@@ -127,12 +127,19 @@ def report(results: tuple[Path, ...]) -> None:
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the tables to this markdown file.")
+@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
+              help="Put setting OLD's results in row NEW (a setting that fixes its own pollution rate is the same "
+                   "method as NEW run with --pollution). Repeatable.")
 @handle_errors
-def sweep(results: tuple[Path, ...], output: Path | None) -> None:
+def sweep(results: tuple[Path, ...], output: Path | None, renames: tuple[str, ...]) -> None:
     """Summarise a pollution sweep: RESULTS of one recipe and size, a row per setting, a column per pollution rate."""
     from inspect_svdd.bench.sweep import sweep_markdown
 
-    text = sweep_markdown([(str(p), _read_results(p)) for p in results])
+    pairs = [r.split("=") for r in renames]
+    bad = [r for r, pair in zip(renames, pairs, strict=True) if len(pair) != 2 or not all(pair)]
+    if bad:
+        raise CliError(f"--rename {bad[0]}: expected OLD=NEW, two setting names")
+    text = sweep_markdown([(str(p), _read_results(p)) for p in results], dict(pairs))
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)

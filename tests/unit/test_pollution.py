@@ -69,3 +69,27 @@ def test_a_sweep_has_a_row_per_setting_and_a_column_per_rate() -> None:
         sweep_markdown([*docs, ("d", _doc("paper", 0.05, [0.5], 0.1))])
     with pytest.raises(DatasetError, match="one recipe at one size"):
         sweep_markdown([*docs, ("e", {**_doc("x", 0.1, [0.5], 0.1), "size": "full"})])
+
+
+def test_a_sweep_renames_a_setting_that_fixes_its_own_rate() -> None:
+    from inspect_svdd.bench.sweep import sweep_markdown
+
+    docs = [("a", _doc("toolkit", 0.0, [0.9], 0.5)), ("b", _doc("pollution-5", 0.05, [0.7], 0.6, found=2))]
+    text = sweep_markdown(docs, {"pollution-5": "toolkit"})
+    assert "| toolkit | 90.0 / 50.0 | 70.0 / 60.0 |" in text and "`pollution-5` as `toolkit`" in text
+    assert "| pollution-5 |" not in text
+    assert "| pollution-5 |" in sweep_markdown(docs)
+
+
+def test_sweep_rename_needs_two_names(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from inspect_svdd.cli.common import main
+
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(_doc("toolkit", 0.0, [0.9], 0.5)))
+    result = CliRunner().invoke(main, ["recipe", "sweep", str(f), "--rename", "pollution-5"])
+    assert result.exit_code == 2 and "--rename pollution-5: expected OLD=NEW" in result.output
+    assert "Traceback" not in result.output
