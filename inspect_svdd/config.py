@@ -29,7 +29,7 @@ FirstFilters = Literal["random", "dictionary"]
 AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion", "ocnn"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
-RadiusRule = Literal["quantile", "lognormal"]
+RadiusRule = Literal["quantile", "lognormal", "tail"]
 ModelKind = Literal["global", "local"]
 MapCalibration = Literal["none", "position", "image"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
@@ -226,8 +226,11 @@ class TrainConfig:
             ``quantile`` (their empirical ``1 - target_frr`` quantile: with a
             few dozen held-out images that is simply their maximum) or
             ``lognormal`` (a log-normal fitted to them, and its quantile, never
-            below the empirical one: the stated rate holds with a small set).
-        radius_confidence: for ``lognormal``: the radius is the upper
+            below the empirical one: the stated rate holds with a small set)
+            or ``tail`` (an exponential tail fitted to the logs above their
+            median: heavier than the log-normal's, for good parts whose
+            largest statistics stand out).
+        radius_confidence: for ``lognormal`` and ``tail``: the radius is the upper
             tolerance bound of the ``1 - target_frr`` quantile at this
             confidence, so the stated rate holds on new good parts although
             it is estimated from a few dozen held-out images (0.5: the
@@ -339,8 +342,8 @@ class TrainConfig:
                               f"weight decay {self.ae_weight_decay}, {self.weight_decay}")
         if self.min_steps < 0 or self.ae_min_steps < 0:
             raise ConfigError(f"minimum step counts must be >= 0, got {self.ae_min_steps}, {self.min_steps}")
-        if self.radius_rule not in ("quantile", "lognormal") or self.radius_views < 0:
-            raise ConfigError(f"radius rule must be quantile or lognormal with views >= 0, got {self.radius_rule!r}, "
+        if self.radius_rule not in ("quantile", "lognormal", "tail") or self.radius_views < 0:
+            raise ConfigError(f"radius rule must be quantile, lognormal or tail with views >= 0, got {self.radius_rule!r}, "
                               f"{self.radius_views}")
         if not 0.5 <= self.radius_confidence < 1:
             raise ConfigError(f"radius confidence must be in [0.5, 1), got {self.radius_confidence}")

@@ -70,6 +70,32 @@ def log_median_mad(values: np.ndarray) -> tuple[float, float]:
     return mu, 1.4826 * float(np.median(np.abs(logs - mu)))
 
 
+def tail_quantile(values: np.ndarray, target_frr: float, confidence: float) -> tuple[float, dict[str, Any]]:
+    """The ``1 - target_frr`` quantile of positive statistics under an exponential tail on their logs.
+
+    The logs' excesses over their median are modelled as exponential (a
+    Pareto tail for the statistics themselves): its scale is their mean, and
+    with ``confidence`` above 0.5 the scale's upper confidence bound (a sum of
+    ``m`` exponentials is a scaled chi-square with ``2m`` degrees of freedom),
+    so that the few excesses of a small held-out set do not understate it.
+    Where a log-normal's tail falls off, this one keeps the proportion of
+    the largest excesses, so a held-out set whose largest values stand out
+    (good parts that vary more than most) widens the radius accordingly.
+    """
+    from scipy.stats import chi2
+
+    logs = np.log(np.maximum(values, 1e-12))
+    mu = float(np.median(logs))
+    excess = logs[logs > mu] - mu
+    m = int(excess.size)
+    if m == 0:  # every statistic equal: no tail to fit
+        return float(np.exp(mu)), {"log_median": mu, "tail_scale": 0.0, "tail_count": 0}
+    scale = float(excess.mean())
+    bound = scale * 2 * m / float(chi2.ppf(1 - confidence, 2 * m)) if confidence > 0.5 else scale
+    q = mu + bound * np.log((m / values.size) / target_frr) if target_frr > 0 else mu + 8 * bound
+    return float(np.exp(q)), {"log_median": mu, "tail_scale": scale, "tail_scale_bound": bound, "tail_count": m}
+
+
 def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
                confidence: float = 0.5) -> tuple[float, dict[str, Any]]:
     """Radius for a ``target_frr`` false-reject rate from held-out golden statistics, and how it was set.
@@ -82,13 +108,19 @@ def fit_radius(sq_distances: np.ndarray, target_frr: float, rule: str,
     extrapolates past the largest held-out value instead of stopping at it.
     With ``confidence`` above 0.5 the log-normal quantile is an upper
     tolerance bound (:func:`tolerance_factor`): it holds for new parts with
-    that confidence despite the held-out set's small size.
+    that confidence despite the held-out set's small size. ``tail``: the
+    quantile of an exponential tail on the logs (:func:`tail_quantile`), with
+    the same confidence, never below the empirical quantile.
     """
     values = np.asarray(sq_distances, dtype=np.float64)
     empirical = quantile_radius(values, 1 - target_frr)
     facts: dict[str, Any] = {"rule": rule, "target_frr": target_frr, "n": int(values.size), "empirical_radius": empirical}
     if rule == "quantile":
         return empirical, facts
+    if rule == "tail":
+        q, tail = tail_quantile(values, target_frr, confidence)
+        fitted = float(np.sqrt(q))
+        return max(fitted, empirical), facts | tail | {"fitted_radius": fitted, "confidence": confidence}
     # median and MAD: a held-out image that duplicates a training one (statistic ~0) must not stretch the fit
     mu, sigma = log_median_mad(values)
     z = tolerance_factor(values.size, target_frr, confidence)

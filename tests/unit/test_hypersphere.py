@@ -64,3 +64,19 @@ def test_lognormal_radius_holds_the_rate_where_the_sample_maximum_does_not() -> 
     with_zeros = np.array([0.0] * 5 + list(rng.lognormal(0, 0.3, 19)))  # duplicates of training images score ~0
     facts = fit_radius(with_zeros, 0.01, "lognormal")[1]
     assert facts["log_mad_sigma"] < 1.0 and facts["log_median"] > -1.0  # the fit is not stretched by them
+
+
+def test_tail_radius_holds_the_rate_where_a_heavy_tail_defeats_the_lognormal() -> None:
+    rng = np.random.default_rng(1)
+    misses = {"lognormal": [], "tail": []}
+    for _ in range(200):  # log-Laplace statistics: the largest of 24 held-out values stand out more than a log-normal's
+        held, new = np.exp(rng.laplace(0, 0.25, 24)), np.exp(rng.laplace(0, 0.25, 10_000))
+        for rule in misses:
+            radius, facts = fit_radius(held, 0.01, rule, confidence=0.9)
+            misses[rule].append(float(np.mean(new > radius**2)))
+    assert np.mean(misses["lognormal"]) > 0.015  # about 2.4 %: the log-normal understates such a tail
+    assert np.mean(misses["tail"]) < 0.01  # about 0.5 %
+    assert facts["tail_count"] == 12 and facts["tail_scale_bound"] > facts["tail_scale"] > 0
+    spiky = np.array([1.0, 1.0, 1.0, 100.0])
+    assert fit_radius(spiky, 0.01, "tail")[0] >= quantile_radius(spiky, 0.99)  # never below the empirical quantile
+    assert fit_radius(np.full(10, 4.0), 0.01, "tail")[0] == pytest.approx(2.0)  # no spread, no tail
