@@ -149,12 +149,15 @@ def _checkpoint(output: Path, cfg: FitConfig, pretrained: Path | None, images: A
     """The fit's checkpoint, keyed by everything that makes it this fit (another autoencoder is another fit)."""
     from inspect_svdd.layout import AE_WEIGHTS, CHECKPOINT_FILE
     from inspect_svdd.model.checkpoint import Checkpoint, fit_key
+    from inspect_svdd.model.local import CHECKPOINT_EVERY
 
     ae_key = {"pretrained": hashlib.sha256((pretrained / AE_WEIGHTS).read_bytes()).hexdigest()
               if pretrained is not None else None}
-    checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict() | ae_key, images, bad), resume)
+    every = {"every": CHECKPOINT_EVERY} if cfg.is_local else {}  # the local model counts steps, not epochs
+    checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict() | ae_key, images, bad), resume, **every)
     if checkpoint.saved is not None:
-        log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} epoch {checkpoint.saved['epoch']}", quiet)
+        unit = "step" if checkpoint.saved["stage"] == "local" else "epoch"
+        log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} {unit} {checkpoint.saved['epoch']}", quiet)
     elif resume:
         log(f"no checkpoint in {output}; fitting from the start", quiet)
     elif checkpoint.path.is_file():

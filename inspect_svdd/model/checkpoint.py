@@ -40,7 +40,7 @@ def fit_key(config: dict[str, Any], images: np.ndarray, defects: np.ndarray | No
 class Randomness:
     """The random sources a training loop draws from, besides python's, numpy's and torch's global ones."""
 
-    loader: torch.Generator
+    loader: torch.Generator | None
     generators: list[np.random.Generator] = field(default_factory=list)
     pythons: list[random.Random] = field(default_factory=list)
 
@@ -48,8 +48,14 @@ class Randomness:
     def of(cls, loader: Any) -> Randomness:
         """The sources of a loader from :func:`~.train.make_loader`: its generator, dataset and pipelines."""
         dataset = loader.dataset
-        out = cls(loader.generator, [dataset.rng])
-        for pipeline in (dataset.pipeline, dataset.anomalies):
+        return cls.of_sources(loader.generator, [dataset.rng], [dataset.pipeline, dataset.anomalies])
+
+    @classmethod
+    def of_sources(cls, loader: torch.Generator | None, generators: list[np.random.Generator],
+                   pipelines: list[Any]) -> Randomness:
+        """A loop's own generators and those of its albumentations ``pipelines`` (None entries are skipped)."""
+        out = cls(loader, list(generators))
+        for pipeline in pipelines:
             for part in _parts(pipeline):  # albumentations gives every transform generators of its own
                 if not any(g is part.random_generator for g in out.generators):
                     out.generators.append(part.random_generator)
@@ -60,7 +66,7 @@ class Randomness:
     def state(self) -> dict[str, Any]:
         """All the states, as tensors and plain numbers."""
         np_state: Any = np.random.get_state()
-        return {"torch": torch.get_rng_state(), "loader": self.loader.get_state(),
+        return {"torch": torch.get_rng_state(), "loader": None if self.loader is None else self.loader.get_state(),
                 "numpy": [np_state[0], torch.from_numpy(np.asarray(np_state[1]).astype(np.int64)), *map(_plain, np_state[2:])],
                 "python": _plain(random.getstate()), "generators": [g.bit_generator.state for g in self.generators],
                 "pythons": [_plain(r.getstate()) for r in self.pythons]}
@@ -68,7 +74,8 @@ class Randomness:
     def restore(self, state: dict[str, Any]) -> None:
         """Put every source back where :meth:`state` found it (in place: pipelines share these objects)."""
         torch.set_rng_state(state["torch"])
-        self.loader.set_state(state["loader"])
+        if self.loader is not None:
+            self.loader.set_state(state["loader"])
         kind, keys, *rest = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_tuple(state["python"]))
@@ -122,7 +129,7 @@ class Checkpoint:
         return dict(saved)
 
     def stage(self) -> str | None:
-        """The stage the saved state is in (``pretrain`` or ``svdd``), or None."""
+        """The stage the saved state is in (``pretrain``, ``svdd`` or ``local``), or None."""
         return None if self.saved is None else str(self.saved["stage"])
 
     def restore(self, stage: str, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, scheduler: Any,

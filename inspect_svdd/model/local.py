@@ -27,7 +27,7 @@ from tqdm import tqdm
 from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.augment import apply, build_pipeline
-from inspect_svdd.model.checkpoint import Checkpoint
+from inspect_svdd.model.checkpoint import Checkpoint, Randomness
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.hypersphere import init_center
 from inspect_svdd.model.local_net import LocalNet, MapHead
@@ -35,6 +35,7 @@ from inspect_svdd.model.masked_defects import masked_defect
 from inspect_svdd.model.train import embed, seed_everything
 
 LOG_EVERY = 50  # steps between history records
+CHECKPOINT_EVERY = 100  # steps between checkpoints of a local fit (fit's Checkpoint counts these as its epochs)
 
 
 def detector_for(config: FitConfig) -> DeepSVDD:
@@ -69,8 +70,15 @@ def local_loss(dist: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, t
     return normal + anomalous, normal, anomalous
 
 
-def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: bool = True) -> list[dict[str, Any]]:
-    """Train ``net`` on golden uint8 NHWC ``images`` (seeded); return the loss history."""
+def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: bool = True,
+                checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
+    """Train ``net`` on golden uint8 NHWC ``images`` (seeded); return the loss history.
+
+    With a ``checkpoint`` the state (the network, optimiser, schedule and every
+    random source the batches draw from) is saved every ``checkpoint.every``
+    steps, and a saved state of this fit is continued from: the resumed steps
+    are the ones a straight fit runs.
+    """
     lc, t = cfg.local, cfg.train
     rng = np.random.default_rng(t.seed + 7)
     pipeline = None if t.augment == "none" else build_pipeline(t.augment, t.seed + 1)
@@ -81,8 +89,10 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=lc.local_lr, weight_decay=1e-6)
     schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [2 * lc.local_steps // 3], 0.1)
-    history: list[dict[str, Any]] = []
-    for step in tqdm(range(lc.local_steps), desc="local", unit="step", disable=None if progress else True, leave=False):
+    randomness = Randomness.of_sources(None, [rng], [pipeline])
+    start, history, _ = checkpoint.restore("local", {"net": net}, opt, schedule, randomness) if checkpoint else (0, [], {})
+    for step in tqdm(range(start, lc.local_steps), desc="local", unit="step", initial=start, total=lc.local_steps,
+                     disable=None if progress else True, leave=False):
         x, masks = _batch(images, cfg, rng, pipeline)
         loss, normal, anomalous = local_loss(net.distance_map(x), masks)
         opt.zero_grad()
@@ -92,6 +102,8 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
         if step % LOG_EVERY == 0 or step == lc.local_steps - 1:
             history.append({"stage": "local", "epoch": step, "step": step, "loss": loss.item(),
                             "normal": normal.item(), "anomalous": anomalous.item()})
+        if checkpoint:
+            checkpoint.save("local", step + 1, lc.local_steps, {"net": net}, opt, schedule, randomness, history, {})
     net.eval()
     return history
 
@@ -115,8 +127,8 @@ class LocalSVDD(DeepSVDD):
 
         ``defects`` (Deep SAD with real parts) and ``validation`` (scorer
         selection) are global-model features: the local model makes its own
-        masked defects and has one scorer. A ``checkpoint`` is not used (the
-        whole fit runs in one go).
+        masked defects and has one scorer. With a ``checkpoint`` (its
+        ``every`` counted in training steps), an interrupted fit resumes.
         """
         self._check_images(images)
         if defects is not None and len(defects):
@@ -127,7 +139,7 @@ class LocalSVDD(DeepSVDD):
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.image_size, cfg.net.leaky_slope)
         net.adapter.fit_stats(train_images)
-        self.history_ = train_local(net, train_images, cfg, progress)
+        self.history_ = train_local(net, train_images, cfg, progress, checkpoint)
         head = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
         self.encoder_, self.center_, self.head_ = net, net.center.clone(), head  # type: ignore[assignment]
         self.schedule_ = {"local": {"steps": cfg.local.local_steps, "lr_milestones": [2 * cfg.local.local_steps // 3]}}

@@ -120,3 +120,43 @@ def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, obje
 def test_other_rules_are_refused(fitted: LocalSVDD, parts: np.ndarray) -> None:
     with pytest.raises(ConfigError, match="one scorer"):
         fitted.with_rule(ScoreConfig(rule="knn"), parts)
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray, tmp_path, monkeypatch) -> None:
+    """Augmentation and masked defects on: every random source of the batches must come back with the weights."""
+    import dataclasses
+
+    from inspect_svdd.model.checkpoint import Checkpoint, fit_key
+
+    cfg = _config(30)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment="jitter"))
+    straight = detector_for(cfg).fit(parts, progress=False)
+    key, path, original = fit_key(cfg.to_dict(), parts, None), tmp_path / "checkpoint.pt", Checkpoint.save
+
+    def save_then_die(self: Checkpoint, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if args[:2] == ("local", 20):
+            raise Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpoint, "save", save_then_die)
+        with pytest.raises(Interrupted):
+            detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, every=10))
+    saved = Checkpoint(path, key, resume=True)
+    assert (saved.stage(), saved.saved["epoch"]) == ("local", 20)  # type: ignore[index]
+    import inspect_svdd.model.local as local_module
+
+    steps, loss = [], local_module.local_loss
+    monkeypatch.setattr(local_module, "local_loss", lambda *a: steps.append(1) or loss(*a))
+    resumed = detector_for(cfg).fit(parts, progress=False, checkpoint=saved)
+    assert len(steps) == 10  # only the steps after the checkpoint ran
+    for (name, a), b in zip(straight.encoder_.state_dict().items(), resumed.encoder_.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in straight.history_] == [h["loss"] for h in resumed.history_]
+    np.testing.assert_array_equal(straight.score(parts), resumed.score(parts))
+    fresh = detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(tmp_path / "other.pt", key, every=10))
+    assert torch.equal(next(iter(fresh.encoder_.state_dict().values())), next(iter(straight.encoder_.state_dict().values())))
