@@ -42,7 +42,12 @@ class PreprocessConfig:
     """How a decoded image becomes the network's uint8 input.
 
     Attributes:
-        image_size: side of the square network input, in pixels.
+        image_size: side of the square network input, in pixels (its width
+            when image_height is set).
+        image_height: rows of a non-square network input (the local model
+            only; a multiple of 4), for frames far from square such as
+            500 x 1,250 line-scan images, so that a thin defect is not squeezed
+            along one axis. None: a square image_size input.
         channels: 1 (grayscale) or 3 (RGB, in that order).
         roi: optional crop box ``(x, y, width, height)`` in source pixels,
             applied before the resize.
@@ -58,6 +63,7 @@ class PreprocessConfig:
     """
 
     image_size: int = 128
+    image_height: int | None = None
     channels: int = 1
     roi: tuple[int, int, int, int] | None = None
     resize: Resize = "area"
@@ -69,6 +75,10 @@ class PreprocessConfig:
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         if self.image_size < 8 or self.image_size % 4:
             raise ConfigError(f"image size must be a multiple of 4 and >= 8, got {self.image_size}")
+        if self.image_height is not None and (self.image_height < 8 or self.image_height % 4):
+            raise ConfigError(f"image height must be a multiple of 4 and >= 8, got {self.image_height}")
+        if self.image_height is not None and self.frame_size is not None:
+            raise ConfigError("a non-square input (image height) cannot be cut into square tiles (frame size)")
         if self.roi is not None:
             if len(self.roi) != 4 or min(self.roi[2:]) <= 0 or min(self.roi[:2]) < 0:
                 raise ConfigError(f"region of interest must be x,y,width,height with width,height > 0, got {self.roi}")
@@ -83,8 +93,18 @@ class PreprocessConfig:
 
     @property
     def input_size(self) -> int:
-        """Side of the square uint8 image that :func:`inspect_svdd.io.preprocess.preprocess` returns."""
+        """Width of the uint8 image that :func:`inspect_svdd.io.preprocess.preprocess` returns (its side when square)."""
         return self.frame_size or self.image_size
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the uint8 image that :func:`inspect_svdd.io.preprocess.preprocess` returns."""
+        return (self.image_height or self.input_size), self.input_size
+
+    @property
+    def square(self) -> bool:
+        """True unless image_height makes the input non-square."""
+        return self.image_height is None or self.image_height == self.image_size
 
     @property
     def tiles(self) -> int:
@@ -505,6 +525,9 @@ class FitConfig:
         self._check_ocnn()
         if self.local.model_kind == "local":
             self._check_local()
+        elif not self.preprocess.square:
+            raise ConfigError("a non-square input (--image-height) is for the local model (--model-kind local): the "
+                              "global encoder's embedding layer is sized for a square grid")
         elif size % 2**stages:
             raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
         bank_rule = self.score.rule in ("knn", "mahalanobis", "fusion")  # auto without held-out images turns views off
@@ -524,13 +547,15 @@ class FitConfig:
                               "global model")
 
     def _check_local(self) -> None:
-        p, cells = self.preprocess, self.preprocess.image_size // 4
+        p = self.preprocess
+        side = min(p.input_shape)
         if p.frame_size is not None:
             raise ConfigError("the local model scores every position of one input: use a larger --image-size, not "
                               "--frame-size tiling")
-        if cells < self.local.map_smoothing or p.image_size < 16:
-            raise ConfigError(f"image size {p.image_size} is too small for the local model: it needs at least 16 "
-                              f"pixels and {self.local.map_smoothing} map cells of 4 pixels (map smoothing)")
+        if side // 4 < self.local.map_smoothing or side < 16:
+            raise ConfigError(f"image size {p.input_shape[1]}x{p.input_shape[0]} is too small for the local model: "
+                              f"each side needs at least 16 pixels and {self.local.map_smoothing} map cells of 4 "
+                              "pixels (map smoothing)")
         if self.score.rule != "auto" or self.score.features != "auto":
             raise ConfigError("the local model scores its map's largest cell: --score and --features are for the "
                               "global model")

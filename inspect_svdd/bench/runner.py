@@ -144,7 +144,7 @@ def frame_features(embeddings: torch.Tensor, count: int) -> np.ndarray:
 
 def _resized(images: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Bring arrays from a torchvision set to the setting's input size through the shared preprocessing."""
-    if images.shape[1:] == (cfg.input_size, cfg.input_size, cfg.channels):
+    if images.shape[1:] == (*cfg.input_shape, cfg.channels):
         return images
     return np.stack([preprocess(img, cfg) for img in images])
 

@@ -46,7 +46,7 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
     p = cfg.preprocess
     tiling = f" in {p.tiles} tiles of {p.image_size}x{p.image_size}" if p.tiles > 1 else ""
     log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
-        f"{p.channels} channel(s), {p.input_size}x{p.input_size}{tiling}", quiet)
+        f"{p.channels} channel(s), {p.input_shape[1]}x{p.input_shape[0]}{tiling}", quiet)
     training = {
         "folder": str(golden.resolve()),  # absolute: export finds it from any working directory
         "count": len(folder.files),

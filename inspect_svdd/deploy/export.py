@@ -131,7 +131,7 @@ def export_onnx(det: DeepSVDD, path: str | Path, record: dict[str, Any], check_i
     path = Path(path)
     p = det.config.preprocess
     graph = ScoringGraph(encoder, head, radius, p.image_size, p.tiles, det.config.score.feature_kind).eval()
-    example = torch.zeros(2, p.input_size, p.input_size, p.channels, dtype=torch.uint8)
+    example = torch.zeros(2, *p.input_shape, p.channels, dtype=torch.uint8)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -106,8 +106,8 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
     pre, train, score, local = (cfg.get(k, {}) for k in ("preprocess", "train", "score", "local"))
     fmt = training.get("golden_format") or {}
     sizes = f", {fmt['min_size'][0]}x{fmt['min_size'][1]} to {fmt['max_size'][0]}x{fmt['max_size'][1]} px" if fmt else ""
-    frame = f"{pre.get('frame_size')} px frame in {pre.get('image_size')} px tiles" if pre.get("frame_size") else \
-        f"{pre.get('image_size')} px"
+    side = f"{pre.get('image_size')}x{pre['image_height']}" if pre.get("image_height") else pre.get("image_size")
+    frame = f"{pre.get('frame_size')} px frame in {side} px tiles" if pre.get("frame_size") else f"{side} px"
     radius_facts = holdout.get("radius", {})
     frr = holdout.get("false_reject_rate")
     return [

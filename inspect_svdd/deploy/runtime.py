@@ -131,7 +131,7 @@ class OnnxScorer:
         return self.session.run(["distance"], {"images": batch})[0].astype(np.float64)
 
     def maps(self, batch: np.ndarray) -> np.ndarray:
-        """Anomaly maps of a uint8 (N, S, S, C) batch, (N, S/4, S/4) (local models only; their largest cell is the distance).
+        """Anomaly maps of a uint8 (N, H, W, C) batch, (N, H/4, W/4) (local models only; their largest cell is the distance).
 
         Raises:
             ModelError: the model has no map output (a global model).

@@ -52,16 +52,18 @@ class Occlusion:
     batch_size: int = 64
 
     def heat(self, backend: Backend, image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-        """S x S map of how much hiding each region lowers the statistic, in units of R².
+        """Map (the image's rows x columns) of how much hiding each region lowers the statistic, in units of R².
 
         A region is hidden by the same region of ``reference`` (a nominal
         part, e.g. the golden images' median), or of a blurred copy of the image.
+        Patch and stride are shares of the shorter side.
         """
-        size = image.shape[0]
-        patch, stride = max(int(size * self.patch), 2), max(int(size * self.stride), 1)
+        rows, cols = image.shape[:2]
+        side = min(rows, cols)
+        patch, stride = max(int(side * self.patch), 2), max(int(side * self.stride), 1)
         blurred = reference if reference is not None else cv2.GaussianBlur(image, (0, 0), patch / 2).reshape(image.shape)
-        starts = sorted({*range(0, size - patch + 1, stride), size - patch})
-        boxes = [(y, x) for y in starts for x in starts]
+        boxes = [(y, x) for y in sorted({*range(0, rows - patch + 1, stride), rows - patch})
+                 for x in sorted({*range(0, cols - patch + 1, stride), cols - patch})]
         base = float(backend.distances(image[None])[0])
         drops = []
         for i in range(0, len(boxes), self.batch_size):
@@ -69,8 +71,8 @@ class Occlusion:
             for b, (y, x) in enumerate(boxes[i : i + self.batch_size]):
                 batch[b, y : y + patch, x : x + patch] = blurred[y : y + patch, x : x + patch]
             drops.append(base - backend.distances(batch))
-        total = np.zeros((size, size))
-        count = np.zeros((size, size))
+        total = np.zeros((rows, cols))
+        count = np.zeros((rows, cols))
         for (y, x), drop in zip(boxes, np.concatenate(drops), strict=True):
             total[y : y + patch, x : x + patch] += max(float(drop), 0.0)
             count[y : y + patch, x : x + patch] += 1
@@ -106,15 +108,15 @@ class HeatMapper:
         self.occlusion = occlusion or Occlusion()
 
     def heat(self, image: np.ndarray) -> np.ndarray:
-        """S x S map (units of R²) of one preprocessed image."""
+        """The map (units of R²) of one preprocessed image, on its grid."""
         if self.method == "gradcam":
             from inspect_svdd.evaluate.gradcam import gradcam
 
             return gradcam(self.backend.det, image[None])[0]  # type: ignore[attr-defined]
         if self.method == "map":
             cells = self.backend.maps(image[None])[0]  # type: ignore[attr-defined]
-            size = image.shape[0]
-            return cv2.resize(cells, (size, size), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
+            rows, cols = image.shape[:2]
+            return cv2.resize(cells, (cols, rows), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
         return self.occlusion.heat(self.backend, image, getattr(self.backend, "reference", None))
 
     def of_file(self, source: str | Path) -> tuple[np.ndarray, np.ndarray]:

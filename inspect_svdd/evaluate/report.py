@@ -105,11 +105,12 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     cfg, train = record.get("config", {}), record.get("training", {})
     score, fit = cfg.get("score", {}), cfg.get("train", {})
     pre = cfg.get("preprocess", {})
+    side = f"{pre.get('image_size')}x{pre['image_height']}" if pre.get("image_height") else pre.get("image_size")
     rows: list[tuple[str, Any]] = [
         ("created", record.get("created", "")), ("golden folder", train.get("folder", "")),
         ("golden images (fit / held out for R)", f"{record.get('holdout', {}).get('train_count', '?')} / "
                                                  f"{record.get('holdout', {}).get('count', '?')}"),
-        ("input", f"{pre.get('image_size')} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
+        ("input", f"{side} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
                   f"frame {pre.get('frame_size')}"),
         ("training", f"{fit.get('ae_epochs')} autoencoder + {fit.get('epochs')} Deep SVDD epochs, seed {record.get('seed')}"),
         ("scoring rule", f"fusion of {', '.join(score.get('members', []))}" if score.get("rule") == "fusion" else

@@ -24,13 +24,14 @@ from inspect_svdd.io.images import decode_bytes, is_grayscale, jpeg_reduction, r
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
 INPUT_CONTRACT = (
-    "uint8 array of shape (N, S, S, C): N images, S = frame_size (tiled models) or image_size rows and columns, "
+    "uint8 array of shape (N, H, W, C): N images, H = W = frame_size (tiled models) or image_size; a local model "
+    "with image_height: H = image_height, W = image_size; "
     "C = channels (1 = gray, 3 = RGB in that order), values 0-255, channels last"
 )
 
 
 def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<array>") -> np.ndarray:
-    """Turn a decoded uint8 HxWxC image into the uint8 SxSxC network input.
+    """Turn a decoded uint8 HxWxC image into the uint8 network input (``cfg.input_shape`` x C).
 
     Args:
         image: uint8 array from :func:`inspect_svdd.io.images.decode_image`.
@@ -47,9 +48,9 @@ def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<ar
         if x + w > cols or y + h > rows:
             raise ImageError(path, f"region of interest {x},{y},{w},{h} does not fit in a {cols}x{rows} image")
         image = image[y : y + h, x : x + w]
-    size = cfg.input_size
-    if image.shape[:2] != (size, size):
-        image = cv2.resize(image, (size, size), interpolation=_INTERPOLATION[cfg.resize])
+    rows, cols = cfg.input_shape
+    if image.shape[:2] != (rows, cols):
+        image = cv2.resize(image, (cols, rows), interpolation=_INTERPOLATION[cfg.resize])
     if image.ndim == 2:
         image = image[:, :, None]
     return np.ascontiguousarray(image)
@@ -75,7 +76,7 @@ def load_image(path: str | Path, cfg: PreprocessConfig,
     scoring the size.
     """
     data = read_file(path)
-    reduce = jpeg_reduction(data, cfg.input_size) if cfg.decode == "reduced" and cfg.roi is None else 1
+    reduce = jpeg_reduction(data, min(cfg.input_shape)) if cfg.decode == "reduced" and cfg.roi is None else 1
     image = decode_bytes(data, path, reduce)
     if on_decoded is not None:
         on_decoded(Path(path), image, reduce)

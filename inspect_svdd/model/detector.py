@@ -102,7 +102,7 @@ class DeepSVDD:
     # ----------------------------------------------------------------- training
     def _check_images(self, images: np.ndarray) -> None:
         p = self.config.preprocess
-        expected = (p.input_size, p.input_size, p.channels)
+        expected = (*p.input_shape, p.channels)
         if images.ndim != 4 or images.shape[1:] != expected or images.dtype != np.uint8:
             raise ConfigError(f"images must be uint8 N x {expected}, got {images.dtype} {images.shape}")
 

@@ -137,7 +137,7 @@ class LocalSVDD(DeepSVDD):
         cfg = self.config
         train_images, hold_images = self._split(images)
         seed_everything(cfg.train.seed)
-        net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.image_size, cfg.net.leaky_slope)
+        net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
         net.adapter.fit_stats(train_images)
         self.history_ = train_local(net, train_images, cfg, progress, checkpoint)
         head = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
@@ -160,7 +160,7 @@ class LocalSVDD(DeepSVDD):
         return embed(self._fitted()[0], images, batch_size, "map")
 
     def maps(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """The anomaly maps of uint8 NHWC images: N x grid x grid (grid = input size / 4), as the ONNX ``map`` output."""
+        """The anomaly maps of uint8 NHWC images: N x rows/4 x columns/4 of the input, as the ONNX ``map`` output."""
         head = self._fitted()[1]
         with torch.no_grad():
             return head.map(self.embeddings(images, batch_size)).numpy()  # type: ignore[operator]

@@ -34,26 +34,26 @@ class LocalNet(nn.Module):
 
     center: torch.Tensor
 
-    def __init__(self, cfg: LocalConfig, channels: int, image_size: int, leaky_slope: float = 0.1) -> None:
+    def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1) -> None:
         super().__init__()
         w = cfg.local_width
         self.adapter = InputAdapter(channels)
         self.body = nn.Sequential(*_block(channels, w, 2, leaky_slope), *_block(w, w, 1, leaky_slope),
                                   *_block(w, 2 * w, 2, leaky_slope), *_block(2 * w, 2 * w, 1, leaky_slope),
                                   *_block(2 * w, 4 * w, 1, leaky_slope), nn.Conv2d(4 * w, cfg.local_dim, 1, bias=False))
-        self.grid = image_size // CELL
+        self.grid = (shape[0] // CELL, shape[1] // CELL)  # map rows and columns
         self.register_buffer("center", torch.full((cfg.local_dim,), 0.1))
 
     def cell_features(self, x: torch.Tensor) -> torch.Tensor:
-        """One ``local_dim`` vector per cell: N x dim x grid x grid."""
+        """One ``local_dim`` vector per cell: N x dim x rows x columns of the grid."""
         return self.body(self.adapter(x))
 
     def distance_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Each cell's squared distance to c: N x grid x grid."""
+        """Each cell's squared distance to c: N x rows x columns of the grid."""
         return ((self.cell_features(x) - self.center.view(1, -1, 1, 1)) ** 2).sum(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The distance map, flattened: N x grid**2."""
+        """The distance map, flattened: N x cells."""
         return self.distance_map(x).flatten(1)
 
     def features_of(self, x: torch.Tensor, kind: str = "map") -> torch.Tensor:
@@ -62,7 +62,7 @@ class LocalNet(nn.Module):
 
     def feature_dim(self, kind: str = "map") -> int:
         """Cells per image."""
-        return self.grid * self.grid
+        return self.grid[0] * self.grid[1]
 
 
 class MapHead(nn.Module):
@@ -70,14 +70,14 @@ class MapHead(nn.Module):
 
     scale: torch.Tensor
 
-    def __init__(self, grid: int, smoothing: int, calibration: str) -> None:
+    def __init__(self, grid: tuple[int, int], smoothing: int, calibration: str) -> None:
         super().__init__()
         self.grid, self.smoothing, self.calibration = grid, smoothing, calibration
-        self.register_buffer("scale", torch.ones(1, grid, grid))  # per-cell divisor (calibration "position")
+        self.register_buffer("scale", torch.ones(1, *grid))  # per-cell divisor (calibration "position")
 
     def map(self, flat: torch.Tensor) -> torch.Tensor:
-        """The anomaly map: N x grid x grid, higher = more anomalous."""
-        m = flat.reshape(-1, 1, self.grid, self.grid)
+        """The anomaly map: N x rows x columns of the grid, higher = more anomalous."""
+        m = flat.reshape(-1, 1, *self.grid)
         if self.smoothing > 1:
             m = F.avg_pool2d(m, self.smoothing, 1, self.smoothing // 2, count_include_pad=False)
         m = m[:, 0]

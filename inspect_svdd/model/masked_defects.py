@@ -28,7 +28,9 @@ def _blend(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> t
     rows, cols = image.shape[:2]
     mask = _blob_mask(rng, rows, cols, float(rng.uniform(0.005, 0.05))) > 0.5
     if rng.random() < 0.7 and donors.shape[1:] == image.shape:
-        source = np.rot90(donors[rng.integers(len(donors))], int(rng.integers(1, 4))).astype(np.float32)
+        donor, turns = donors[rng.integers(len(donors))], int(rng.integers(1, 4))
+        # a quarter turn would not fit a non-square part: half a turn there
+        source = np.rot90(donor, turns if rows == cols else 2).astype(np.float32)
     else:
         source = np.full(image.shape, rng.uniform(0, 255), np.float32)
     beta = float(rng.uniform(0.1, 0.6))  # how much of the part shows through

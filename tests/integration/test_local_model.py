@@ -102,3 +102,68 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "local map model: 120 optimisation steps" in result.output
     assert "largest cell of the anomaly map" in result.output
+
+
+def _strip(seed: int, crack_x: int | None = None) -> np.ndarray:
+    """A long gray strip (80 x 320 px) with a faint weave, and a thin dark crack across it where ``crack_x`` is given."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:80, 0:320]
+    img = 150 + 12 * np.sin(cols / 3.0 + rng.uniform(0, 0.3)) + 6 * np.sin(rows / 5.0) + rng.normal(0, 2, (80, 320))
+    if crack_x is not None:
+        img[15:65, crack_x : crack_x + 2] = 60
+    return np.clip(np.repeat(img[:, :, None], 3, axis=2), 0, 255).astype(np.uint8)
+
+
+def test_a_non_square_local_model_keeps_the_frame_s_shape(tmp_path: Path) -> None:
+    """A 80 x 320 frame at 32 x 128: the map is 8 x 32 cells, the crack's column is the hottest, both backends agree."""
+    import cv2
+
+    from inspect_svdd.deploy.runtime import OnnxScorer
+
+    golden, incoming = tmp_path / "golden", tmp_path / "incoming"
+    for i in range(24):
+        (golden / "x").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(golden / "x" / f"g{i:02d}.png"), _strip(i))
+    (incoming / "good").mkdir(parents=True)
+    (incoming / "crack").mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(incoming / "good" / f"g{i}.png"), _strip(100 + i))
+        cv2.imwrite(str(incoming / "crack" / f"c{i}.png"), _strip(200 + i, crack_x=60 + 90 * i))
+    out = tmp_path / "model"
+    fit = ["fit", str(golden), "-o", str(out), "--model-kind", "local", "--image-size", "128", "--image-height", "32",
+           "--local-steps", "150", "--local-batch", "8", "--local-width", "16", "--augment", "none", "-q"]
+    result = CliRunner().invoke(main, fit)
+    assert result.exit_code == 0, result.output
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(out), "--backend", backend, "--csv", "-", "-q"])
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert_same_verdicts(rows["torch"], rows["onnx"])
+    good = [float(r["distance"]) for r in rows["onnx"] if "/good/" in r["path"]]
+    bad = [float(r["distance"]) for r in rows["onnx"] if "/crack/" in r["path"]]
+    assert min(bad) > 2 * max(good), (good, bad)
+    from inspect_svdd.config import PreprocessConfig
+    from inspect_svdd.io.preprocess import preprocess
+
+    cfg = PreprocessConfig(image_size=128, image_height=32, channels=1)  # the strips are gray: fit chose one channel
+    images = np.stack([preprocess(_strip(300 + i, crack_x=60 + 90 * i), cfg) for i in range(3)])
+    assert images.shape == (3, 32, 128, 1)
+    maps = OnnxScorer(out / "model.onnx", device="cpu").maps(images)
+    assert maps.shape == (3, 8, 32)
+    for i, m in enumerate(maps):  # the crack at source column 60 + 90 i lies in map column (60 + 90 i) * 128 / 320 / 4
+        column = int(np.argmax(m.max(axis=0)))
+        assert abs(column - (61 + 90 * i) * 128 / 320 / 4) <= 1.5, (i, column)
+    result = CliRunner().invoke(main, ["evaluate", str(incoming), "-m", str(out), "-o", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    overlays = sorted((tmp_path / "ev" / "heatmaps").rglob("*.png"))
+    assert overlays and all(cv2.imread(str(p)).shape[:2] == (80, 320) for p in overlays)  # on the frame's own grid
+
+
+def test_a_non_square_input_is_for_the_local_model(golden_dir: Path, tmp_path: Path) -> None:
+    for extra, message in [([], "a non-square input (--image-height) is for the local model"),
+                           (["--model-kind", "local", "--image-height", "30"], "image height must be a multiple of 4")]:
+        args = ["fit", str(golden_dir), "-o", str(tmp_path / "m"), "--image-height", "64", *extra]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()

@@ -70,7 +70,7 @@ def test_radius_from_held_out_golden_images(fitted: LocalSVDD) -> None:
 
 
 def test_the_network_keeps_the_paper_rules() -> None:
-    net = LocalNet(LocalConfig(model_kind="local"), 3, SIZE)
+    net = LocalNet(LocalConfig(model_kind="local"), 3, (SIZE, SIZE))
     assert not [n for n, _ in net.named_parameters() if n.endswith("bias")]
     assert all(not m.affine for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
@@ -96,7 +96,7 @@ def test_masked_defects_mark_only_changed_pixels(parts: np.ndarray) -> None:
 
 @pytest.mark.parametrize("calibration", ["none", "position", "image"])
 def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
-    head = MapHead(8, 3, calibration).fit(torch.rand(10, 64) + 0.5)
+    head = MapHead((8, 8), 3, calibration).fit(torch.rand(10, 64) + 0.5)
     flat = torch.rand(3, 64) + 0.5
     flat[1, 27] = 50.0
     stats = head(flat)
