@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,28 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 DATASETS = REPO.parent / "shared" / "datasets"
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+@contextmanager
+def killed_after_checkpoint(monkeypatch: pytest.MonkeyPatch, stage: str, epoch: int) -> Iterator[None]:
+    """Within the block, a fit dies right after it saves the checkpoint of ``stage`` at ``epoch`` (the block expects it)."""
+    from inspect_svdd.model.checkpoint import Checkpoint
+
+    original = Checkpoint.save
+
+    def save_then_die(self: Checkpoint, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if args[:2] == (stage, epoch):
+            raise Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpoint, "save", save_then_die)
+        with pytest.raises(Interrupted):
+            yield
 
 
 def draw_part(seed: int, scratch: bool = False, size: int = 128) -> np.ndarray:

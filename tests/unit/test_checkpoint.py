@@ -12,7 +12,7 @@ from inspect_svdd.config import FitConfig, PreprocessConfig, TrainConfig
 from inspect_svdd.errors import ModelError
 from inspect_svdd.model.checkpoint import Checkpoint, fit_key
 from inspect_svdd.model.detector import DeepSVDD
-from tests.conftest import draw_part
+from tests.conftest import draw_part, killed_after_checkpoint
 
 # synthetic defects, augmentation and the rotation task on: every random source and every trained module a resumed
 # fit must restore is in use
@@ -57,26 +57,13 @@ def test_two_fits_with_the_same_seed_are_identical(straight: DeepSVDD, images: n
     assert not torch.equal(_state(other)["encoder.fc.weight"], _state(straight)["encoder.fc.weight"])  # the seed matters
 
 
-class Interrupted(Exception):
-    """Stands for a kill right after a checkpoint was written."""
-
-
 @pytest.mark.parametrize(("stage", "epoch"), [("pretrain", 2), ("svdd", 2), ("svdd", 4)])
 def test_an_interrupted_fit_resumes_to_the_straight_fit(straight: DeepSVDD, images: np.ndarray, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch, stage: str, epoch: int) -> None:
     key = fit_key(CFG.to_dict(), images, None)
     path = tmp_path / "checkpoint.pt"
-    original = Checkpoint.save
-
-    def save_then_die(self: Checkpoint, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        if args[:2] == (stage, epoch):
-            raise Interrupted
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Checkpoint, "save", save_then_die)
-        with pytest.raises(Interrupted):
-            DeepSVDD(CFG).fit(images, progress=False, checkpoint=Checkpoint(path, key, every=2))
+    with killed_after_checkpoint(monkeypatch, stage, epoch):
+        DeepSVDD(CFG).fit(images, progress=False, checkpoint=Checkpoint(path, key, every=2))
     saved = Checkpoint(path, key, resume=True)
     assert (saved.stage(), saved.saved["epoch"]) == (stage, epoch)  # type: ignore[index]
     resumed = DeepSVDD(CFG).fit(images, progress=False, checkpoint=saved)

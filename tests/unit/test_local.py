@@ -12,7 +12,7 @@ from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.local import LocalSVDD, detector_for, local_loss
 from inspect_svdd.model.local_net import LocalNet, MapHead
 from inspect_svdd.model.masked_defects import masked_defect
-from tests.conftest import draw_part
+from tests.conftest import draw_part, killed_after_checkpoint
 
 SIZE = 64
 
@@ -122,10 +122,6 @@ def test_other_rules_are_refused(fitted: LocalSVDD, parts: np.ndarray) -> None:
         fitted.with_rule(ScoreConfig(rule="knn"), parts)
 
 
-class Interrupted(Exception):
-    """Stands for a kill right after a checkpoint was written."""
-
-
 def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray, tmp_path, monkeypatch) -> None:
     """Augmentation and masked defects on: every random source of the batches must come back with the weights."""
     import dataclasses
@@ -135,17 +131,9 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
     cfg = _config(30)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment="jitter"))
     straight = detector_for(cfg).fit(parts, progress=False)
-    key, path, original = fit_key(cfg.to_dict(), parts, None), tmp_path / "checkpoint.pt", Checkpoint.save
-
-    def save_then_die(self: Checkpoint, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        if args[:2] == ("local", 20):
-            raise Interrupted
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Checkpoint, "save", save_then_die)
-        with pytest.raises(Interrupted):
-            detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, every=10))
+    key, path = fit_key(cfg.to_dict(), parts, None), tmp_path / "checkpoint.pt"
+    with killed_after_checkpoint(monkeypatch, "local", 20):
+        detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, every=10))
     saved = Checkpoint(path, key, resume=True)
     assert (saved.stage(), saved.saved["epoch"]) == ("local", 20)  # type: ignore[index]
     import inspect_svdd.model.local as local_module
