@@ -22,12 +22,22 @@ def _cells(docs: list[tuple[str, dict[str, Any]]],
         differ = [k for k in ("recipe", "size") if doc.get(k) != first.get(k)]
         if differ:
             raise DatasetError(f"{name}: differs from {first_name} in {', '.join(differ)}; a sweep is one recipe at one size")
-        pollution = float(doc.get("pollution") or 0.0)
+        pollution = _rate(name, doc)
         row = rename.get(doc["setting"], doc["setting"])
         if pollution in cells[row]:
             raise DatasetError(f"{name}: setting {row} at {100 * pollution:g} % pollution is given twice")
         cells[row][pollution] = doc["runs"]
     return cells
+
+
+def _rate(name: str, doc: dict[str, Any]) -> float:
+    """The run's pollution rate: ``--pollution``, else the one its setting set (recorded per run), else 0."""
+    if doc.get("pollution") is not None:
+        return float(doc["pollution"])
+    rates = {float(r["pollution"]["rate"]) for r in doc["runs"] if isinstance(r.get("pollution"), dict)}
+    if len(rates) > 1:
+        raise DatasetError(f"{name}: runs at several pollution rates ({', '.join(map(str, sorted(rates)))})")
+    return rates.pop() if rates else 0.0
 
 
 def _screening(runs: list[dict[str, Any]]) -> str:

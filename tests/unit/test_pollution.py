@@ -75,6 +75,9 @@ def test_a_sweep_renames_a_setting_that_fixes_its_own_rate() -> None:
     from inspect_svdd.bench.sweep import sweep_markdown
 
     docs = [("a", _doc("toolkit", 0.0, [0.9], 0.5)), ("b", _doc("pollution-5", 0.05, [0.7], 0.6, found=2))]
+    setting_rate = {**_doc("pollution-5", 0.05, [0.7], 0.6, found=2), "pollution": None}  # the rate in the setting
+    setting_rate["runs"] = [{**r, "pollution": {"rate": 0.05, "count": 4}} for r in setting_rate["runs"]]
+    docs[1] = ("b", setting_rate)
     text = sweep_markdown(docs, {"pollution-5": "toolkit"})
     assert "| toolkit | 90.0 / 50.0 | 70.0 / 60.0 |" in text and "`pollution-5` as `toolkit`" in text
     assert "| pollution-5 |" not in text
