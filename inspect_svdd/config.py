@@ -588,6 +588,12 @@ SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "
 PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "seed")
 
 
+def input_label(preprocess: dict[str, Any]) -> str:
+    """A model record's network input size as people read it: ``128``, or width x height (``128x32``) when not square."""
+    height = preprocess.get("image_height")
+    return f"{preprocess.get('image_size')}x{height}" if height else str(preprocess.get("image_size"))
+
+
 def used_by_pretraining(train_field: str) -> bool:
     """Whether ``pretrain`` uses this TrainConfig field: the ``ae_`` ones, the split, the augmentation, the seed."""
     return train_field.startswith("ae_") or train_field in PRETRAIN_SHARED

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from inspect_svdd.config import input_label
 from inspect_svdd.errors import ModelError
 from inspect_svdd.layout import MODEL_JSON, ONNX_FILE, read_json
 
@@ -106,7 +107,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
     pre, train, score, local = (cfg.get(k, {}) for k in ("preprocess", "train", "score", "local"))
     fmt = training.get("golden_format") or {}
     sizes = f", {fmt['min_size'][0]}x{fmt['min_size'][1]} to {fmt['max_size'][0]}x{fmt['max_size'][1]} px" if fmt else ""
-    side = f"{pre.get('image_size')}x{pre['image_height']}" if pre.get("image_height") else pre.get("image_size")
+    side = input_label(pre)
     frame = f"{pre.get('frame_size')} px frame in {side} px tiles" if pre.get("frame_size") else f"{side} px"
     radius_facts = holdout.get("radius", {})
     frr = holdout.get("false_reject_rate")

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspect_svdd.config import input_label
 from inspect_svdd.errors import InspectError
 from inspect_svdd.evaluate import plots
 from inspect_svdd.io.images import decode_image
@@ -105,12 +106,11 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     cfg, train = record.get("config", {}), record.get("training", {})
     score, fit = cfg.get("score", {}), cfg.get("train", {})
     pre = cfg.get("preprocess", {})
-    side = f"{pre.get('image_size')}x{pre['image_height']}" if pre.get("image_height") else pre.get("image_size")
     rows: list[tuple[str, Any]] = [
         ("created", record.get("created", "")), ("golden folder", train.get("folder", "")),
         ("golden images (fit / held out for R)", f"{record.get('holdout', {}).get('train_count', '?')} / "
                                                  f"{record.get('holdout', {}).get('count', '?')}"),
-        ("input", f"{side} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
+        ("input", f"{input_label(pre)} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
                   f"frame {pre.get('frame_size')}"),
         ("training", f"{fit.get('ae_epochs')} autoencoder + {fit.get('epochs')} Deep SVDD epochs, seed {record.get('seed')}"),
         ("scoring rule", f"fusion of {', '.join(score.get('members', []))}" if score.get("rule") == "fusion" else
