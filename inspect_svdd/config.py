@@ -30,7 +30,7 @@ AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion", "ocnn"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal", "tail"]
-ModelKind = Literal["global", "local"]
+ModelKind = Literal["global", "local", "auto"]
 MapCalibration = Literal["none", "position", "image"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
@@ -472,7 +472,11 @@ class LocalConfig:
             is the image's statistic. Trained from the golden images alone:
             their cells are pulled to c, the cells of synthetic defects drawn
             on them with their masks are pushed out, after FCDD and DRAEM.
-            Use a larger ``image_size`` (256) so that small defects stay visible).
+            Use a larger ``image_size`` (256) so that small defects stay visible);
+            or ``auto`` (fit both at the one input size and keep the one that
+            lets fewer validation defects pass at its radius: real ones with
+            ``--validate``, else synthetic ones of the families the local model
+            never trains on; about the two fits' time).
         local_width: channels of the local network's first stage (x2, then x4 deeper).
         local_dim: size of each cell's feature vector (the hypersphere's space).
         local_steps: optimisation steps of the local training (the rate drops
@@ -499,8 +503,8 @@ class LocalConfig:
     map_calibration: MapCalibration = "position"
 
     def __post_init__(self) -> None:
-        if self.model_kind not in ("global", "local"):
-            raise ConfigError(f"model kind must be global or local, got {self.model_kind!r}")
+        if self.model_kind not in ("global", "local", "auto"):
+            raise ConfigError(f"model kind must be global, local or auto, got {self.model_kind!r}")
         if self.map_calibration not in ("none", "position", "image"):
             raise ConfigError(f"map calibration must be none, position or image, got {self.map_calibration!r}")
         if min(self.local_width, self.local_dim, self.local_steps, self.local_batch) < 1 or self.local_lr <= 0:
@@ -525,13 +529,14 @@ class FitConfig:
     def __post_init__(self) -> None:
         size, stages = self.preprocess.image_size, len(self.net.widths)
         self._check_ocnn()
-        if self.local.model_kind == "local":
+        if self.local.model_kind != "global":  # local, or auto: both kinds are fitted
             self._check_local()
-        elif not self.preprocess.square:
-            raise ConfigError("a non-square input (--image-height) is for the local model (--model-kind local): the "
-                              "global encoder's embedding layer is sized for a square grid")
-        elif size % 2**stages:
-            raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
+        if self.local.model_kind != "local":  # global, or auto
+            if not self.preprocess.square:
+                raise ConfigError("a non-square input (--image-height) is for the local model (--model-kind local): the "
+                                  "global encoder's embedding layer is sized for a square grid")
+            if size % 2**stages:
+                raise ConfigError(f"image size {size} must be a multiple of {2**stages} for {stages} network stages")
         bank_rule = self.score.rule in ("knn", "mahalanobis", "fusion")  # auto without held-out images turns views off
         if self.score.bank_views and self.train.holdout == 0 and bank_rule:  # a training image would meet its own views
             raise ConfigError("bank views need held-out golden images to set the radius (holdout > 0)")
@@ -544,7 +549,7 @@ class FitConfig:
         if ocnn != (self.score.rule == "ocnn"):
             raise ConfigError("OCNN scores with the hyperplane it trains: --objective ocnn goes without --score and "
                               "--features, and --score ocnn needs --objective ocnn")
-        if self.local.model_kind == "local" and (ocnn or self.train.ae_kind != "plain"):
+        if self.local.model_kind != "global" and (ocnn or self.train.ae_kind != "plain"):
             raise ConfigError("the local model has its own training: --objective ocnn and --pretrain rcae are for the "
                               "global model")
 
@@ -566,6 +571,15 @@ class FitConfig:
     def is_local(self) -> bool:
         """True for the local (dense map) model kind."""
         return self.local.model_kind == "local"
+
+    @property
+    def chooses_kind(self) -> bool:
+        """True when ``fit`` trains both model kinds and keeps the better (``--model-kind auto``)."""
+        return self.local.model_kind == "auto"
+
+    def of_kind(self, kind: str) -> FitConfig:
+        """This config with the model kind set (``global`` or ``local``): what each of an ``auto`` fit's models records."""
+        return dataclasses.replace(self, local=dataclasses.replace(self.local, model_kind=kind))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""

@@ -37,7 +37,7 @@ from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.heads import feature_slice
-from inspect_svdd.model.local import detector_for
+from inspect_svdd.model.local import detector_for, fit_either_kind
 from inspect_svdd.model.selection import candidate_config
 
 Log = Callable[[str], None]
@@ -230,7 +230,10 @@ class RecipeRunner:
         cfg = self.recipe.config(self.opt.setting, self.opt.size, seed)
         split, cfg = self._split(case, cfg, seed)
         start = time.perf_counter()
-        det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
+        if cfg.chooses_kind:  # both kinds fitted, the better kept (judged on synthetic defects, as fit does)
+            det = fit_either_kind(cfg, split.train, progress=self.opt.progress)
+        else:
+            det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
         train_seconds = time.perf_counter() - start
         if self.opt.save_models:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",
@@ -253,7 +256,9 @@ class RecipeRunner:
         if split.planted is not None:
             result["screening"] = screening_figures(det.screening_, split.planted)
         result["rules"] = {chosen.rule: _rule_result(det, split, test_features[chosen.feature_kind])}
-        for rule in () if cfg.is_local else SCORE_RULES:  # every scoring rule on the same trained encoder
+        if "model_kind" in det.selection_:
+            result["model_kind"] = det.selection_["model_kind"]
+        for rule in () if det.config.is_local else SCORE_RULES:  # every scoring rule on the same trained encoder
             if rule != chosen.rule:
                 other = det.with_rule(dataclasses.replace(chosen, rule=rule, members=(),
                                                           features="embedding" if chosen.rule == "fusion" else chosen.features),
@@ -265,7 +270,7 @@ class RecipeRunner:
             result["rotation_score"] = metrics(split.test_anomalous, det.turn_losses(split.test))
         if self.recipe.baselines:
             inputs = {"pixels": (raw_pixels(split.train), raw_pixels(split.test))}
-            if not cfg.is_local:  # the local model has no embedding for the classic baselines to use
+            if not det.config.is_local:  # the local model has no embedding for the classic baselines to use
                 inputs["features"] = (frame_features(det.embeddings(split.train, kind="embedding"), len(split.train)),
                                       frame_features(test_embeddings, len(split.test)))
             for name, base in run_baselines(self.recipe.baselines, inputs, self.recipe.baseline_limit, seed).items():

@@ -46,6 +46,14 @@ def markdown(doc: dict[str, Any]) -> str:
     seconds = [r["train_seconds"] for r in doc["runs"]]
     lines += ["", f"Deep SVDD training time: {sum(seconds) / 60:.1f} min in all, {np.mean(seconds):.0f} s per run "
               f"({len(seconds)} runs, {doc.get('torch_threads', '?')} torch threads)."]
+    for run in doc["runs"]:
+        if "model_kind" in run:  # --model-kind auto: both kinds fitted, one kept
+            choice = run["model_kind"]
+            lines += ["", f"Model kind ({run['case']}, seed {run['seed']}): **{choice['chosen']}** kept; validation "
+                          "defects passing at each kind's radius: "
+                          + ", ".join(f"{r['candidate']} {100 * r['escape']:.1f} % (validation AUROC {100 * r['auroc']:.1f})"
+                                      for r in choice["candidates"])
+                          + f" ({choice['judged_on']['defects']} defects: {', '.join(choice['judged_on']['families'])})."]
     lines += _rules_table(doc["runs"])
     lines += _boundary_table(doc["runs"])
     turned = [r["rotation_score"]["auroc"] for r in doc["runs"] if "rotation_score" in r]

@@ -33,6 +33,17 @@ def selection_line(selection: dict[str, Any]) -> str:
             f"its radius{beat} (--score/--features fix one)")
 
 
+def kind_line(choice: dict[str, Any]) -> str:
+    """One line on which model kind ``--model-kind auto`` kept and why."""
+    rows = {r["candidate"]: r for r in choice["candidates"]}
+    other = next(k for k in rows if k != choice["chosen"])
+    judged = choice.get("judged_on", {})
+    return (f"model kind: {choice['chosen']} kept over {other} on {judged.get('held_out')} held-out golden images and "
+            f"{judged.get('defects')} validation defects ({', '.join(judged.get('families', []))}): "
+            f"{rows[choice['chosen']]['escape']:.1%} of the defects pass at its radius against "
+            f"{rows[other]['escape']:.1%}")
+
+
 def _skip(err: InspectError) -> None:
     click.echo(f"skipped: {err}", err=True)
 
@@ -97,10 +108,12 @@ def pretrain(golden: Path, output: Path, config_file: Path | None, quiet: bool, 
 def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, validate: Path | None,
         resume: bool, config_file: Path | None, quiet: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.model.local import detector_for
+    from inspect_svdd.model.local import detector_for, fit_either_kind
 
     start = time.perf_counter()
     cfg, channels = build_config(kw, config_file)
+    if cfg.chooses_kind:
+        _check_auto(resume, defects, pretrained)
     if pretrained is not None and channels == "auto":
         from inspect_svdd.layout import AE_JSON, read_json
 
@@ -108,25 +121,39 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     folder, cfg, training = _load(golden, cfg, channels, quiet)
     bad = _extra_parts(defects, folder, training, "defects", quiet)
     validation = _extra_parts(validate, folder, training, "validation", quiet)
-    det = detector_for(cfg)
-    if pretrained is not None:
+    det = None if cfg.chooses_kind else detector_for(cfg)
+    if det is not None and pretrained is not None:
         from inspect_svdd.model.artifact import load_pretrained
 
         det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
         det.history_ = list(ae_record.get("history", []))
         training["pretrained"] = str(pretrained)
-    checkpoint = _checkpoint(output, cfg, pretrained, folder.images, bad, resume, quiet)
+    checkpoint = None if det is None else _checkpoint(output, cfg, pretrained, folder.images, bad, resume, quiet)
     try:
-        det.fit(folder.images, progress=not quiet, defects=bad, checkpoint=checkpoint, validation=validation)
+        if det is None:
+            det = fit_either_kind(cfg, folder.images, validation, progress=not quiet)
+        else:
+            det.fit(folder.images, progress=not quiet, defects=bad, checkpoint=checkpoint, validation=validation)
     except KeyboardInterrupt:
         where = f"; `inspect-svdd fit {golden} -o {output} --resume` (same options) continues it" \
-            if checkpoint.path.is_file() else ""
+            if checkpoint is not None and checkpoint.path.is_file() else ""
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
     parity = _save(det, output, training, folder.images if onnx else None, quiet, _screening(det, folder.files, golden))
-    checkpoint.remove()
+    if checkpoint is not None:
+        checkpoint.remove()
     click.echo(f"{_written(det, output, parity)}; fit took {elapsed(start)}", err=True)
+
+
+def _check_auto(resume: bool, defects: Path | None, pretrained: Path | None) -> None:
+    """``--model-kind auto`` fits both kinds from scratch in one go: the options of one kind's fit do not apply."""
+    from inspect_svdd.errors import ConfigError
+
+    for flag, given in (("--resume", resume), ("--defects", defects is not None), ("--pretrained", pretrained is not None)):
+        if given:
+            raise ConfigError(f"{flag} is for one model kind's fit; --model-kind auto fits the global and the local "
+                              "model from scratch (choose one kind to use it)")
 
 
 def _extra_parts(folder_path: Path | None, golden: Any, training: dict[str, Any], kind: str, quiet: bool) -> Any:
@@ -194,6 +221,8 @@ def _save(det: Any, output: Path, training: dict[str, Any], images: Any, quiet: 
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{det.config.train.augment}', so the radius is set on augmented views", quiet)
+    if det.selection_.get("model_kind"):
+        log(kind_line(det.selection_["model_kind"]), quiet)
     if det.selection_.get("candidates"):
         log(selection_line(det.selection_), quiet)
     return parity

@@ -59,6 +59,15 @@ def _scoring(score: dict[str, Any], features: str, selection: dict[str, Any]) ->
             f"radius: {table}")
 
 
+def _kind_choice(choice: dict[str, Any]) -> str:
+    """What ``--model-kind auto`` compared: each kind's validation escape at its own radius."""
+    judged = choice.get("judged_on", {})
+    table = "; ".join(f"{r['candidate']} {r['escape']:.1%}" for r in choice.get("candidates", []))
+    return (f"{choice.get('chosen')}, chosen by fit (--model-kind auto) on {judged.get('held_out')} held-out golden "
+            f"images and {judged.get('defects')} validation defects ({', '.join(judged.get('families', []))}); "
+            f"defects passing at each kind's radius: {table}")
+
+
 def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
     """How long and on what the model trained (the local model: steps of its map network)."""
     if local.get("model_kind") == "local":
@@ -120,6 +129,8 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
         ("training", _training(data, train, local)),
+        *([("model kind", _kind_choice(data["selection"]["model_kind"]))]
+          if (data.get("selection") or {}).get("model_kind") else []),
         ("scoring", _scorer(data, score, local)),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
                    f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),

@@ -123,7 +123,9 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     ]
     curve = plots.losses(record.get("history", []))
     img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
-    return _table(rows) + img + _selection(record.get("selection") or {}) + _screening(record)
+    selection = record.get("selection") or {}
+    return (_table(rows) + img + _selection(selection.get("model_kind") or {}, "Model kind chosen by fit")
+            + _selection(selection) + _screening(record))
 
 
 def _golden_figure(folder: Path, entry: Mapping[str, Any]) -> str:
@@ -158,14 +160,14 @@ def _screening(record: Mapping[str, Any]) -> str:
     return intro + grids
 
 
-def _selection(selection: Mapping[str, Any]) -> str:
-    """The candidate scorers fit judged, best first, with the one it kept marked."""
+def _selection(selection: Mapping[str, Any], title: str = "Scorer chosen by fit") -> str:
+    """The candidates fit judged (scorers, or with ``--model-kind auto`` the two kinds), best first, the kept one marked."""
     rows = selection.get("candidates")
     if not rows:
         return ""
     judged = selection.get("judged_on", {})
-    head = ("<h3>Scorer chosen by fit</h3><p>Judged on {} held-out golden images and {} validation defects ({}); "
-            "ranked by {}.</p>").format(judged.get("held_out"), judged.get("defects"),
+    head = ("<h3>{}</h3><p>Judged on {} held-out golden images and {} validation defects ({}); "
+            "ranked by {}.</p>").format(html.escape(title), judged.get("held_out"), judged.get("defects"),
                                         html.escape(", ".join(judged.get("families", []))),
                                         html.escape(str(selection.get("rank", ""))))
     body = "".join(

@@ -39,8 +39,43 @@ CHECKPOINT_EVERY = 100  # steps between checkpoints of a local fit (fit's Checkp
 
 
 def detector_for(config: FitConfig) -> DeepSVDD:
-    """A fresh detector of the config's model kind."""
+    """A fresh detector of the config's model kind (``global`` or ``local``; ``auto`` is :func:`fit_either_kind`)."""
+    if config.chooses_kind:
+        raise ConfigError("model kind auto fits both kinds: use fit_either_kind")
     return LocalSVDD(config) if config.is_local else DeepSVDD(config)
+
+
+def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarray | None = None,
+                    progress: bool = True) -> DeepSVDD:
+    """``--model-kind auto``: fit the global and the local model on golden ``images``; keep the better one.
+
+    Both are judged on the same validation defects at their own radius
+    (:func:`~inspect_svdd.model.selection.judge_kinds`): the real defective
+    parts of ``validation`` when given (the global model also chooses its
+    scorer on them), else synthetic defects made from the held-out golden
+    images, of the families the local model never trains on (it learns to
+    push out blends, specks and lines, so those would favour it unfairly).
+    The kept model records the comparison in ``selection_["model_kind"]``.
+    """
+    from inspect_svdd.model.selection import UNSEEN_BY_LOCAL, defect_count, judge_kinds, synthetic_defects
+
+    fitted = {kind: detector_for(config.of_kind(kind)).fit(images, progress, validation=validation)
+              for kind in ("global", "local")}
+    if validation is not None and len(validation):
+        bad, families = validation, ["real"] * len(validation)
+    else:
+        hold = DeepSVDD(config.of_kind("global"))._split(images)[1]  # the held-out images of both fits
+        bad, families = synthetic_defects(hold, defect_count(config.score, len(hold)), config.train.seed + 6,
+                                          UNSEEN_BY_LOCAL)
+    statistics = {kind: (np.asarray(det.holdout_["distances"], np.float64), det.distances(bad).astype(np.float64),
+                         det._fitted()[2] ** 2) for kind, det in fitted.items()}
+    chosen, rows = judge_kinds(statistics, families)
+    kept = fitted[chosen]
+    kept.selection_ = {**kept.selection_, "model_kind": {
+        "chosen": chosen, "candidates": rows,
+        "judged_on": {"held_out": len(statistics[chosen][0]), "defects": len(bad), "families": sorted(set(families))},
+        "rank": "escape at each model's own radius, then partial AUROC (FPR <= 0.1), then the lighter model"}}
+    return kept
 
 
 def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipeline: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,14 +37,16 @@ FUSION_SIZES = (2, 3)  # the best two and the best three candidates are fused
 MAX_DEFECTS = 600
 
 
-def synthetic_defects(images: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def synthetic_defects(images: np.ndarray, count: int, seed: int, only: Sequence[str] | None = None
+                      ) -> tuple[np.ndarray, list[str]]:
     """``count`` synthetic defects made from ``images`` (uint8 NHWC), cycling through images and families.
 
+    ``only`` restricts the families (names of :func:`defect_families`).
     Returns the defects and each one's family name. Deterministic for a seed.
     """
     import albumentations as A
 
-    families = list(defect_families().items())
+    families = [(name, t) for name, t in defect_families().items() if only is None or name in only]
     pipelines = [(name, A.Compose([transform])) for name, transform in families]
     out, names = [], []
     for i in range(count):  # every image in turn, the family shifting by one on each round over the images
@@ -74,16 +76,20 @@ class Judged:
     def figures(self, train: TrainConfig, families: Sequence[str]) -> dict[str, Any]:
         """Escape and false-reject rates at the radius the fit would set, AUROC and partial AUROC, per-family escapes."""
         radius, _ = fit_radius(self.good, train.target_frr, train.radius_rule, train.radius_confidence)
-        r2 = radius**2
-        good = self.good[: self.images]
-        labels = np.r_[np.zeros(len(good)), np.ones(len(self.bad))]
-        scores = np.r_[good, self.bad]
-        escaped = self.bad <= r2
-        per_family = {f: float(np.mean(escaped[np.asarray(families) == f])) for f in dict.fromkeys(families)}
-        return {"candidate": self.name, "escape": float(np.mean(escaped)), "false_reject": float(np.mean(good > r2)),
-                "auroc": float(roc_auc_score(labels, scores)),
-                "pauroc_10": float(roc_auc_score(labels, scores, max_fpr=0.1)), "cost": self.cost,
-                "escape_per_family": per_family}
+        return figures(self.name, self.good[: self.images], self.bad, radius**2, families, self.cost)
+
+
+def figures(name: str, good: np.ndarray, bad: np.ndarray, r2: float, families: Sequence[str], cost: int
+            ) -> dict[str, Any]:
+    """One candidate's row: escape and false-reject rates at ``r2``, AUROC, partial AUROC, per-family escapes."""
+    labels = np.r_[np.zeros(len(good)), np.ones(len(bad))]
+    scores = np.r_[good, bad]
+    escaped = bad <= r2
+    per_family = {f: float(np.mean(escaped[np.asarray(families) == f])) for f in dict.fromkeys(families)}
+    return {"candidate": name, "escape": float(np.mean(escaped)), "false_reject": float(np.mean(good > r2)),
+            "auroc": float(roc_auc_score(labels, scores)),
+            "pauroc_10": float(roc_auc_score(labels, scores, max_fpr=0.1)), "cost": cost,
+            "escape_per_family": per_family}
 
 
 def _cost(cfg: ScoreConfig, dim: int, bank: int) -> int:
@@ -161,3 +167,22 @@ def fusion_head(cfg: ScoreConfig, bank: torch.Tensor, good: torch.Tensor, center
     with torch.no_grad():
         head.standardise([worst_tile(s, tiles) for s in head.member_statistics(good)])
     return head
+
+
+UNSEEN_BY_LOCAL = ("cutpaste", "smudge", "dent")  # families unlike the local model's training defects (blends, spots, lines)
+KIND_COST = {"global": 1, "local": 2}  # ties go to the lighter model
+
+
+def judge_kinds(statistics: dict[str, tuple[np.ndarray, np.ndarray, float]], families: Sequence[str]
+                ) -> tuple[str, list[dict[str, Any]]]:
+    """Choose the model kind: each kind's (held-out golden statistics, validation-defect statistics, R**2).
+
+    Each kind is judged at its own radius, as the line would meet it: the share
+    of validation defects that pass (the escape rate), ties broken by the
+    partial AUROC up to 10 % false positives, then by the lighter model.
+    Returns the chosen kind and the table, best first.
+    """
+    rows = [figures(kind, good, bad, r2, families, KIND_COST.get(kind, 1))
+            for kind, (good, bad, r2) in statistics.items()]
+    rows.sort(key=_rank)
+    return rows[0]["candidate"], rows

@@ -167,3 +167,26 @@ def test_a_non_square_input_is_for_the_local_model(golden_dir: Path, tmp_path: P
         assert result.exit_code == 2 and message in result.output, result.output
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_model_kind_auto_keeps_one_kind_with_the_comparison_and_refuses_resume(golden_dir: Path, incoming_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    from tests.conftest import FAST_FIT
+
+    out = tmp_path / "auto"
+    auto = ["--model-kind", "auto", *(a for a in LOCAL_FIT + FAST_FIT if a not in ("--model-kind", "local", "-q"))]
+    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), *auto])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "model.json").read_text())
+    choice = record["selection"]["model_kind"]
+    assert {r["candidate"] for r in choice["candidates"]} == {"global", "local"}
+    assert choice["judged_on"]["families"] == ["cutpaste", "dent", "smudge"]  # none of the local model's training kinds
+    assert record["config"]["local"]["model_kind"] == choice["chosen"]  # the saved model is of one kind
+    assert f"model kind: {choice['chosen']} kept over" in result.output
+    info = CliRunner().invoke(main, ["info", str(out)])
+    assert f"{choice['chosen']}, chosen by fit (--model-kind auto)" in info.output
+    scored = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(out), "--csv", "-", "-q"])
+    assert scored.exit_code == 3 and scored.stdout.count("\n") == 8  # header, six parts, the corrupt file's error row
+    refused = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "again"), *auto, "--resume"])
+    assert refused.exit_code != 0 and "--resume is for one model kind's fit" in refused.output
+    assert "Traceback" not in refused.output and not (tmp_path / "again").exists()

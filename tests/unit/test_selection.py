@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inspect_svdd.config import FitConfig, PreprocessConfig, ScoreConfig, TrainConfig
+from inspect_svdd.config import FitConfig, LocalConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.hypersphere import fit_radius, tolerance_factor
 from inspect_svdd.model.selection import CANDIDATES, candidate_config, select_scorer, synthetic_defects
@@ -110,3 +110,31 @@ def test_training_length_is_raised_to_the_minimum_steps() -> None:
     assert few.epochs == 167 and few.epochs * 3 >= 500 and few.lr_milestones == (134,)
     assert lengthened(cfg, "pretrain", 3).ae_epochs == 34
     assert lengthened(cfg, "svdd", 48) == cfg  # a large golden set already runs 2,400 steps
+
+
+def test_the_model_kind_that_lets_fewer_defects_pass_at_its_own_radius_is_kept() -> None:
+    from inspect_svdd.model.selection import judge_kinds
+
+    rng = np.random.default_rng(4)
+    good = rng.lognormal(0.0, 0.2, 40)
+    sharp, blurred = rng.lognormal(2.0, 0.2, 60), rng.lognormal(0.3, 0.2, 60)  # one kind sees the defects, one hardly
+    families = ["cutpaste", "smudge", "dent"] * 20
+    for local_sees in (True, False):
+        stats = {"global": (good, blurred if local_sees else sharp, 2.0), "local": (good, sharp if local_sees else blurred, 2.0)}
+        chosen, rows = judge_kinds(stats, families)
+        assert chosen == ("local" if local_sees else "global") == rows[0]["candidate"]
+        assert rows[0]["escape"] <= 0.05 < 0.5 <= rows[1]["escape"]
+        assert set(rows[0]["escape_per_family"]) == {"cutpaste", "smudge", "dent"}
+    tie = judge_kinds({"local": (good, sharp, 2.0), "global": (good, sharp, 2.0)}, families)
+    assert tie[0] == "global"  # equal figures: the lighter model
+
+
+def test_model_kind_auto_fits_both_kinds_and_refuses_what_only_one_kind_takes() -> None:
+    auto = FitConfig(local=LocalConfig(model_kind="auto"))
+    assert auto.chooses_kind and not auto.is_local
+    assert auto.of_kind("local").is_local and auto.of_kind("global").local.model_kind == "global"
+    for bad in (dict(preprocess=PreprocessConfig(image_size=128, image_height=64)),  # the global model is square
+                dict(score=ScoreConfig(rule="knn")),  # the local model has one scorer
+                dict(preprocess=PreprocessConfig(image_size=8))):  # too small for the map
+        with pytest.raises(ConfigError):
+            FitConfig(local=LocalConfig(model_kind="auto"), **bad)  # type: ignore[arg-type]
