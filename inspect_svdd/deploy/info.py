@@ -49,23 +49,22 @@ def _scoring(score: dict[str, Any], features: str, selection: dict[str, Any]) ->
     text = f"fusion of {', '.join(score.get('members', []))}" if rule == "fusion" else f"{rule} on the {features}"
     if rule == "knn":
         text += f", k={score.get('k')}"
-    rows = selection.get("candidates")
-    if not rows:
+    if not selection.get("candidates"):
         return text
-    judged = selection.get("judged_on", {})
-    table = "; ".join(f"{r['candidate']} {r['escape']:.1%}" for r in rows)
-    return (f"{text}, chosen by fit on {judged.get('held_out')} held-out golden images and {judged.get('defects')} "
-            f"validation defects ({', '.join(judged.get('families', []))}); defects passing at each candidate's "
-            f"radius: {table}")
+    return f"{text}, chosen by fit {_judged(selection, 'candidate')}"
+
+
+def _judged(choice: dict[str, Any], what: str) -> str:
+    """On what fit judged its candidates (scorers or model kinds), and each one's validation escape."""
+    judged = choice.get("judged_on", {})
+    table = "; ".join(f"{r['candidate']} {r['escape']:.1%}" for r in choice.get("candidates", []))
+    return (f"on {judged.get('held_out')} held-out golden images and {judged.get('defects')} validation defects "
+            f"({', '.join(judged.get('families', []))}); defects passing at each {what}'s radius: {table}")
 
 
 def _kind_choice(choice: dict[str, Any]) -> str:
     """What ``--model-kind auto`` compared: each kind's validation escape at its own radius."""
-    judged = choice.get("judged_on", {})
-    table = "; ".join(f"{r['candidate']} {r['escape']:.1%}" for r in choice.get("candidates", []))
-    return (f"{choice.get('chosen')}, chosen by fit (--model-kind auto) on {judged.get('held_out')} held-out golden "
-            f"images and {judged.get('defects')} validation defects ({', '.join(judged.get('families', []))}); "
-            f"defects passing at each kind's radius: {table}")
+    return f"{choice.get('chosen')}, chosen by fit (--model-kind auto) {_judged(choice, 'kind')}"
 
 
 def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
