@@ -109,7 +109,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"preprocess": {"image_size": 8}}, "too small"),
     ({"score": {"rule": "knn"}}, "--score"),
     ({"local": {"model_kind": "local", "map_smoothing": 2}}, "odd"),
-    ({"local": {"model_kind": "patch"}}, "global or local"),
+    ({"local": {"model_kind": "patch"}}, "global, local or auto"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
