@@ -7,3 +7,7 @@ set -euo pipefail
   recipes/results/pollution/casting-*-full-pollution-*.json recipes/results/pollution/casting-pollution-*-full.json \
   --rename pollution-2=toolkit --rename pollution-5=toolkit --rename pollution-2-drop=drop --rename pollution-5-drop=drop \
   -o recipes/results/pollution/casting-full-sweep.md
+# The default screening threshold z 2.5 (issue 26): the default fit with --drop-suspects at every rate
+# (the 5 % run is the setting pollution-5-drop, the others `--setting drop --pollution RATE`)
+.venv/bin/inspect-svdd recipe sweep recipes/results/pollution/screen-z-2.5/casting-*.json \
+  --rename pollution-5-drop=drop -o recipes/results/pollution/casting-full-sweep-z2.5.md

@@ -258,17 +258,29 @@ def pollute_with_classes(split: Split, data: LabelledSet, normal: int, rate: flo
     return _plant(split, chosen, rate, "other classes' training images")
 
 
-def pollute_from_test(split: Split, rate: float, seed: int) -> Split:
-    """Move a seeded share of the test set's defects into the training set, unlabelled (a dirty golden folder)."""
+def _take_defects(split: Split, count: int, seed: int) -> np.ndarray:
+    """Take a seeded draw of ``count`` of the test set's defects out of it (at least one stays); return them."""
     defects = np.flatnonzero(split.test_anomalous)
-    count = min(_planted_count(rate, len(split.train)), len(defects) - 1)
-    moved = np.sort(np.random.default_rng(seed + 11).choice(defects, size=count, replace=False))
-    keep = np.setdiff1d(np.arange(len(split.test)), moved)
-    planted = split.test[moved]
+    taken = np.sort(np.random.default_rng(seed).choice(defects, size=min(count, len(defects) - 1), replace=False))
+    keep = np.setdiff1d(np.arange(len(split.test)), taken)
+    images = split.test[taken]
     split.test, split.test_anomalous = split.test[keep], split.test_anomalous[keep]
     split.test_groups = [split.test_groups[i] for i in keep]
     split.facts["test_count"] = len(keep)
+    return images
+
+
+def pollute_from_test(split: Split, rate: float, seed: int) -> Split:
+    """Move a seeded share of the test set's defects into the training set, unlabelled (a dirty golden folder)."""
+    planted = _take_defects(split, _planted_count(rate, len(split.train)), seed + 11)
     return _plant(split, planted, rate, "test defects moved into training")
+
+
+def validation_from_test(split: Split, count: int, seed: int) -> np.ndarray:
+    """A seeded draw of ``count`` test defects taken out of the test set: the real parts of ``fit --validate``."""
+    drawn = _take_defects(split, count, seed + 13)
+    split.facts["validation_count"] = len(drawn)
+    return drawn
 
 
 def load_mvtec(root: str | Path, cfg: PreprocessConfig, channels: str = "auto",

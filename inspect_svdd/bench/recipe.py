@@ -51,11 +51,16 @@ class Recipe:
         """The setting's ``pollution``: share of unlabelled anomalies mixed into the training set, 0 for none."""
         return float(self._setting(setting, ()).get("pollution", 0.0))
 
+    def validate(self, setting: str) -> int:
+        """The setting's ``validate``: how many real test defects play ``fit --validate`` (drawn, out of the test set)."""
+        return int(self._setting(setting, ()).get("validate", 0))
+
     def config(self, setting: str, size: str, seed: int) -> FitConfig:
         """The FitConfig of ``setting`` at ``size`` with ``seed``."""
         values = self._setting(setting, ())
         values.pop("known_anomalies", None)  # the runner's, not the detector's
         values.pop("pollution", None)
+        values.pop("validate", None)
         values = merge(values, self.size(size).override)
         values = merge(values, {"train": {"seed": seed}})
         try:
@@ -128,6 +133,9 @@ def load_recipe(path: str | Path) -> Recipe:
             recipe.config(setting, size, 0)
         if not 0 <= recipe.pollution(setting) < 0.5:
             raise ConfigError(f"{path}: setting {setting!r}: pollution must be in [0, 0.5), got {recipe.pollution(setting)}")
+        if recipe.validate(setting) < 0:
+            raise ConfigError(f"{path}: setting {setting!r}: validate must be a count of test defects >= 0, "
+                              f"got {recipe.validate(setting)}")
         ratio = recipe.known_anomalies(setting)
         if not 0 <= ratio < 0.5 or (ratio and dataset == "folder"):
             raise ConfigError(f"{path}: setting {setting!r}: known_anomalies must be in [0, 0.5) and needs a class-labelled "

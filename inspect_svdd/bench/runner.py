@@ -27,6 +27,7 @@ from inspect_svdd.bench.data import (
     one_class_split,
     pollute_from_test,
     pollute_with_classes,
+    validation_from_test,
     with_known_anomalies,
 )
 from inspect_svdd.bench.recipe import Recipe
@@ -229,11 +230,14 @@ class RecipeRunner:
         """Fit and evaluate one case with one seed; return the JSON-ready result."""
         cfg = self.recipe.config(self.opt.setting, self.opt.size, seed)
         split, cfg = self._split(case, cfg, seed)
+        count = self.recipe.validate(self.opt.setting)  # real defects to judge on, as with fit --validate
+        validation = validation_from_test(split, count, seed) if count else None
         start = time.perf_counter()
-        if cfg.chooses_kind:  # both kinds fitted, the better kept (judged on synthetic defects, as fit does)
-            det = fit_either_kind(cfg, split.train, progress=self.opt.progress)
+        if cfg.chooses_kind:  # both kinds fitted, the better kept (as fit does)
+            det = fit_either_kind(cfg, split.train, validation, progress=self.opt.progress)
         else:
-            det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies)
+            det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies,
+                                        validation=validation)
         train_seconds = time.perf_counter() - start
         if self.opt.save_models:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",

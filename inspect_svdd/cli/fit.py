@@ -41,7 +41,9 @@ def kind_line(choice: dict[str, Any]) -> str:
     return (f"model kind: {choice['chosen']} kept over {other} on {judged.get('held_out')} held-out golden images and "
             f"{judged.get('defects')} validation defects ({', '.join(judged.get('families', []))}): "
             f"{rows[choice['chosen']]['escape']:.1%} of the defects pass at its radius against "
-            f"{rows[other]['escape']:.1%}")
+            f"{rows[other]['escape']:.1%}"
+            + ("" if judged.get("families") == ["real"] else
+               "; synthetic defects can favour the wrong kind (docs/local.md): --validate judges on real defective parts"))
 
 
 def _skip(err: InspectError) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspect_svdd.bench.data import LabelledSet, Split, pollute_from_test, pollute_with_classes
+from inspect_svdd.bench.data import LabelledSet, Split, pollute_from_test, pollute_with_classes, validation_from_test
 from inspect_svdd.bench.runner import screening_figures
 
 
@@ -23,6 +23,16 @@ def test_defects_move_from_the_test_set_into_training() -> None:
     assert len(split.test) == 35 and split.test_anomalous.sum() == 25 and len(split.test_groups) == 35
     assert not set(planted[:, 0, 0, 0]) & set(split.test[:, 0, 0, 0])  # moved, not copied
     assert split.facts["pollution"]["count"] == 5
+
+
+def test_validation_defects_are_drawn_out_of_the_test_set() -> None:
+    split = _split()
+    drawn = validation_from_test(split, 6, seed=0)
+    assert len(drawn) == 6 and (drawn[:, 0, 0, 0] >= 10).all()  # defects only
+    assert len(split.test) == 34 and split.test_anomalous.sum() == 24 and split.facts["validation_count"] == 6
+    assert not set(drawn[:, 0, 0, 0]) & set(split.test[:, 0, 0, 0])  # never scored as test images too
+    np.testing.assert_array_equal(drawn, validation_from_test(_split(), 6, seed=0))  # seeded
+    assert len(validation_from_test(_split(), 100, seed=0)) == 29  # one defect always stays to test on
 
 
 def test_other_classes_are_mixed_in() -> None:
