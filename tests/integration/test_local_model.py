@@ -187,6 +187,8 @@ def test_model_kind_auto_keeps_one_kind_with_the_comparison_and_refuses_resume(g
     assert f"{choice['chosen']}, chosen by fit (--model-kind auto)" in info.output
     scored = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(out), "--csv", "-", "-q"])
     assert scored.exit_code == 3 and scored.stdout.count("\n") == 8  # header, six parts, the corrupt file's error row
+    CliRunner().invoke(main, ["evaluate", str(incoming_dir), "-m", str(out), "-o", str(tmp_path / "ev"), "-q"])
+    assert "Model kind chosen by fit" in (tmp_path / "ev" / "report.html").read_text()
     refused = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "again"), *auto, "--resume"])
     assert refused.exit_code != 0 and "--resume is for one model kind's fit" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "again").exists()
