@@ -234,7 +234,8 @@ class RecipeRunner:
         validation = validation_from_test(split, count, seed) if count else None
         start = time.perf_counter()
         if cfg.chooses_kind:  # both kinds fitted, the better kept (as fit does)
-            det = fit_either_kind(cfg, split.train, validation, progress=self.opt.progress)
+            det = fit_either_kind(cfg, split.train, validation, progress=self.opt.progress,
+                                  defects=split.known_anomalies)
         else:
             det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies,
                                         validation=validation)

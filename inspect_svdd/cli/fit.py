@@ -115,7 +115,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     start = time.perf_counter()
     cfg, channels = build_config(kw, config_file)
     if cfg.chooses_kind:
-        _check_auto(resume, defects, pretrained)
+        _check_auto(resume, pretrained)
     if pretrained is not None and channels == "auto":
         from inspect_svdd.layout import AE_JSON, read_json
 
@@ -133,7 +133,7 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     checkpoint = None if det is None else _checkpoint(output, cfg, pretrained, folder.images, bad, resume, quiet)
     try:
         if det is None:
-            det = fit_either_kind(cfg, folder.images, validation, progress=not quiet)
+            det = fit_either_kind(cfg, folder.images, validation, progress=not quiet, defects=bad)
         else:
             det.fit(folder.images, progress=not quiet, defects=bad, checkpoint=checkpoint, validation=validation)
     except KeyboardInterrupt:
@@ -148,11 +148,14 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     click.echo(f"{_written(det, output, parity)}; fit took {elapsed(start)}", err=True)
 
 
-def _check_auto(resume: bool, defects: Path | None, pretrained: Path | None) -> None:
-    """``--model-kind auto`` fits both kinds from scratch in one go: the options of one kind's fit do not apply."""
+def _check_auto(resume: bool, pretrained: Path | None) -> None:
+    """``--model-kind auto`` fits both kinds from scratch in one go: the options of one kind's fit do not apply.
+
+    ``--defects`` is refused by :func:`~inspect_svdd.model.local.fit_either_kind` itself (recipes reach it too).
+    """
     from inspect_svdd.errors import ConfigError
 
-    for flag, given in (("--resume", resume), ("--defects", defects is not None), ("--pretrained", pretrained is not None)):
+    for flag, given in (("--resume", resume), ("--pretrained", pretrained is not None)):
         if given:
             raise ConfigError(f"{flag} is for one model kind's fit; --model-kind auto fits the global and the local "
                               "model from scratch (choose one kind to use it)")

@@ -46,7 +46,7 @@ def detector_for(config: FitConfig) -> DeepSVDD:
 
 
 def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarray | None = None,
-                    progress: bool = True) -> DeepSVDD:
+                    progress: bool = True, defects: np.ndarray | None = None) -> DeepSVDD:
     """``--model-kind auto``: fit the global and the local model on golden ``images``; keep the better one.
 
     Both are judged on the same validation defects at their own radius
@@ -56,8 +56,14 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
     images, of the families the local model never trains on (it learns to
     push out blends, specks and lines, so those would favour it unfairly).
     The kept model records the comparison in ``selection_["model_kind"]``.
+    Real ``defects`` to push out (Deep SAD) train the global model only, so
+    they are refused: the two kinds would not be fitted on the same terms.
     """
     from inspect_svdd.model.selection import UNSEEN_BY_LOCAL, defect_count, judge_kinds, synthetic_defects
+
+    if defects is not None and len(defects):
+        raise ConfigError("--defects is for one model kind's fit; --model-kind auto fits the global and the local "
+                          "model from scratch (choose one kind to use it)")
 
     fitted = {kind: detector_for(config.of_kind(kind)).fit(images, progress, validation=validation)
               for kind in ("global", "local")}

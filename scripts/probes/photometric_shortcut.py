@@ -8,7 +8,7 @@
 2. With MODEL_DIR (a model fitted on DATASET_ROOT's golden images, e.g. by ``recipe run --save-models``): every
    candidate scorer of its selection on the whole test set, and on the test set cut to *the same photo
    conditions*: every good test image, and only the defective ones whose photometric 5-NN distance lies within
-   the good test images' 95th percentile. No image is altered; if a candidate's lead on the whole test set
+   the good test images' 99th or 95th percentile (``CUTS``). No image is altered; if a candidate's lead on the whole test set
    shrinks on the cut one, part of it was the photo conditions, not the defects.
 """
 

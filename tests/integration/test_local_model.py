@@ -192,3 +192,7 @@ def test_model_kind_auto_keeps_one_kind_with_the_comparison_and_refuses_resume(g
     refused = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "again"), *auto, "--resume"])
     assert refused.exit_code != 0 and "--resume is for one model kind's fit" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "again").exists()
+    refused = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "sad"), *auto,
+                                        "--defects", str(incoming_dir / "scratch")])
+    assert refused.exit_code != 0 and "--defects is for one model kind's fit" in refused.output
+    assert "Traceback" not in refused.output and not (tmp_path / "sad").exists()
