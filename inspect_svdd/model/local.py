@@ -59,7 +59,7 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
     Real ``defects`` to push out (Deep SAD) train the global model only, so
     they are refused: the two kinds would not be fitted on the same terms.
     """
-    from inspect_svdd.model.selection import UNSEEN_BY_LOCAL, defect_count, judge_kinds, synthetic_defects
+    from inspect_svdd.model.selection import KIND_RANK, UNSEEN_BY_LOCAL, defect_count, judge_kinds, synthetic_defects
 
     if defects is not None and len(defects):
         raise ConfigError("--defects is for one model kind's fit; --model-kind auto fits the global and the local "
@@ -80,7 +80,7 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
     kept.selection_ = {**kept.selection_, "model_kind": {
         "chosen": chosen, "candidates": rows,
         "judged_on": {"held_out": len(statistics[chosen][0]), "defects": len(bad), "families": sorted(set(families))},
-        "rank": "escape at each model's own radius, then partial AUROC (FPR <= 0.1), then the lighter model"}}
+        "rank": KIND_RANK}}
     return kept
 
 

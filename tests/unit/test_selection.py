@@ -129,6 +129,20 @@ def test_the_model_kind_that_lets_fewer_defects_pass_at_its_own_radius_is_kept()
     assert tie[0] == "global"  # equal figures: the lighter model
 
 
+def test_an_escape_difference_within_chance_leaves_the_model_kind_to_the_partial_auroc() -> None:
+    from inspect_svdd.model.selection import escapes_differ, judge_kinds
+
+    assert not escapes_differ(0.95, 1.0, 20) and escapes_differ(0.05, 0.5, 60) and not escapes_differ(0.0, 0.0, 6)
+    rng = np.random.default_rng(5)
+    good = np.sort(rng.lognormal(0.0, 0.2, 40))
+    r2 = float(good[-1]) * 1.5  # every defect below passes at this radius
+    ranked = np.linspace(good[-4], r2 * 0.99, 20)  # above nearly every good image: ranked well, yet inside R
+    mixed = np.r_[np.linspace(good[0], good[-1], 19), r2 * 2]  # one defect caught, the rest among the good
+    chosen, rows = judge_kinds({"global": (good, mixed, r2), "local": (good, ranked, r2)}, ["real"] * 20)
+    assert [row["escape"] for row in rows] == [1.0, 0.95]  # local lets one more pass: within chance of 20
+    assert chosen == "local" and rows[1]["pauroc_10"] + 0.2 < rows[0]["pauroc_10"]
+
+
 def test_model_kind_auto_fits_both_kinds_and_refuses_what_only_one_kind_takes() -> None:
     auto = FitConfig(local=LocalConfig(model_kind="auto"))
     assert auto.chooses_kind and not auto.is_local
