@@ -64,7 +64,9 @@ def _judged(choice: dict[str, Any], what: str) -> str:
 
 def _kind_choice(choice: dict[str, Any]) -> str:
     """What ``--model-kind auto`` compared: each kind's validation escape at its own radius."""
-    return f"{choice.get('chosen')}, chosen by fit (--model-kind auto) {_judged(choice, 'kind')}"
+    pauroc = "; ".join(f"{r['candidate']} {r['pauroc_10']:.3f}" for r in choice.get("candidates", []))
+    return (f"{choice.get('chosen')}, chosen by fit (--model-kind auto) {_judged(choice, 'kind')}; partial AUROC "
+            f"(FPR <= 0.1): {pauroc}; rank: {choice.get('rank')}")
 
 
 def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:

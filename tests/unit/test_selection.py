@@ -152,3 +152,13 @@ def test_model_kind_auto_fits_both_kinds_and_refuses_what_only_one_kind_takes() 
                 dict(preprocess=PreprocessConfig(image_size=8))):  # too small for the map
         with pytest.raises(ConfigError):
             FitConfig(local=LocalConfig(model_kind="auto"), **bad)  # type: ignore[arg-type]
+
+
+def test_the_fit_log_says_when_the_partial_auroc_chose_the_model_kind() -> None:
+    from inspect_svdd.cli.fit import kind_line
+
+    rows = [{"candidate": "local", "escape": 1.0, "pauroc_10": 0.569}, {"candidate": "global", "escape": 0.95, "pauroc_10": 0.51}]
+    choice = {"chosen": "local", "candidates": rows, "judged_on": {"held_out": 143, "defects": 20, "families": ["real"]}}
+    assert "within chance on 20 defects: the partial AUROC decided, 0.569 against 0.510" in kind_line(choice)
+    rows[1]["escape"] = 0.2  # a clear difference: the escape rate decided, nothing to explain
+    assert "within chance" not in kind_line({**choice, "chosen": "global"})
