@@ -258,8 +258,8 @@ class RecipeRunner:
                                   "trained_with_anomalies": int(det.holdout_.get("defects", 0))}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)
-        if split.planted is not None:
-            result["screening"] = screening_figures(det.screening_, split.planted)
+        if split.planted is not None or det.config.train.drop_suspects:  # a clean folder's drops are its cost
+            result["screening"] = screening_figures(det.screening_, np.asarray([] if split.planted is None else split.planted))
         result["rules"] = {chosen.rule: _rule_result(det, split, test_features[chosen.feature_kind])}
         if "model_kind" in det.selection_:
             result["model_kind"] = det.selection_["model_kind"]

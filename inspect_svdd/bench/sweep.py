@@ -43,8 +43,8 @@ def _rate(name: str, doc: dict[str, Any]) -> float:
 def _screening(runs: list[dict[str, Any]]) -> str:
     figures = [r["screening"] for r in runs if r.get("screening")]
     planted = sum(f["planted"] for f in figures)
-    if not planted:
-        return ""
+    if not planted:  # a clean folder: what screening cost is the good images it dropped
+        return f"none planted, {sum(f['dropped'] for f in figures)} dropped" if figures else ""
     found, flagged = sum(f["found"] for f in figures), sum(f["suspects"] for f in figures)
     return f"{found} of {planted} ({found / planted:.0%}), precision {found / max(flagged, 1):.0%}"
 
@@ -80,6 +80,7 @@ def sweep_markdown(docs: list[tuple[str, dict[str, Any]]], rename: dict[str, str
     screened = {s: {p: _screening(row[p]) for p in rates if p in row} for s, row in cells.items()}
     if any(v for row in screened.values() for v in row.values()):
         lines += ["", "Golden-set screening: planted anomalies flagged (recall), and the share of suspects that were "
-                  "planted (precision), summed over cases and seeds", "", head, rule]
+                  "planted (precision), summed over cases and seeds (on a clean folder: the golden images dropped)",
+                  "", head, rule]
         lines += [f"| {s} | " + " | ".join(row.get(p, "") for p in rates) + " |" for s, row in screened.items()]
     return "\n".join(lines) + "\n"

@@ -80,7 +80,7 @@ def _screening_lines(runs: list[dict[str, Any]]) -> list[str]:
     polluted = [r for r in runs if "screening" in r]
     if not polluted:
         return []
-    lines = ["", "Golden-set screening of the polluted training set (anomalies planted, unlabelled):", "",
+    lines = ["", "Golden-set screening of the training set (anomalies planted, unlabelled; none on a clean folder):", "",
              "| case | seed | planted | suspects | found | recall | precision | dropped and refitted |",
              "|---|---|---|---|---|---|---|---|"]
 

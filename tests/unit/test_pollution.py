@@ -94,6 +94,18 @@ def test_a_sweep_renames_a_setting_that_fixes_its_own_rate() -> None:
     assert "| pollution-5 |" in sweep_markdown(docs)
 
 
+def test_a_sweep_shows_what_screening_dropped_from_a_clean_folder() -> None:
+    from inspect_svdd.bench.runner import screening_figures
+    from inspect_svdd.bench.sweep import sweep_markdown
+
+    clean = screening_figures({"suspects": [4, 9], "before_drop": {"suspects": [4, 9]}, "dropped": [4, 9]}, np.array([]))
+    assert clean["planted"] == 0 and clean["dropped"] == 2
+    doc = _doc("drop", 0.0, [0.9], 0.4)
+    doc["runs"][0]["screening"] = clean
+    text = sweep_markdown([("a", doc), ("b", _doc("drop", 0.05, [0.8], 0.5, found=2))])
+    assert "| drop | none planted, 2 dropped | 2 of 4 (50%), precision 25% |" in text
+
+
 def test_sweep_rename_needs_two_names(tmp_path) -> None:
     import json
 
