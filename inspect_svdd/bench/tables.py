@@ -51,9 +51,10 @@ def markdown(doc: dict[str, Any]) -> str:
             choice = run["model_kind"]
             lines += ["", f"Model kind ({run['case']}, seed {run['seed']}): **{choice['chosen']}** kept; validation "
                           "defects passing at each kind's radius: "
-                          + ", ".join(f"{r['candidate']} {100 * r['escape']:.1f} % (validation AUROC {100 * r['auroc']:.1f})"
-                                      for r in choice["candidates"])
-                          + f" ({choice['judged_on']['defects']} defects: {', '.join(choice['judged_on']['families'])})."]
+                          + ", ".join(f"{r['candidate']} {100 * r['escape']:.1f} % (validation AUROC {100 * r['auroc']:.1f}, "
+                                      f"partial AUROC {100 * r['pauroc_10']:.1f})" for r in choice["candidates"])
+                          + f" ({choice['judged_on']['defects']} defects: {', '.join(choice['judged_on']['families'])})."
+                          + (f" Rank: {choice['rank']}." if "rank" in choice else "")]
     lines += _rules_table(doc["runs"])
     lines += _boundary_table(doc["runs"])
     turned = [r["rotation_score"]["auroc"] for r in doc["runs"] if "rotation_score" in r]

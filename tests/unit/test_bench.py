@@ -254,3 +254,15 @@ def test_image_folder_reader_keeps_the_listed_order_and_rgb(tmp_path: Path) -> N
     assert tuple(data.train[1, 0, 0]) == (200, 10, 10) and data.train.shape == (4, 32, 32, 3)
     assert list(data.test_labels) == [0, 0, 1, 1]  # no list: class by class, sorted names
     assert load_torchvision("cifar10", tmp_path).train.shape == (4, 32, 32, 3)  # the recipe's reader finds it
+
+
+def test_markdown_shows_both_model_kinds_with_the_figure_that_chose() -> None:
+    rows = [{"candidate": "local", "escape": 1.0, "auroc": 0.739, "pauroc_10": 0.569},
+            {"candidate": "global", "escape": 0.95, "auroc": 0.616, "pauroc_10": 0.51}]
+    run = {"case": "all", "seed": 0, "auroc": 0.8, "train_seconds": 1.0,
+           "model_kind": {"chosen": "local", "candidates": rows, "rank": "RULE",
+                          "judged_on": {"defects": 20, "families": ["real"]}}}
+    text = markdown(_doc([run]))
+    assert ("**local** kept; validation defects passing at each kind's radius: local 100.0 % (validation AUROC 73.9, "
+            "partial AUROC 56.9), global 95.0 % (validation AUROC 61.6, partial AUROC 51.0) (20 defects: real). "
+            "Rank: RULE.") in text
