@@ -35,15 +35,13 @@ def selection_line(selection: dict[str, Any]) -> str:
 
 def kind_line(choice: dict[str, Any]) -> str:
     """One line on which model kind ``--model-kind auto`` kept and why."""
-    from inspect_svdd.model.selection import escapes_differ
-
     rows = {r["candidate"]: r for r in choice["candidates"]}
     other = next(k for k in rows if k != choice["chosen"])
     judged = choice.get("judged_on", {})
     kept, beaten = rows[choice["chosen"]], rows[other]
-    why = ("" if escapes_differ(kept["escape"], beaten["escape"], judged.get("defects", 0)) else
-           f" (within chance on {judged.get('defects')} defects: the partial AUROC decided, "
-           f"{kept['pauroc_10']:.3f} against {beaten['pauroc_10']:.3f})")
+    within = f" (within chance on {judged.get('defects')} defects: "
+    why = {"partial AUROC": f"{within}the partial AUROC decided, {kept['pauroc_10']:.3f} against {beaten['pauroc_10']:.3f})",
+           "lighter model": f"{within}the same partial AUROC, so the lighter model)"}.get(choice.get("decided_by", ""), "")
     return (f"model kind: {choice['chosen']} kept over {other} on {judged.get('held_out')} held-out golden images and "
             f"{judged.get('defects')} validation defects ({', '.join(judged.get('families', []))}): "
             f"{kept['escape']:.1%} of the defects pass at its radius against {beaten['escape']:.1%}{why}"

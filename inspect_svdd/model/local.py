@@ -75,12 +75,12 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
                                           UNSEEN_BY_LOCAL)
     statistics = {kind: (np.asarray(det.holdout_["distances"], np.float64), det.distances(bad).astype(np.float64),
                          det._fitted()[2] ** 2) for kind, det in fitted.items()}
-    chosen, rows = judge_kinds(statistics, families)
+    chosen, rows, decided = judge_kinds(statistics, families)
     kept = fitted[chosen]
     kept.selection_ = {**kept.selection_, "model_kind": {
         "chosen": chosen, "candidates": rows,
         "judged_on": {"held_out": len(statistics[chosen][0]), "defects": len(bad), "families": sorted(set(families))},
-        "rank": KIND_RANK}}
+        "rank": KIND_RANK, "decided_by": decided}}
     return kept
 
 

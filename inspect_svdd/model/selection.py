@@ -189,7 +189,7 @@ def escapes_differ(a: float, b: float, n: int, z: float = 2.0) -> bool:
 
 
 def judge_kinds(statistics: dict[str, tuple[np.ndarray, np.ndarray, float]], families: Sequence[str]
-                ) -> tuple[str, list[dict[str, Any]]]:
+                ) -> tuple[str, list[dict[str, Any]], str]:
     """Choose the model kind: each kind's (held-out golden statistics, validation-defect statistics, R**2).
 
     Each kind is judged at its own radius, as the line would meet it: the share
@@ -197,8 +197,9 @@ def judge_kinds(statistics: dict[str, tuple[np.ndarray, np.ndarray, float]], fam
     from the lowest beyond chance (:func:`escapes_differ`; the validation set is
     often a handful of real defects or a few dozen synthetic ones); among the
     kinds within chance of the lowest, the partial AUROC up to 10 % false
-    positives decides, then the lighter model. Returns the chosen kind and the
-    table, chosen first, the rest by escape.
+    positives decides, then the lighter model. Returns the chosen kind, the
+    table (chosen first, the rest by escape) and the figure that decided
+    (``escape``, ``partial AUROC`` or ``lighter model``).
     """
     rows = [figures(kind, good, bad, r2, families, KIND_COST.get(kind, 1))
             for kind, (good, bad, r2) in statistics.items()]
@@ -206,4 +207,6 @@ def judge_kinds(statistics: dict[str, tuple[np.ndarray, np.ndarray, float]], fam
     tied = [row for row in rows if not escapes_differ(row["escape"], lowest, len(families))]
     chosen = min(tied, key=lambda row: (-round(row["pauroc_10"], 9), row["cost"]))
     rest = sorted((row for row in rows if row is not chosen), key=_rank)
-    return chosen["candidate"], [chosen, *rest]
+    best = [row for row in tied if round(row["pauroc_10"], 9) == round(chosen["pauroc_10"], 9)]
+    decided = "escape" if len(tied) == 1 else "partial AUROC" if len(best) == 1 else "lighter model"
+    return chosen["candidate"], [chosen, *rest], decided

@@ -121,12 +121,12 @@ def test_the_model_kind_that_lets_fewer_defects_pass_at_its_own_radius_is_kept()
     families = ["cutpaste", "smudge", "dent"] * 20
     for local_sees in (True, False):
         stats = {"global": (good, blurred if local_sees else sharp, 2.0), "local": (good, sharp if local_sees else blurred, 2.0)}
-        chosen, rows = judge_kinds(stats, families)
+        chosen, rows, _ = judge_kinds(stats, families)
         assert chosen == ("local" if local_sees else "global") == rows[0]["candidate"]
         assert rows[0]["escape"] <= 0.05 < 0.5 <= rows[1]["escape"]
         assert set(rows[0]["escape_per_family"]) == {"cutpaste", "smudge", "dent"}
     tie = judge_kinds({"local": (good, sharp, 2.0), "global": (good, sharp, 2.0)}, families)
-    assert tie[0] == "global"  # equal figures: the lighter model
+    assert tie[0] == "global" and tie[2] == "lighter model"  # equal figures: the lighter model
 
 
 def test_an_escape_difference_within_chance_leaves_the_model_kind_to_the_partial_auroc() -> None:
@@ -138,9 +138,9 @@ def test_an_escape_difference_within_chance_leaves_the_model_kind_to_the_partial
     r2 = float(good[-1]) * 1.5  # every defect below passes at this radius
     ranked = np.linspace(good[-4], r2 * 0.99, 20)  # above nearly every good image: ranked well, yet inside R
     mixed = np.r_[np.linspace(good[0], good[-1], 19), r2 * 2]  # one defect caught, the rest among the good
-    chosen, rows = judge_kinds({"global": (good, mixed, r2), "local": (good, ranked, r2)}, ["real"] * 20)
+    chosen, rows, decided = judge_kinds({"global": (good, mixed, r2), "local": (good, ranked, r2)}, ["real"] * 20)
     assert [row["escape"] for row in rows] == [1.0, 0.95]  # local lets one more pass: within chance of 20
-    assert chosen == "local" and rows[1]["pauroc_10"] + 0.2 < rows[0]["pauroc_10"]
+    assert chosen == "local" and rows[1]["pauroc_10"] + 0.2 < rows[0]["pauroc_10"] and decided == "partial AUROC"
 
 
 def test_model_kind_auto_fits_both_kinds_and_refuses_what_only_one_kind_takes() -> None:
@@ -158,7 +158,9 @@ def test_the_fit_log_says_when_the_partial_auroc_chose_the_model_kind() -> None:
     from inspect_svdd.cli.fit import kind_line
 
     rows = [{"candidate": "local", "escape": 1.0, "pauroc_10": 0.569}, {"candidate": "global", "escape": 0.95, "pauroc_10": 0.51}]
-    choice = {"chosen": "local", "candidates": rows, "judged_on": {"held_out": 143, "defects": 20, "families": ["real"]}}
+    choice = {"chosen": "local", "candidates": rows, "decided_by": "partial AUROC",
+              "judged_on": {"held_out": 143, "defects": 20, "families": ["real"]}}
     assert "within chance on 20 defects: the partial AUROC decided, 0.569 against 0.510" in kind_line(choice)
     rows[1]["escape"] = 0.2  # a clear difference: the escape rate decided, nothing to explain
-    assert "within chance" not in kind_line({**choice, "chosen": "global"})
+    assert "within chance" not in kind_line({**choice, "chosen": "global", "decided_by": "escape"})
+    assert "the lighter model" in kind_line({**choice, "chosen": "global", "decided_by": "lighter model"})
