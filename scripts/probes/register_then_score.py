@@ -6,7 +6,10 @@ R^2, ascending, with and without registration, and the offset found. The model w
 unregistered golden images, so this is an upper-bound sketch of the idea, not a product path; a
 `shifted` defect registers to the centre too, so its offset would need its own tolerance.
 
-    python scripts/probes/register_then_score.py MODEL_DIR
+    python scripts/probes/register_then_score.py MODEL_DIR [GOLDEN_DIR]
+
+GOLDEN_DIR (samples/golden): the golden images whose mean is the reference; pass the model's own
+golden folder (e.g. a one-image folder) so the reference holds nothing the model did not see.
 """
 
 import sys
@@ -24,7 +27,8 @@ torch.set_num_threads(1)
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 det, _ = load_model(sys.argv[1])
 r2 = float(det.radius_) ** 2
-grey = [cv2.cvtColor(decode_image(p), cv2.COLOR_RGB2GRAY).astype(np.float32) for p in list_images(SAMPLES / "golden")]
+golden = Path(sys.argv[2]) if len(sys.argv) > 2 else SAMPLES / "golden"
+grey = [cv2.cvtColor(decode_image(p), cv2.COLOR_RGB2GRAY).astype(np.float32) for p in list_images(golden)]
 reference = np.mean(grey, axis=0)
 window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_32F)
 
