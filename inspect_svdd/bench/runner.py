@@ -31,7 +31,7 @@ from inspect_svdd.bench.data import (
     with_known_anomalies,
 )
 from inspect_svdd.bench.recipe import Recipe
-from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig
+from inspect_svdd.config import SCORE_RULES, FitConfig, PreprocessConfig, TrainConfig
 from inspect_svdd.errors import ConfigError, DatasetError
 from inspect_svdd.evaluate.metrics import at_radius, evaluation, ranking
 from inspect_svdd.io.preprocess import preprocess
@@ -102,6 +102,19 @@ def _rule_result(det: DeepSVDD, split: Split, test_embeddings: torch.Tensor) -> 
     return out
 
 
+def candidate_result(det: DeepSVDD, split: Split, name: str, both: torch.Tensor,
+                     train: TrainConfig | None = None) -> tuple[DeepSVDD, dict[str, Any]]:
+    """A candidate scorer on ``det``'s encoder, its radius set as fit sets it, and its test figures.
+
+    ``name`` as in the selection tables (``knn/stages``, ``fusion:a+b``); ``both`` the test
+    images' embeddings of both feature kinds (``det.embeddings(split.test, kind="both")``,
+    computed once for every candidate); ``train`` changes the radius settings.
+    """
+    other = det.with_rule(candidate_config(det.config.score, name), split.train, train=train)
+    stage_dim = det._fitted()[0].feature_dim("stages")
+    return other, _rule_result(other, split, both[:, feature_slice(other.config.score.feature_kind, stage_dim)])
+
+
 def proxy_table(det: DeepSVDD, split: Split) -> dict[str, Any]:
     """How well fit's validation judged: each candidate's validation figures beside its real test figures.
 
@@ -111,12 +124,9 @@ def proxy_table(det: DeepSVDD, split: Split) -> dict[str, Any]:
     rate at its radius (ties: higher test AUROC).
     """
     both = det.embeddings(split.test, kind="both")
-    stage_dim = det._fitted()[0].feature_dim("stages")
     rows = []
     for row in det.selection_["candidates"]:
-        other = det.with_rule(candidate_config(det.config.score, row["candidate"]), split.train)
-        kind = other.config.score.feature_kind
-        test = _rule_result(other, split, both[:, feature_slice(kind, stage_dim)])
+        _, test = candidate_result(det, split, row["candidate"], both)
         rows.append({**row, "test": {k: test[k] for k in ("auroc", "test_escape_rate", "test_false_reject_rate", "radius")}
                      | ({"groups": test["groups"]} if "groups" in test else {})})
     best = min(rows, key=lambda r: (r["test"]["test_escape_rate"], -r["test"]["auroc"]))

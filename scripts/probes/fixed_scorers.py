@@ -16,24 +16,21 @@ import numpy as np
 import torch
 
 from inspect_svdd.bench.data import load_mvtec
-from inspect_svdd.bench.runner import _rule_result
+from inspect_svdd.bench.runner import candidate_result
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.heads import feature_slice
-from inspect_svdd.model.selection import candidate_config
 
 torch.set_num_threads(1)
 det, _ = load_model(sys.argv[1])
 split, _ = load_mvtec(sys.argv[2], det.config.preprocess, str(det.config.preprocess.channels))
 both = det.embeddings(split.test, kind="both")
-stage_dim = det._fitted()[0].feature_dim("stages")
+train = dataclasses.replace(det.config.train, radius_rule=os.environ.get("RADIUS_RULE", det.config.train.radius_rule))
 for name in sys.argv[3:]:
-    train = dataclasses.replace(det.config.train, radius_rule=os.environ.get("RADIUS_RULE", det.config.train.radius_rule))
-    other = det.with_rule(candidate_config(det.config.score, name), split.train, train=train)
-    test = _rule_result(other, split, both[:, feature_slice(other.config.score.feature_kind, stage_dim)])
+    other, test = candidate_result(det, split, name, both, train)
     print(f"{name:80s} test AUROC {100 * test['auroc']:5.1f}  escape at R {100 * test['test_escape_rate']:5.1f} %  "
           f"false rejects {100 * test['test_false_reject_rate']:5.1f} %")
     if os.environ.get("RANKS"):
-        r2 = float(other.radius_) ** 2
-        stats = other.score_embeddings(both[:, feature_slice(other.config.score.feature_kind, stage_dim)]) / r2 + 1
+        features = both[:, feature_slice(other.config.score.feature_kind, det._fitted()[0].feature_dim("stages"))]
+        stats = other.statistics(features) / float(other.radius_) ** 2
         print("  " + " ".join(f"{split.test_groups[i]}/{i}:{stats[i]:.2f}{'*' if stats[i] > 1 else ''}"
                               for i in np.argsort(stats)))

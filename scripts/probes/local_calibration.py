@@ -45,14 +45,6 @@ paths = [Path(p) for p in loaded.files]  # the loader's order (and only what it 
 raw_test = embed(net, loaded.images, 32)
 groups = np.array([p.parent.name for p in paths])
 labels = groups != "good"
-masks = []
-for path in paths:
-    found = mask_for(path, root / "test") if path.parent.name != "good" else None
-    mask = np.zeros((size, size), bool)
-    if found is not None:
-        mask = cv2.resize((decode_image(found)[:, :, 0] > 127).astype(np.uint8), (size, size),
-                          interpolation=cv2.INTER_NEAREST) > 0
-    masks.append(mask[::4, ::4])
 print(f"model {sys.argv[1]} ({cfg.local.map_calibration} when fitted), {len(train_images)} training images, "
       f"{len(paths)} test images; embedding {time.perf_counter() - start:.0f} s")
 
@@ -72,6 +64,14 @@ if len(sys.argv) > 3 and sys.argv[3] == "smoothing":
         for k in (4, 16, 64):
             print(f"smoothing {smoothing}, top {k:2d} mean  {image_auroc(flat.topk(k, dim=1).values.mean(1).numpy())}")
     sys.exit(0)
+masks = []
+for path in paths:
+    found = mask_for(path, root / "test") if path.parent.name != "good" else None
+    mask = np.zeros((size, size), bool)
+    if found is not None:
+        mask = cv2.resize((decode_image(found)[:, :, 0] > 127).astype(np.uint8), (size, size),
+                          interpolation=cv2.INTER_NEAREST) > 0
+    masks.append(mask[::4, ::4])
 for calibration in ("none", "position", "image"):
     head = MapHead(net.grid, cfg.local.map_smoothing, calibration).fit(raw_train)
     with torch.no_grad():

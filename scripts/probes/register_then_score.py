@@ -42,12 +42,12 @@ def register(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 paths = [p for group in sorted(d for d in (SAMPLES / "incoming").iterdir() if d.is_dir()) for p in list_images(group)]
-rows = []
-for path in paths:
-    image = decode_image(path)
-    moved, offset = register(image)
-    plain, aligned = (det.score(np.stack([preprocess(x, det.config.preprocess)])) / r2 + 1 for x in (image, moved))
-    rows.append((path.parent.name + "/" + path.stem, float(plain[0]), float(aligned[0]), offset))
+images = [decode_image(path) for path in paths]
+registered = [register(image) for image in images]
+plain, aligned = (det.distances(np.stack([preprocess(x, det.config.preprocess) for x in batch])) / r2
+                  for batch in (images, [moved for moved, _ in registered]))
+rows = [(path.parent.name + "/" + path.stem, float(p), float(a), offset)
+        for path, p, a, (_, offset) in zip(paths, plain, aligned, registered, strict=True)]
 for label, column in (("unregistered", 1), ("registered", 2)):
     print(f"{label}: " + " ".join(f"{r[0]}:{r[column]:.2f}{'*' if r[column] > 1 else ''}"
                                   for r in sorted(rows, key=lambda r: r[column])))

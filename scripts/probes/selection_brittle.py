@@ -15,27 +15,23 @@ import numpy as np
 import torch
 
 from inspect_svdd.bench.data import load_mvtec
-from inspect_svdd.bench.runner import _rule_result
+from inspect_svdd.bench.runner import candidate_result
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.augment import with_views
-from inspect_svdd.model.heads import feature_slice
-from inspect_svdd.model.selection import candidate_config
 
 torch.set_num_threads(1)
 det, meta = load_model(sys.argv[1])
 split, _ = load_mvtec(sys.argv[2], det.config.preprocess, str(det.config.preprocess.channels))
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 both = det.embeddings(split.test, kind="both")
-stage_dim = det._fitted()[0].feature_dim("stages")
 t = det.config.train
 print(f"{sys.argv[1]} on {sys.argv[2]}: chosen {meta['selection']['chosen']}; {count} view(s) of each held-out image "
       f"({t.augment})")
 print(f"{'candidate':72s} {'val escape':>10s} {'view FRR':>9s} | {'test AUROC':>10s} {'escape':>7s} {'FRR':>6s}")
+hold = det._split(split.train)[1]  # the fit's deterministic split, the same for every candidate
+views = with_views(hold, t.augment, t.seed + 11, count)[len(hold):]
 for row in meta["selection"]["candidates"]:
-    other = det.with_rule(candidate_config(det.config.score, row["candidate"]), split.train)
-    hold = other._split(split.train)[1]
-    views = with_views(hold, t.augment, t.seed + 11, count)[len(hold):]
+    other, test = candidate_result(det, split, row["candidate"], both)
     view_frr = float(np.mean(other.score(views) > 0))
-    test = _rule_result(other, split, both[:, feature_slice(other.config.score.feature_kind, stage_dim)])
     print(f"{row['candidate']:72s} {100 * row['escape']:9.1f}% {100 * view_frr:8.1f}% | {100 * test['auroc']:10.1f} "
           f"{100 * test['test_escape_rate']:6.1f}% {100 * test['test_false_reject_rate']:5.1f}%")

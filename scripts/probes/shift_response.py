@@ -35,9 +35,8 @@ ANGLES = np.linspace(0, 2 * np.pi, 8, endpoint=False)
 
 def relative_stats(det: DeepSVDD, parts: list[Part], first_seed: int) -> np.ndarray:
     """Statistic / R^2 of the rendered parts (one noise seed each)."""
-    r2 = float(det.radius_) ** 2
     images = np.stack([preprocess(render(p, first_seed + i), det.config.preprocess) for i, p in enumerate(parts)])
-    return (det.score(images) + r2) / r2
+    return det.distances(images) / float(det.radius_) ** 2
 
 
 draws = np.random.default_rng(0).uniform(-2, 2, (100_000, 2))  # the golden parts' shifts (make_samples._good)
