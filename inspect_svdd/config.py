@@ -16,6 +16,7 @@ from inspect_svdd.errors import ConfigError, first_line
 
 Resize = Literal["area", "linear", "nearest"]
 Decode = Literal["full", "reduced"]
+Align = Literal["auto", "on", "off"]
 Objective = Literal["one-class", "soft-boundary", "ocnn"]
 AeKind = Literal["plain", "rcae"]
 OcnnTraining = Literal["joint", "codes"]
@@ -257,6 +258,19 @@ class TrainConfig:
             estimate itself).
         radius_views: augmented views of each held-out image scored besides
             the image itself when setting the radius (0: the images only).
+        align: register every input onto the golden reference before it is
+            scored (phase correlation), so
+            that where a part sits is not what the model learns. ``on``,
+            ``off``, or ``auto``: on when the golden images register well
+            (their median phase-correlation peak at least 0.2 and nine in
+            ten offset by at most 5 % of the input side: a placed part, not
+            a texture). A part further off than the golden images ever were
+            is scored unmoved, so a misplaced part still fails.
+        align_gain: with alignment, register exposure too: each input is
+            scaled to the reference's mean brightness (within 1.5 times the
+            golden images' own range, at least 15 %), as the ``jitter``
+            augmentation already calls such changes normal. Off when an
+            overall brightness change is itself a defect.
         augment: augmentation preset name or path of an albumentations file.
         augment_factor: augmented copies of each golden image per epoch.
         anomalies: synthetic defects made from the golden images during the
@@ -321,6 +335,8 @@ class TrainConfig:
     radius_rule: RadiusRule = "lognormal"
     radius_confidence: float = 0.9
     radius_views: int = 0
+    align: Align = "auto"
+    align_gain: bool = True
     augment: str = "jitter"
     augment_factor: int = 2
     anomalies: str = "none"
@@ -364,6 +380,8 @@ class TrainConfig:
                               f"weight decay {self.ae_weight_decay}, {self.weight_decay}")
         if self.min_steps < 0 or self.ae_min_steps < 0:
             raise ConfigError(f"minimum step counts must be >= 0, got {self.ae_min_steps}, {self.min_steps}")
+        if self.align not in ("auto", "on", "off"):
+            raise ConfigError(f"align must be auto, on or off, got {self.align!r}")
         if self.radius_rule not in ("quantile", "lognormal", "tail") or self.radius_views < 0:
             raise ConfigError(f"radius rule must be quantile, lognormal or tail with views >= 0, got {self.radius_rule!r}, "
                               f"{self.radius_views}")
@@ -599,7 +617,7 @@ class FitConfig:
 
 SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "train": TrainConfig, "score": ScoreConfig,
                              "local": LocalConfig}
-PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "seed")
+PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "align", "align_gain", "seed")
 
 
 def input_label(preprocess: dict[str, Any]) -> str:

@@ -102,6 +102,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "selection": json.dumps({"chosen": det.selection_.get("chosen"),
                                  "candidates": {r["candidate"]: r["escape"] for r in det.selection_.get("candidates", [])}}),
         "radius_rule": json.dumps(det.holdout_.get("radius", {})),
+        "alignment": json.dumps(det.alignment_),  # with reference_png: the registration every input goes through
         "train_files_sha256": str(record.get("training", {}).get("files_sha256", "")),
         "seed": str(det.config.train.seed),
         "fingerprint": str(record.get("fingerprint", "")),

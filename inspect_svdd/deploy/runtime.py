@@ -23,6 +23,7 @@ import numpy as np
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, InspectError, ModelError, first_line
+from inspect_svdd.io.align import aligner_from
 from inspect_svdd.io.images import decode_bytes
 from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.layout import FORMAT_VERSION, META_PREFIX, MODEL_JSON, READABLE_FORMATS
@@ -112,6 +113,7 @@ class OnnxScorer:
             self.drift_reference = float(drift) if drift else None
             reference = self.metadata.get("reference_png")
             self.reference = decode_bytes(base64.b64decode(reference), f"{self.path} reference image") if reference else None
+            self.aligner = aligner_from(json.loads(self.metadata.get("alignment") or "{}"), self.reference, f"{self.path}")
         except (InspectError, TypeError, ValueError, AttributeError) as exc:  # e.g. keys from a newer inspect-svdd
             raise ModelError(f"{self.path}: invalid model metadata ({first_line(exc)})") from None
 
@@ -126,8 +128,8 @@ class OnnxScorer:
             )
 
     def distances(self, batch: np.ndarray) -> np.ndarray:
-        """Squared distances of a uint8 (N, S, S, C) batch."""
-        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        """Squared distances of a uint8 (N, S, S, C) batch (registered first when the model aligns)."""
+        batch = self._inputs(batch)
         return self.session.run(["distance"], {"images": batch})[0].astype(np.float64)
 
     def maps(self, batch: np.ndarray) -> np.ndarray:
@@ -138,8 +140,13 @@ class OnnxScorer:
         """
         if not self.has_map:
             raise ModelError(f"{self.path}: this model has no anomaly map output (only local models have one)")
-        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        batch = self._inputs(batch)
         return self.session.run(["map"], {"images": batch})[0].astype(np.float64)
+
+    def _inputs(self, batch: np.ndarray) -> np.ndarray:
+        """The uint8 batch as the graph takes it: registered onto the reference when the model aligns."""
+        batch = np.ascontiguousarray(batch, dtype=np.uint8)
+        return batch if self.aligner is None else self.aligner(batch)
 
     def score(self, batch: np.ndarray, radius: float | None = None) -> np.ndarray:
         """``distance - R**2`` per image (> 0: fail); ``radius`` overrides the model's."""

@@ -33,7 +33,8 @@ def gradcam(det: DeepSVDD, images: np.ndarray) -> np.ndarray:
     encoder.eval()
     handle = encoder.features[-1].register_forward_hook(keep)
     try:
-        statistic = head(encoder.features_of(torch.from_numpy(np.ascontiguousarray(images)), det.config.score.feature_kind))
+        inputs = np.ascontiguousarray(det._inputs(images))  # registered, as scoring sees them
+        statistic = head(encoder.features_of(torch.from_numpy(inputs), det.config.score.feature_kind))
         statistic.sum().backward()
     finally:
         handle.remove()

@@ -24,6 +24,7 @@ import torch
 from inspect_svdd import __version__
 from inspect_svdd.config import FitConfig
 from inspect_svdd.errors import InspectError, ModelError, first_line
+from inspect_svdd.io.align import aligner_from
 from inspect_svdd.io.images import decode_image, encode_png
 from inspect_svdd.layout import (
     AE_JSON,
@@ -121,6 +122,7 @@ def save_model(det: DeepSVDD, directory: str | Path, training: dict[str, Any] | 
         "radius": radius,
         "score_rule": _score_record(det, head),
         "selection": det.selection_,
+        "alignment": det.alignment_,
         "screening": det.screening_,
         "schedule": det.schedule_,
         "normalisation": encoder.adapter.describe(),
@@ -219,6 +221,8 @@ def load_model(directory: str | Path) -> tuple[DeepSVDD, dict[str, Any]]:
     det.screening_ = dict(data.get("screening") or {})
     if (directory / REFERENCE_IMAGE).is_file():  # models before heat maps have none
         det.reference_ = decode_image(directory / REFERENCE_IMAGE)
+    det.alignment_ = dict(data.get("alignment") or {})  # models before registration have none: off
+    det.aligner_ = aligner_from(det.alignment_, det.reference_, f"{directory}")
     return det, data
 
 

@@ -18,6 +18,7 @@ import torch
 
 from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError, DatasetError
+from inspect_svdd.io.align import Aligner, fit_aligner
 from inspect_svdd.model.augment import build_pipeline, expand, with_views
 from inspect_svdd.model.checkpoint import Checkpoint
 from inspect_svdd.model.heads import ScoreHead, check_golden_count
@@ -95,6 +96,8 @@ class DeepSVDD:
         self.screening_: dict[str, Any] = {}  # golden images far outside the rest (indices into fit's images)
         self.split_: tuple[np.ndarray, np.ndarray] | None = None  # (training, held-out) indices of the last split
         self.reference_: np.ndarray | None = None  # the golden images' mean input: a nominal part for heat maps
+        self.aligner_: Aligner | None = None  # registers each input onto reference_ before the network (None: off)
+        self.alignment_: dict[str, Any] = {}  # how fit decided on registration, and its offset limit
         self.rotation_head_: torch.nn.Module | None = None  # the auxiliary task's head (benchmarks; not saved)
         self.noise_: torch.Tensor | None = None  # RCAE's noise part of each training view (not saved)
         self._ae_from_fit = False  # True when fit pretrained the autoencoder itself: a refit pretrains again
@@ -124,6 +127,24 @@ class DeepSVDD:
         self.split_ = None if grow else (train_idx, hold_idx)
         return images[train_idx], images[hold_idx]
 
+    def _fit_alignment(self, images: np.ndarray) -> np.ndarray:
+        """Decide on registration from the golden ``images`` (``align``); return them registered."""
+        self.aligner_, self.alignment_ = fit_aligner(images, self.config.train.align, self.config.train.align_gain)
+        return self._inputs(images)
+
+    def _inputs(self, images: np.ndarray) -> np.ndarray:
+        """uint8 NHWC images as the network sees them: registered onto the reference when alignment is on."""
+        return images if self.aligner_ is None else self.aligner_(images)
+
+    def _optional_inputs(self, images: np.ndarray | None) -> np.ndarray | None:
+        return None if images is None else self._inputs(images)
+
+    def _nominal(self, train_images: np.ndarray) -> np.ndarray:
+        """The reference image: the aligner's, or the training images' mean input."""
+        if self.aligner_ is not None:
+            return self.aligner_.reference
+        return train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+
     def _tiles(self, images: np.ndarray) -> np.ndarray:
         """The network inputs of uint8 NHWC images: the images themselves, or their tiles for a tiled model."""
         p = self.config.preprocess
@@ -132,6 +153,7 @@ class DeepSVDD:
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
         """Pretrain the autoencoder on the training split of ``images``."""
         self._check_images(images)
+        images = self._fit_alignment(images)
         self._pretrain(self._tiles(self._split(images)[0]), progress)
         self._ae_from_fit = False  # given by the caller: every fit starts from it
         return self
@@ -209,8 +231,8 @@ class DeepSVDD:
             encoder, center = sub._fitted()[0], sub.center_
             assert center is not None  # set by the fit
             trained = images[rest] if sub.split_ is None else images[rest][sub.split_[0]]  # None: grown from a few
-            bank = embed(encoder, sub._tiles(trained), kind="both")
-            unseen = embed(encoder, sub._tiles(images[fold]), kind="both")
+            bank = embed(encoder, sub._tiles(sub._inputs(trained)), kind="both")
+            unseen = embed(encoder, sub._tiles(sub._inputs(images[fold])), kind="both")
             for name, (_, other) in golden_statistics(self.config.score, CANDIDATES, center, bank, unseen,
                                                       encoder.feature_dim("stages"), self.config.preprocess.tiles).items():
                 tables.setdefault(name, np.empty(len(images)))[fold] = other
@@ -273,6 +295,8 @@ class DeepSVDD:
                 raise ConfigError("real defects cannot train a tiled model: most tiles of a defective part are good")
             if self.config.train.objective == "ocnn":
                 raise ConfigError("OCNN trains on golden images alone: --defects is for the Deep SVDD objectives")
+        images = self._fit_alignment(images)
+        defects, validation = self._optional_inputs(defects), self._optional_inputs(validation)
         t = self.config.train
         train_images, hold_images = self._split(images)
         train_tiles = self._tiles(train_images)
@@ -312,7 +336,7 @@ class DeepSVDD:
         self.history_ = pretrain_history + history
         self._set_radius(train_images, hold_images, learned_r)
         self.holdout_["defects"] = 0 if defects is None else len(defects)
-        self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+        self.reference_ = self._nominal(train_images)
         self._screen(train_images, hold_images)
         return self
 
@@ -361,12 +385,22 @@ class DeepSVDD:
     def _bank(self, train_tiles: np.ndarray) -> np.ndarray:
         """The images the scoring rule is fitted on: the training images and ``bank_views`` augmented views of each."""
         t = self.config.train
-        return with_views(train_tiles, t.augment, t.seed + 4, self.config.score.bank_views)
+        return self._registered_views(train_tiles, t.seed + 4, self.config.score.bank_views)
 
     def _radius_views(self, images: np.ndarray) -> np.ndarray:
         """The held-out images plus ``radius_views`` augmented views of each (seeded)."""
         t = self.config.train
-        return with_views(images, t.augment, t.seed + 3, t.radius_views)
+        return self._registered_views(images, t.seed + 3, t.radius_views)
+
+    def _registered_views(self, images: np.ndarray, seed: int, count: int) -> np.ndarray:
+        """``images`` (as they are) and ``count`` augmented views of each, the views registered as scoring would.
+
+        Tiles of a tiled model are cut after registration: their views stay as drawn.
+        """
+        out = with_views(images, self.config.train.augment, seed, count)
+        if self.aligner_ is None or len(out) == len(images) or self.config.preprocess.tiles > 1:
+            return out
+        return np.concatenate([images, self.aligner_(out[len(images):])])
 
     def _set_radius(self, train_images: np.ndarray, hold_images: np.ndarray, learned_r: float) -> None:
         """Set R from the held-out statistics (or the soft-boundary R for the paper's rule) and record how."""
@@ -391,7 +425,7 @@ class DeepSVDD:
             "count": len(hold_images),
             "train_count": len(train_images),
             "views": len(views),
-            "distances": [round(float(d), 6) for d in stats[:n_images]],
+            "distances": [float(f"{d:.7g}") for d in stats[:n_images]],  # significant digits: R^2 may be 1e-4
             "false_reject_rate": float(np.mean(stats[:n_images] > radius**2)),
             "views_false_reject_rate": float(np.mean(stats > radius**2)),
             "radius": facts,
@@ -417,6 +451,9 @@ class DeepSVDD:
         if score.rule == "ocnn":
             raise ConfigError("the OC-NN hyperplane is trained with the encoder; with_rule cannot fit it")
         other = DeepSVDD(dataclasses.replace(self.config, score=score, train=train))
+        other.aligner_, other.alignment_, other.reference_ = self.aligner_, self.alignment_, self.reference_
+        images = self._inputs(images)
+        validation = self._optional_inputs(validation)
         train_images, hold_images = other._split(images)
         other.encoder_, other.center_, other.history_ = encoder, self.center_, self.history_
         other.head_ = other._fit_head(encoder, self.center_, other._tiles(train_images), hold_images, validation)
@@ -436,7 +473,8 @@ class DeepSVDD:
         (pooled stage outputs); default: what this detector's rule uses.
         """
         self._check_images(images)
-        return embed(self._fitted()[0], self._tiles(images), batch_size, kind or self.config.score.feature_kind)
+        return embed(self._fitted()[0], self._tiles(self._inputs(images)), batch_size,
+                     kind or self.config.score.feature_kind)
 
     def turn_losses(self, images: np.ndarray) -> np.ndarray:
         """The rotation task's loss of each image over its four turns (a benchmark score; the head is not saved)."""

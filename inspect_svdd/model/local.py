@@ -176,7 +176,7 @@ class LocalSVDD(DeepSVDD):
             raise ConfigError("--defects trains the global model (Deep SAD); the local model draws its own defects "
                               "with masks")
         cfg = self.config
-        train_images, hold_images = self._split(images)
+        train_images, hold_images = self._split(self._fit_alignment(images))
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
         net.adapter.fit_stats(train_images)
@@ -187,7 +187,7 @@ class LocalSVDD(DeepSVDD):
         self.selection_ = {"chosen": "local map", "note": "the largest cell of the calibrated anomaly map"}
         self._set_radius(train_images, hold_images, 0.0)
         self.holdout_["defects"] = 0
-        self.reference_ = train_images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+        self.reference_ = self._nominal(train_images)
         return self
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
@@ -198,7 +198,7 @@ class LocalSVDD(DeepSVDD):
     def embeddings(self, images: np.ndarray, batch_size: int = 32, kind: str | None = None) -> torch.Tensor:
         """The flattened distance maps (before smoothing and calibration): N x cells."""
         self._check_images(images)
-        return embed(self._fitted()[0], images, batch_size, "map")
+        return embed(self._fitted()[0], self._inputs(images), batch_size, "map")
 
     def maps(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """The anomaly maps of uint8 NHWC images: N x rows/4 x columns/4 of the input, as the ONNX ``map`` output."""
