@@ -16,5 +16,7 @@ def info(model: Path) -> None:
     """Print what MODEL is: data, settings, radius, held-out figures, fit time, versions, ONNX pairing."""
     from inspect_svdd.deploy.info import describe
 
-    for label, text in describe(model):
-        click.echo(f"{label + ':':13s}{text}")
+    lines = describe(model)
+    width = max(len(label) for label, _ in lines) + 2
+    for label, text in lines:
+        click.echo(f"{label + ':':{width}s}{text}")

@@ -5,6 +5,7 @@ torch-free (json and ONNX Runtime only), so ``inspect-svdd info`` works with the
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,20 @@ def _screening(record: dict[str, Any]) -> str:
             f"{files('suspects')}{dropped}; most typical: {files('most_typical')}; least typical: {files('least_typical')}")
 
 
+def _registration(facts: dict[str, Any]) -> str:
+    """Whether inputs are shifted onto the golden reference, within which limits, and why fit decided so."""
+    if not facts:
+        return "off (a model from before registration)"
+    why = (f"golden median correlation peak {facts['median_peak']}, nine in ten offset by at most "
+           f"{facts['offset_p90']} px") if "median_peak" in facts else ""
+    if not facts.get("aligned"):
+        return f"off (--align {facts.get('mode')}{'; ' + why if why else ''})"
+    gain = facts.get("gain_limit", 0.0)
+    exposure = f", exposure within {math.exp(gain) - 1:.0%}" if gain else ", exposure left alone"
+    return (f"on (--align {facts.get('mode')}; {why}): offsets up to {facts['limit']} px corrected{exposure}; "
+            "a part further off is scored where it is")
+
+
 def describe(directory: str | Path) -> list[tuple[str, str]]:
     """``(label, text)`` lines describing the model in ``directory``.
 
@@ -129,6 +144,7 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"{len(training.get('skipped', []))} skipped; "
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
+        ("registration", _registration(data.get("alignment") or {})),
         ("training", _training(data, train, local)),
         *([("model kind", _kind_choice(data["selection"]["model_kind"]))]
           if (data.get("selection") or {}).get("model_kind") else []),

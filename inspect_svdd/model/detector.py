@@ -121,8 +121,9 @@ class DeepSVDD:
         min_train = max(MIN_TRAIN_IMAGES, score.k + 1)  # k-NN needs k other golden images (any rule: one split)
         grow = len(images) < t.min_holdout + min_train and t.augment != "none"
         self.expanded_from_ = len(images) if grow else None  # reset on every split, so a refit never reports stale growth
-        if grow:
-            images = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
+        if grow:  # the copies registered as scoring would register such a part (the originals already are)
+            grown = expand(images, build_pipeline(t.augment, t.seed), MIN_EXPANDED, t.seed)
+            images = np.concatenate([images, self._inputs(grown[len(images):])])
         train_idx, hold_idx = split_holdout(len(images), t.holdout, t.min_holdout, t.seed, min_train)
         self.split_ = None if grow else (train_idx, hold_idx)
         return images[train_idx], images[hold_idx]

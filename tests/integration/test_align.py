@@ -30,6 +30,8 @@ def test_fit_registers_placed_parts_and_both_backends_carry_it(model_dir: Path) 
     assert onnx.aligner is not None and torch_backend.det.aligner_ is not None
     assert onnx.aligner.limit == torch_backend.det.aligner_.limit == record["limit"]
     np.testing.assert_array_equal(onnx.aligner.reference, torch_backend.det.aligner_.reference)
+    shown = CliRunner().invoke(main, ["info", str(model_dir)]).stdout
+    assert f"registration:     on (--align auto; golden median correlation peak {record['median_peak']}" in shown
 
 
 def test_a_moved_part_scores_as_at_its_place_through_both_backends(model_dir: Path) -> None:
@@ -61,6 +63,7 @@ def test_align_off_fits_without_registration(golden_dir: Path, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert json.loads((out / "model.json").read_text())["alignment"] == {"mode": "off", "aligned": False}
     assert OnnxScorer(out / "model.onnx").aligner is None and TorchBackend.load(out).det.aligner_ is None
+    assert "registration:     off (--align off)" in CliRunner().invoke(main, ["info", str(out)]).stdout
 
 
 def test_a_registering_model_without_its_reference_is_one_clear_line(model_dir: Path, tmp_path: Path) -> None:
