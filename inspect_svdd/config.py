@@ -259,13 +259,13 @@ class TrainConfig:
         radius_views: augmented views of each held-out image scored besides
             the image itself when setting the radius (0: the images only).
         align: register every input onto the golden reference before it is
-            scored (phase correlation), so
-            that where a part sits is not what the model learns. ``on``,
-            ``off``, or ``auto``: on when the golden images register well
-            (their median phase-correlation peak at least 0.2 and nine in
-            ten offset by at most 5 % of the input side: a placed part, not
-            a texture). A part further off than the golden images ever were
-            is scored unmoved, so a misplaced part still fails.
+            scored (phase correlation), so that where a part sits is not
+            what the model learns. ``on``, ``off``, or ``auto``: on when the
+            golden images register well (their median phase-correlation
+            peak at least 0.2 and 99 in 100 offset by at most 5 % of the
+            input side: a part held in place, not a texture, nor a part that
+            turns). A part further off than 1.5 times the golden images'
+            range is scored unmoved, so a misplaced part still fails.
         align_gain: with alignment, register exposure too: each input is
             scaled to the reference's mean brightness (within 1.5 times the
             golden images' own range, at least 15 %), as the ``jitter``

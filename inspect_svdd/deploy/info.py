@@ -110,8 +110,8 @@ def _registration(facts: dict[str, Any]) -> str:
     """Whether inputs are shifted onto the golden reference, within which limits, and why fit decided so."""
     if not facts:
         return "off (a model from before registration)"
-    why = (f"golden median correlation peak {facts['median_peak']}, nine in ten offset by at most "
-           f"{facts['offset_p90']} px") if "median_peak" in facts else ""
+    why = (f"golden median correlation peak {facts['median_peak']}, 99 in 100 offset by at most "
+           f"{facts['offset_p99']} px") if "median_peak" in facts else ""
     if not facts.get("aligned"):
         return f"off (--align {facts.get('mode')}{'; ' + why if why else ''})"
     gain = facts.get("gain_limit", 0.0)
