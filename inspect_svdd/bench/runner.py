@@ -265,6 +265,7 @@ class RecipeRunner:
                                   "test_escape_rate": float(np.mean(scores[split.test_anomalous] <= 0)),
                                   "score_std": float(np.std(scores)), "config": cfg.to_dict(),
                                   "chosen_config": det.config.to_dict(), "schedule": det.schedule_,
+                                  "alignment": det.alignment_,
                                   "trained_with_anomalies": int(det.holdout_.get("defects", 0))}
         if self.recipe.dataset == "folder":
             result["groups"] = per_group(split, scores)

@@ -35,7 +35,8 @@ window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_32F)
 
 def register(image: np.ndarray) -> tuple[np.ndarray, float]:
     """The image shifted onto the golden mean, and the length of the shift in pixels."""
-    (dx, dy), _ = cv2.phaseCorrelate(reference, cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32), window)
+    (dx, dy), _ = cv2.phaseCorrelate(reference.copy(), cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32),
+                                     window)  # phaseCorrelate windows its inputs in place: a copy each time
     m = np.float32([[1, 0, -dx], [0, 1, -dy]])
     moved = cv2.warpAffine(image, m, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return moved, float(np.hypot(dx, dy))

@@ -4,13 +4,15 @@ Slow (the default fit takes one to two minutes on 2 CPU cores) but it is the
 test that says the product works. It asserts what a working model gives on any
 CPU of this kind and any seed, not verdicts at the boundary: how training goes
 depends on the float path (threads, CPU), and so does how many good parts land
-just outside the radius. Measured with the defaults (k-NN score, 10 + 50 epochs):
+just outside the radius. Measured with the defaults (each part registered onto the golden
+reference, the scorer chosen by fit; recipes/results/align/samples-toolkit-full.md):
 
-* seeds 0, 1, 2 with one torch thread: AUROC 0.997 / 0.979 / 0.992; defects
-  passing 0 / 1 / 0 of 24; good parts rejected 2 / 1 / 4 of 16;
-* seed 0 with two threads (make demo on a clean clone): AUROC 0.990, no defect
-  passing (the weakest at 2.9 R^2), 4 good parts rejected (at 1.20, 1.25, 1.29 and 8.2 R^2);
-* with the optimiser steps removed from both training loops (checked once): AUROC 0.880.
+* seeds 0, 1, 2 with one torch thread: AUROC 1.000 on each; no defect passing;
+  good parts rejected 1 / 0 / 1 of 16;
+* seed 0 with two threads (the CLI fit): no defect passing (the weakest at 10.1 R^2),
+  1 good part rejected (hard_good_000 at 1.16 R^2);
+* before registration (k-NN score): AUROC 0.979-0.997, up to 1 defect passing and 4 good parts rejected;
+* with the optimiser steps removed from both training loops (checked once, before registration): AUROC 0.880.
 """
 
 from __future__ import annotations
@@ -53,14 +55,15 @@ def test_default_fit_on_samples_meets_the_bar(sample_model: tuple[Path, str]) ->
     defects = [r for r in rows if Path(r["path"]).parent.name != "good"]
     good = [r for r in rows if Path(r["path"]).parent.name == "good"]
     auroc = roc_auc_score([r in defects for r in rows], [float(r["score"]) for r in rows])
-    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
+    assert auroc >= 0.97, f"AUROC {auroc:.3f}"
     missed = [r["path"] for r in defects if r["verdict"] != "fail"]
-    assert len(missed) <= 2, f"defects that passed: {missed}"
+    assert len(missed) <= 1, f"defects that passed: {missed}"
     rejected = [r["path"] for r in good if r["verdict"] != "pass"]
-    assert len(rejected) <= 6, f"good parts rejected: {rejected}"
+    assert len(rejected) <= 3, f"good parts rejected: {rejected}"
+    assert all(r["verdict"] == "fail" for r in defects if "shifted" in r["path"])  # beyond the limit: not moved back
     r2 = float(rows[0]["radius"]) ** 2  # the typical part sits well on its side of the boundary
-    assert np.median([float(r["distance"]) for r in good]) < r2  # measured 0.67 R^2 (make demo)
-    assert np.median([float(r["distance"]) for r in defects]) > 2 * r2  # measured 36 R^2
+    assert np.median([float(r["distance"]) for r in good]) < r2  # measured 0.62-0.81 R^2 (CLI fits, seeds 0-2)
+    assert np.median([float(r["distance"]) for r in defects]) > 2 * r2  # measured 60-94 R^2
 
 
 def test_backends_agree_on_samples(sample_model: tuple[Path, str]) -> None:
