@@ -106,10 +106,22 @@ class Aligner:
 
 
 def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """``image`` moved by ``(dx, dy)`` pixels (bilinear, edges repeated), same shape and dtype."""
-    matrix = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
-    moved = cv2.warpAffine(image, matrix, image.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return moved.reshape(image.shape)
+    """uint8 HxWxC ``image`` moved by ``(dx, dy)`` pixels (bilinear, edges repeated), same shape and dtype.
+
+    In float64 numpy rather than OpenCV's warpAffine, whose fixed-point rounding changed between
+    OpenCV 5.0 and 5.1 (up to 2 grey levels on some pixels): the torch-free runtime, installed with
+    whatever OpenCV its line PC gets, must register exactly as training did.
+    """
+    rows, cols = image.shape[:2]
+    x, y = np.arange(cols) - dx, np.arange(rows) - dy
+    x0, y0 = np.floor(x), np.floor(y)
+    wx, wy = (x - x0)[None, :, None], (y - y0)[:, None, None]
+    left, right = np.clip(x0.astype(int), 0, cols - 1), np.clip(x0.astype(int) + 1, 0, cols - 1)
+    top, bottom = np.clip(y0.astype(int), 0, rows - 1), np.clip(y0.astype(int) + 1, 0, rows - 1)
+    f = image.astype(np.float64)
+    upper = f[top][:, left] * (1 - wx) + f[top][:, right] * wx
+    lower = f[bottom][:, left] * (1 - wx) + f[bottom][:, right] * wx
+    return np.clip(np.rint(upper * (1 - wy) + lower * wy), 0, 255).astype(np.uint8)
 
 
 def fit_aligner(images: np.ndarray, mode: str = "auto", gain: bool = True) -> tuple[Aligner | None, dict[str, Any]]:

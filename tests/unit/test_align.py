@@ -78,3 +78,14 @@ def test_measuring_an_offset_changes_nothing_and_repeats_exactly() -> None:
     assert aligner.offset(part) == aligner.offset(part)
     np.testing.assert_array_equal(aligner.reference, kept_reference)
     np.testing.assert_array_equal(part, kept_part)
+
+
+def test_shift_is_exact_bilinear_with_edges_repeated() -> None:
+    """numpy, not OpenCV's fixed-point warp, so every OpenCV version registers to the same pixels."""
+    image = np.arange(64, dtype=np.uint8).reshape(8, 8, 1) * 3
+    whole = shift(image, 1.0, 0.0)
+    np.testing.assert_array_equal(whole[:, 1:], image[:, :-1])
+    np.testing.assert_array_equal(whole[:, 0], image[:, 0])  # the edge column repeated
+    half = shift(image, 0.0, 0.5).astype(float)
+    np.testing.assert_array_equal(half[1:], np.rint((image[1:].astype(float) + image[:-1]) / 2))
+    np.testing.assert_array_equal(shift(image, 0.0, 0.0), image)
