@@ -8,7 +8,7 @@ just outside the radius. Measured with the defaults (each part registered onto t
 reference, the scorer chosen by fit; recipes/results/align/samples-toolkit-full.md):
 
 * seeds 0, 1, 2 with one torch thread: AUROC 1.000 on each; no defect passing;
-  good parts rejected 1 / 0 / 1 of 16;
+  good parts rejected 1 / 0 / 0 of 16 (1 / 0 / 1 with OpenCV's warp before the numpy shift);
 * seed 0 with two threads (the CLI fit): no defect passing (the weakest at 10.1 R^2),
   1 good part rejected (hard_good_000 at 1.16 R^2);
 * before registration (k-NN score): AUROC 0.979-0.997, up to 1 defect passing and 4 good parts rejected;
