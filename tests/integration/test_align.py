@@ -14,7 +14,7 @@ from inspect_svdd.deploy.runtime import OnnxScorer
 from inspect_svdd.deploy.torch_backend import TorchBackend
 from inspect_svdd.io.align import shift
 from inspect_svdd.io.preprocess import preprocess
-from tests.conftest import FAST_FIT, draw_part, write_rgb
+from tests.conftest import draw_part, write_rgb
 
 
 def _parts(scorer: OnnxScorer | TorchBackend, moves: list[tuple[float, float]]) -> np.ndarray:
@@ -57,10 +57,8 @@ def test_a_part_beyond_the_limit_is_scored_where_it_is(model_dir: Path) -> None:
     np.testing.assert_allclose(onnx.distances(batch), onnx.session.run(["distance"], {"images": batch})[0], rtol=1e-6)
 
 
-def test_align_off_fits_without_registration(golden_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "m"
-    result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--align", "off", *FAST_FIT])
-    assert result.exit_code == 0, result.output
+def assert_fitted_without_registration(out: Path) -> None:
+    """A model fitted with ``--align off`` (test_onnx's --no-onnx test fits one) records, exports and shows it so."""
     assert json.loads((out / "model.json").read_text())["alignment"] == {"mode": "off", "aligned": False}
     assert OnnxScorer(out / "model.onnx").aligner is None and TorchBackend.load(out).det.aligner_ is None
     assert "registration:     off (--align off)" in CliRunner().invoke(main, ["info", str(out)]).stdout

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from inspect_svdd.cli import main
 from tests.conftest import FAST_FIT, REPO, SAMPLES, assert_same_verdicts, draw_part
+from tests.integration.test_align import assert_fitted_without_registration
 
 
 def test_onnx_file_is_valid_and_self_describing(model_dir: Path) -> None:
@@ -212,8 +213,9 @@ def test_model_json_and_onnx_are_bound_and_a_stranger_is_refused(model_dir: Path
 
 def test_fit_without_onnx_removes_the_stale_onnx_file(golden_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
-    assert CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), *FAST_FIT]).exit_code == 0
+    assert CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--align", "off", *FAST_FIT]).exit_code == 0
     assert (out / "model.onnx").is_file()
+    assert_fitted_without_registration(out)  # --align off, checked on this fit rather than paying for another
     result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), "--no-onnx", "--seed", "1", *FAST_FIT])
     assert result.exit_code == 0 and not (out / "model.onnx").exists()
     result = CliRunner().invoke(main, ["score", str(SAMPLES / "incoming" / "good"), "-m", str(out), "--csv", "-"])

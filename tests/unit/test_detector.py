@@ -42,12 +42,15 @@ def test_fitted_attributes_and_rules(fitted: DeepSVDD, images: np.ndarray) -> No
     assert [h["stage"] for h in fitted.history_] == ["pretrain", "svdd", "svdd"]
 
 
-def test_radius_lies_beyond_every_heldout_view_with_the_rule_recorded(fitted: DeepSVDD) -> None:
+def test_radius_lies_at_or_beyond_the_heldout_quantile_with_the_rule_recorded(fitted: DeepSVDD) -> None:
+    """The log-normal radius is never below the empirical 99 % quantile; with 5 held-out views that is
+    interpolated just below the largest, so one view may lie beyond it (fit_radius's contract, not the max)."""
     hold = np.array(fitted.holdout_["distances"])
     facts = fitted.holdout_["radius"]
     assert facts["rule"] == "lognormal" and facts["n"] == fitted.holdout_["views"] == 5
     assert fitted.radius_ == pytest.approx(max(facts["fitted_radius"], facts["empirical_radius"]))
-    assert fitted.radius_**2 >= hold.max() and fitted.holdout_["views_false_reject_rate"] <= 0.01
+    assert fitted.radius_ >= np.quantile(np.sqrt(hold), 0.99) * (1 - 1e-6)  # on unsquared distances, as fit_radius
+    assert fitted.holdout_["views_false_reject_rate"] <= 1 / 5
 
 
 def test_quantile_radius_rule_is_the_heldout_quantile(images: np.ndarray) -> None:
