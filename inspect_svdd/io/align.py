@@ -17,7 +17,7 @@ uint8 inputs, so both backends score the same pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -56,6 +56,9 @@ class Aligner:
     reference: np.ndarray
     limit: float
     gain_limit: float = 0.0
+    _grey_reference: np.ndarray = field(init=False, repr=False, compare=False)  # computed once: scoring's hot path
+    _window: np.ndarray = field(init=False, repr=False, compare=False)
+    _mean: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.reference.ndim != 3 or self.reference.dtype != np.uint8 or min(self.reference.shape[:2]) < 8:
@@ -63,12 +66,15 @@ class Aligner:
                               f"{self.reference.shape}")
         if np.isnan(self.limit) or self.limit < 0 or not self.gain_limit >= 0:
             raise ConfigError(f"alignment limits must be >= 0, got {self.limit} px and gain {self.gain_limit}")
+        grey = _grey(self.reference)
+        object.__setattr__(self, "_grey_reference", grey)
+        object.__setattr__(self, "_window", cv2.createHanningWindow(grey.shape[::-1], cv2.CV_32F))
+        object.__setattr__(self, "_mean", float(self.reference.mean(dtype=np.float64)))
 
     def offset(self, image: np.ndarray) -> tuple[float, float, float]:
         """``(dx, dy, peak)``: how far ``image`` sits from the reference in pixels, and the correlation peak."""
-        reference = _grey(self.reference)
-        window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_32F)
-        (dx, dy), peak = cv2.phaseCorrelate(reference, _grey(image), window)  # windows both inputs in place: copies
+        # OpenCV 5.0's phaseCorrelate windows both inputs in place: it gets a copy of the reference and a fresh grey
+        (dx, dy), peak = cv2.phaseCorrelate(self._grey_reference.copy(), _grey(image), self._window)
         return float(dx), float(dy), float(peak)
 
     def apply(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +98,7 @@ class Aligner:
 
     def gain(self, image: np.ndarray) -> float:
         """The factor that brings ``image``'s mean brightness to the reference's."""
-        return float(self.reference.mean(dtype=np.float64) / max(image.mean(dtype=np.float64), 1.0))
+        return float(self._mean / max(image.mean(dtype=np.float64), 1.0))
 
     def _exposed(self, image: np.ndarray) -> np.ndarray:
         gain = self.gain(image)
