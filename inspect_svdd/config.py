@@ -32,6 +32,7 @@ ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion", "ocnn"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal", "tail"]
 ModelKind = Literal["global", "local", "auto"]
+LocalInput = Literal["golden", "image"]
 MapCalibration = Literal["none", "position", "image"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
@@ -509,6 +510,10 @@ class LocalConfig:
             every good part, an edge or the rim, does not dominate);
             or ``image`` (each map divided by its own mean: a local peak,
             not a globally busier texture, makes a part fail).
+        local_input: how the local network normalises its input: ``golden``
+            (the golden images' mean and std per channel) or ``image`` (each
+            image by its own mean and std, so a tile photographed darker or
+            with less contrast does not light up the whole map).
     """
 
     model_kind: ModelKind = "global"
@@ -519,10 +524,13 @@ class LocalConfig:
     local_lr: float = 1e-3
     map_smoothing: int = 3
     map_calibration: MapCalibration = "position"
+    local_input: LocalInput = "golden"
 
     def __post_init__(self) -> None:
         if self.model_kind not in ("global", "local", "auto"):
             raise ConfigError(f"model kind must be global, local or auto, got {self.model_kind!r}")
+        if self.local_input not in ("golden", "image"):
+            raise ConfigError(f"local input must be golden or image, got {self.local_input!r}")
         if self.map_calibration not in ("none", "position", "image"):
             raise ConfigError(f"map calibration must be none, position or image, got {self.map_calibration!r}")
         if min(self.local_width, self.local_dim, self.local_steps, self.local_batch) < 1 or self.local_lr <= 0:

@@ -70,12 +70,16 @@ def _kind_choice(choice: dict[str, Any]) -> str:
             f"(FPR <= 0.1): {pauroc}; rank: {choice.get('rank')}")
 
 
+_INPUTS = {"golden": "by the golden images' mean and std", "image": "per image (its own mean and std)"}
+
+
 def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
     """How long and on what the model trained (the local model: steps of its map network)."""
     if local.get("model_kind") == "local":
         steps = (data.get("schedule") or {}).get("local", {}).get("steps", local.get("local_steps"))
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
-                  f"synthetic defects), width {local.get('local_width')}, {local.get('local_dim')}-d cells")
+                  f"synthetic defects), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
+                  f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}")
     else:
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "
                   f"{train.get('recon_weight', 0.0)}, rotation weight {train.get('rotation_weight', 0.0)}")

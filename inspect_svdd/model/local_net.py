@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inspect_svdd.config import LocalConfig
-from inspect_svdd.model.nets import InputAdapter
+from inspect_svdd.model.nets import ImageStandardiser, InputAdapter
 
 CELL = 4  # pixels per map cell along each side (two stride-2 convolutions)
 
@@ -37,7 +37,7 @@ class LocalNet(nn.Module):
     def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1) -> None:
         super().__init__()
         w = cfg.local_width
-        self.adapter = InputAdapter(channels)
+        self.adapter = ImageStandardiser(channels) if cfg.local_input == "image" else InputAdapter(channels)
         self.body = nn.Sequential(*_block(channels, w, 2, leaky_slope), *_block(w, w, 1, leaky_slope),
                                   *_block(w, 2 * w, 2, leaky_slope), *_block(2 * w, 2 * w, 1, leaky_slope),
                                   *_block(2 * w, 4 * w, 1, leaky_slope), nn.Conv2d(4 * w, cfg.local_dim, 1, bias=False))

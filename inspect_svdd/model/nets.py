@@ -51,6 +51,29 @@ class InputAdapter(nn.Module):
         return (x - self.mean) / self.std
 
 
+IMAGE_STD_FLOOR = 0.02  # about 5 grey levels: a nearly flat image is not blown up to noise
+
+
+class ImageStandardiser(InputAdapter):
+    """uint8 NHWC batch -> float NCHW, each image and channel standardised by its own mean and std.
+
+    The map of a texture photographed under changing light is then comparable
+    across images: a darker or lower-contrast tile is not a busier one. The
+    stored golden statistics are kept (``describe``) but not applied.
+    """
+
+    def describe(self) -> dict[str, Any]:
+        """The normalisation as stored in model.json and the ONNX metadata."""
+        return {"kind": "per-image", "scale": 1 / 255, "eps": IMAGE_STD_FLOOR}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image's channels to zero mean and unit std (floored, so a flat image stays finite)."""
+        x = x.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).sqrt()
+        return (x - mean) / std.clamp_min(IMAGE_STD_FLOOR)
+
+
 class GcnAdapter(nn.Module):
     """The paper's preprocessing inside the network: l1 global contrast normalisation, then min-max.
 

@@ -110,6 +110,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"score": {"rule": "knn"}}, "--score"),
     ({"local": {"model_kind": "local", "map_smoothing": 2}}, "odd"),
     ({"local": {"model_kind": "patch"}}, "global, local or auto"),
+    ({"local": {"model_kind": "local", "local_input": "tile"}}, "golden or image"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
@@ -148,3 +149,18 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
     np.testing.assert_array_equal(straight.score(parts), resumed.score(parts))
     fresh = detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(tmp_path / "other.pt", key, every=10))
     assert torch.equal(next(iter(fresh.encoder_.state_dict().values())), next(iter(straight.encoder_.state_dict().values())))
+
+
+def test_per_image_input_exports_with_parity_and_a_darker_photo_gives_the_same_map(parts: np.ndarray, tmp_path) -> None:
+    import dataclasses
+
+    from inspect_svdd.deploy.export import export_onnx
+
+    cfg = _config(30)
+    cfg = dataclasses.replace(cfg, local=dataclasses.replace(cfg.local, local_input="image"))
+    det = detector_for(cfg).fit(parts, progress=False)
+    assert det.encoder_.adapter.describe()["kind"] == "per-image"
+    err = export_onnx(det, tmp_path / "model.onnx", {}, parts[:4])
+    assert err < 1e-3
+    darker = (parts[:4].astype(np.float32) * 0.6 + 10).round().astype(np.uint8)
+    np.testing.assert_allclose(det.maps(darker), det.maps(parts[:4]), rtol=0.05, atol=0.05 * float(det.maps(parts[:4]).max()))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from inspect_svdd.config import RESNET18_WIDTHS, NetConfig
-from inspect_svdd.model.nets import AutoEncoder, Encoder, count_macs
+from inspect_svdd.model.nets import IMAGE_STD_FLOOR, AutoEncoder, Encoder, ImageStandardiser, count_macs
 
 ARCHS = [
     NetConfig(),
@@ -68,6 +68,20 @@ def test_input_adapter_normalises_with_stored_stats() -> None:
     enc.adapter.set_stats([0.2], [0.1])
     x = torch.full((1, 128, 128, 1), 51, dtype=torch.uint8)  # 51 / 255 = 0.2
     assert torch.allclose(enc.adapter(x), torch.zeros(1, 1, 128, 128), atol=1e-6)
+
+
+def test_per_image_standardiser_ignores_gain_and_offset_and_keeps_flat_images_finite() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(60, 120, (2, 32, 32, 3))
+    darker = np.stack([base, 0.5 * base + 20]).reshape(4, 32, 32, 3)  # the same parts, half the gain, an offset
+    out = ImageStandardiser(3)(torch.from_numpy(darker.astype(np.float32)))
+    assert torch.allclose(out[:2], out[2:], atol=1e-4)
+    assert torch.allclose(out.mean(dim=(2, 3)), torch.zeros(4, 3), atol=1e-4)
+    flat = ImageStandardiser(1)(torch.full((1, 8, 8, 1), 200, dtype=torch.uint8))
+    assert torch.isfinite(flat).all() and float(flat.abs().max()) == 0.0
+    noisy = torch.full((1, 8, 8, 1), 200, dtype=torch.uint8)
+    noisy[0, 0, 0, 0] = 201  # one grey level of noise: the floor keeps it small, not blown up to unit std
+    assert float(ImageStandardiser(1)(noisy).abs().max()) < 1 / 255 / IMAGE_STD_FLOOR
 
 
 @pytest.mark.parametrize(("widths", "rep_dim", "channels", "size"), [((8, 4), 32, 1, 28), ((32, 64, 128), 128, 3, 32)])
