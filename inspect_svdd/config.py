@@ -31,7 +31,7 @@ AeLoss = Literal["pixel-mean", "image-sum"]
 ScoreRule = Literal["auto", "center", "mahalanobis", "knn", "fusion", "ocnn"]
 FeatureKind = Literal["auto", "embedding", "stages", "both"]
 RadiusRule = Literal["quantile", "lognormal", "tail"]
-ModelKind = Literal["global", "local", "auto"]
+ModelKind = Literal["auto", "global", "local", "both"]
 LocalInput = Literal["golden", "image"]
 MapCalibration = Literal["none", "position", "image"]
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
@@ -483,7 +483,13 @@ class LocalConfig:
     """Which model kind, and the settings of the local one (a dense anomaly map for small and thin defects).
 
     Attributes:
-        model_kind: ``global`` (Deep SVDD: one embedding per image, a hypersphere
+        model_kind: ``auto`` (fit decides from the golden images' layout
+            before training: ``local`` when they do not register onto each
+            other, i.e. a texture with no part placed in the frame, median
+            phase-correlation peak below 0.2; else ``global``; ``global`` too
+            when an option is for the global model only: ``--score``,
+            ``--features``, ``--pretrained``, ``--defects``, tiling,
+            ``--objective ocnn``), ``global`` (Deep SVDD: one embedding per image, a hypersphere
             around the golden ones) or ``local`` (a bias-free fully
             convolutional network maps every 4x4-pixel cell of the
             ``image_size`` input to a feature vector; the map of squared
@@ -492,7 +498,7 @@ class LocalConfig:
             their cells are pulled to c, the cells of synthetic defects drawn
             on them with their masks are pushed out, after FCDD and DRAEM.
             Use a larger ``image_size`` (256) so that small defects stay visible);
-            or ``auto`` (fit both at the one input size and keep the one that
+            or ``both`` (fit both at the one input size and keep the one that
             lets fewer validation defects pass at its radius: real ones with
             ``--validate``, else synthetic ones of the families the local model
             never trains on; about the two fits' time).
@@ -516,7 +522,7 @@ class LocalConfig:
             with less contrast does not light up the whole map).
     """
 
-    model_kind: ModelKind = "global"
+    model_kind: ModelKind = "auto"
     local_width: int = 32
     local_dim: int = 32
     local_steps: int = 1500
@@ -527,8 +533,8 @@ class LocalConfig:
     local_input: LocalInput = "golden"
 
     def __post_init__(self) -> None:
-        if self.model_kind not in ("global", "local", "auto"):
-            raise ConfigError(f"model kind must be global, local or auto, got {self.model_kind!r}")
+        if self.model_kind not in ("auto", "global", "local", "both"):
+            raise ConfigError(f"model kind must be auto, global, local or both, got {self.model_kind!r}")
         if self.local_input not in ("golden", "image"):
             raise ConfigError(f"local input must be golden or image, got {self.local_input!r}")
         if self.map_calibration not in ("none", "position", "image"):
@@ -555,9 +561,10 @@ class FitConfig:
     def __post_init__(self) -> None:
         size, stages = self.preprocess.image_size, len(self.net.widths)
         self._check_ocnn()
-        if self.local.model_kind != "global":  # local, or auto: both kinds are fitted
+        kind = self.local.model_kind  # auto: checked for the kind fit decides on (of_kind)
+        if kind in ("local", "both"):
             self._check_local()
-        if self.local.model_kind != "local":  # global, or auto
+        if kind in ("global", "both"):
             if not self.preprocess.square:
                 raise ConfigError("a non-square input (--image-height) is for the local model (--model-kind local): the "
                                   "global encoder's embedding layer is sized for a square grid")
@@ -575,7 +582,7 @@ class FitConfig:
         if ocnn != (self.score.rule == "ocnn"):
             raise ConfigError("OCNN scores with the hyperplane it trains: --objective ocnn goes without --score and "
                               "--features, and --score ocnn needs --objective ocnn")
-        if self.local.model_kind != "global" and (ocnn or self.train.ae_kind != "plain"):
+        if self.local.model_kind in ("local", "both") and (ocnn or self.train.ae_kind != "plain"):
             raise ConfigError("the local model has its own training: --objective ocnn and --pretrain rcae are for the "
                               "global model")
 
@@ -600,11 +607,11 @@ class FitConfig:
 
     @property
     def chooses_kind(self) -> bool:
-        """True when ``fit`` trains both model kinds and keeps the better (``--model-kind auto``)."""
-        return self.local.model_kind == "auto"
+        """True when ``fit`` trains both model kinds and keeps the better (``--model-kind both``)."""
+        return self.local.model_kind == "both"
 
     def of_kind(self, kind: str) -> FitConfig:
-        """This config with the model kind set (``global`` or ``local``): what each of an ``auto`` fit's models records."""
+        """This config with the model kind set (``global`` or ``local``): what an ``auto`` or ``both`` fit's model records."""
         return dataclasses.replace(self, local=dataclasses.replace(self.local, model_kind=kind))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:

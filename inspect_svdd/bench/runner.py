@@ -38,7 +38,7 @@ from inspect_svdd.io.preprocess import preprocess
 from inspect_svdd.model.artifact import library_versions, save_model
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.heads import feature_slice
-from inspect_svdd.model.local import detector_for, fit_either_kind
+from inspect_svdd.model.local import detector_for, fit_either_kind, record_kind, resolve_kind
 from inspect_svdd.model.selection import candidate_config
 
 Log = Callable[[str], None]
@@ -243,12 +243,13 @@ class RecipeRunner:
         count = self.recipe.validate(self.opt.setting)  # real defects to judge on, as with fit --validate
         validation = validation_from_test(split, count, seed) if count else None
         start = time.perf_counter()
+        cfg, kind_facts = resolve_kind(cfg, split.train, defects=split.known_anomalies)  # as fit decides the kind
         if cfg.chooses_kind:  # both kinds fitted, the better kept (as fit does)
             det = fit_either_kind(cfg, split.train, validation, progress=self.opt.progress,
                                   defects=split.known_anomalies)
         else:
-            det = detector_for(cfg).fit(split.train, progress=self.opt.progress, defects=split.known_anomalies,
-                                        validation=validation)
+            det = record_kind(detector_for(cfg).fit(split.train, progress=self.opt.progress,
+                                                    defects=split.known_anomalies, validation=validation), kind_facts)
         train_seconds = time.perf_counter() - start
         if self.opt.save_models:
             save_model(det, self.opt.save_models / f"{case}-seed{seed}",

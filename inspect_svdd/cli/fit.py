@@ -34,7 +34,11 @@ def selection_line(selection: dict[str, Any]) -> str:
 
 
 def kind_line(choice: dict[str, Any]) -> str:
-    """One line on which model kind ``--model-kind auto`` kept and why."""
+    """One line on which model kind fit used and why (``--model-kind auto``: decided first; ``both``: judged)."""
+    if choice.get("decided_by") in ("layout", "options"):
+        from inspect_svdd.deploy.info import kind_decision
+
+        return "model kind: " + kind_decision(choice)
     rows = {r["candidate"]: r for r in choice["candidates"]}
     other = next(k for k in rows if k != choice["chosen"])
     judged = choice.get("judged_on", {})
@@ -113,12 +117,12 @@ def pretrain(golden: Path, output: Path, config_file: Path | None, quiet: bool, 
 def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects: Path | None, validate: Path | None,
         resume: bool, config_file: Path | None, quiet: bool, **kw: Any) -> None:
     """Learn a Deep SVDD model from the good images under GOLDEN."""
-    from inspect_svdd.model.local import detector_for, fit_either_kind
+    from inspect_svdd.model.local import detector_for, fit_either_kind, record_kind, resolve_kind
 
     start = time.perf_counter()
     cfg, channels = build_config(kw, config_file)
     if cfg.chooses_kind:
-        _check_auto(resume, pretrained)
+        _check_both(resume, pretrained)
     if pretrained is not None and channels == "auto":
         from inspect_svdd.layout import AE_JSON, read_json
 
@@ -126,13 +130,8 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     folder, cfg, training = _load(golden, cfg, channels, quiet)
     bad = _extra_parts(defects, folder, training, "defects", quiet)
     validation = _extra_parts(validate, folder, training, "validation", quiet)
-    det = None if cfg.chooses_kind else detector_for(cfg)
-    if det is not None and pretrained is not None:
-        from inspect_svdd.model.artifact import load_pretrained
-
-        det.autoencoder_, ae_record = load_pretrained(pretrained, cfg)
-        det.history_ = list(ae_record.get("history", []))
-        training["pretrained"] = str(pretrained)
+    cfg, kind_facts = resolve_kind(cfg, folder.images, pretrained is not None, bad)
+    det = None if cfg.chooses_kind else _with_pretrained(detector_for(cfg), pretrained, training)
     checkpoint = None if det is None else _checkpoint(output, cfg, pretrained, folder.images, bad, resume, quiet)
     try:
         if det is None:
@@ -145,14 +144,26 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
-    parity = _save(det, output, training, folder.images if onnx else None, quiet, _screening(det, folder.files, golden))
+    parity = _save(record_kind(det, kind_facts), output, training, folder.images if onnx else None, quiet,
+                   _screening(det, folder.files, golden))
     if checkpoint is not None:
         checkpoint.remove()
     click.echo(f"{_written(det, output, parity)}; fit took {elapsed(start)}", err=True)
 
 
-def _check_auto(resume: bool, pretrained: Path | None) -> None:
-    """``--model-kind auto`` fits both kinds from scratch in one go: the options of one kind's fit do not apply.
+def _with_pretrained(det: Any, pretrained: Path | None, training: dict[str, Any]) -> Any:
+    """``det`` with the autoencoder of ``pretrain`` loaded (recorded in ``training``), or as it was."""
+    if pretrained is not None:
+        from inspect_svdd.model.artifact import load_pretrained
+
+        det.autoencoder_, ae_record = load_pretrained(pretrained, det.config)
+        det.history_ = list(ae_record.get("history", []))
+        training["pretrained"] = str(pretrained)
+    return det
+
+
+def _check_both(resume: bool, pretrained: Path | None) -> None:
+    """``--model-kind both`` fits both kinds from scratch in one go: the options of one kind's fit do not apply.
 
     ``--defects`` is refused by :func:`~inspect_svdd.model.local.fit_either_kind` itself (recipes reach it too).
     """
@@ -160,7 +171,7 @@ def _check_auto(resume: bool, pretrained: Path | None) -> None:
 
     for flag, given in (("--resume", resume), ("--pretrained", pretrained is not None)):
         if given:
-            raise ConfigError(f"{flag} is for one model kind's fit; --model-kind auto fits the global and the local "
+            raise ConfigError(f"{flag} is for one model kind's fit; --model-kind both fits the global and the local "
                               "model from scratch (choose one kind to use it)")
 
 

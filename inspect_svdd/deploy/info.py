@@ -63,17 +63,29 @@ def _judged(choice: dict[str, Any], what: str) -> str:
             f"({', '.join(judged.get('families', []))}); defects passing at each {what}'s radius: {table}")
 
 
+def kind_decision(choice: dict[str, Any]) -> str:
+    """How ``--model-kind auto`` decided before training: from the golden images' layout, or from an option."""
+    if choice.get("decided_by") == "options":
+        return f"{choice['chosen']}, as an option asks ({choice.get('reason')})"
+    placed = "do not register onto each other (a texture" if choice["chosen"] == "local" else "register (a placed part"
+    return (f"{choice['chosen']}, decided by fit before training: the golden images {placed}; median "
+            f"phase-correlation peak {choice.get('median_peak')}, texture below {choice.get('texture_below')}); "
+            "--model-kind global|local|both overrides")
+
+
 def _kind_choice(choice: dict[str, Any]) -> str:
-    """What ``--model-kind auto`` compared: each kind's validation escape at its own radius."""
+    """What fit's kind choice rested on: ``auto``'s layout, or ``both``'s validation escape at each kind's radius."""
+    if choice.get("decided_by") in ("layout", "options"):
+        return kind_decision(choice)
     pauroc = "; ".join(f"{r['candidate']} {r['pauroc_10']:.3f}" for r in choice.get("candidates", []))
-    return (f"{choice.get('chosen')}, chosen by fit (--model-kind auto) {_judged(choice, 'kind')}; partial AUROC "
+    return (f"{choice.get('chosen')}, chosen by fit (--model-kind both) {_judged(choice, 'kind')}; partial AUROC "
             f"(FPR <= 0.1): {pauroc}; rank: {choice.get('rank')}")
 
 
 _INPUTS = {"golden": "by the golden images' mean and std", "image": "per image (its own mean and std)"}
 
 
-def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
+def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
     """How long and on what the model trained (the local model: steps of its map network)."""
     if local.get("model_kind") == "local":
         steps = (data.get("schedule") or {}).get("local", {}).get("steps", local.get("local_steps"))
@@ -86,7 +98,8 @@ def _training(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]
     return f"{length}, augment {train.get('augment')}, seed {data.get('seed')}"
 
 
-def _scorer(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:
+def scorer_text(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:
+    """What the model scores with: the local map's largest cell, or the global rule on its features."""
     if local.get("model_kind") == "local":
         return (f"the largest cell of the anomaly map (4x4-pixel cells, smoothed over {local.get('map_smoothing')}, "
                 f"calibration {local.get('map_calibration')}); the map is an output of model.onnx")
@@ -110,7 +123,7 @@ def _screening(record: dict[str, Any]) -> str:
             f"{files('suspects')}{dropped}; most typical: {files('most_typical')}; least typical: {files('least_typical')}")
 
 
-def _registration(facts: dict[str, Any]) -> str:
+def registration_text(facts: dict[str, Any]) -> str:
     """Whether inputs are shifted onto the golden reference, within which limits, and why fit decided so."""
     if not facts:
         return "off (a model from before registration)"
@@ -148,11 +161,11 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"{len(training.get('skipped', []))} skipped; "
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
         ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
-        ("registration", _registration(data.get("alignment") or {})),
-        ("training", _training(data, train, local)),
+        ("registration", registration_text(data.get("alignment") or {})),
+        ("training", training_text(data, train, local)),
         *([("model kind", _kind_choice(data["selection"]["model_kind"]))]
           if (data.get("selection") or {}).get("model_kind") else []),
-        ("scoring", _scorer(data, score, local)),
+        ("scoring", scorer_text(data, score, local)),
         ("radius", f"{data.get('radius')} ({radius_facts.get('rule', '?')} rule, target false-reject rate "
                    f"{radius_facts.get('target_frr', train.get('target_frr'))})" + _calibration(data)),
         ("held out", f"{holdout.get('count', '?')} golden images; false-reject rate at the radius "

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from inspect_svdd.config import input_label
+from inspect_svdd.deploy.info import kind_decision, registration_text, scorer_text, training_text
 from inspect_svdd.errors import InspectError
 from inspect_svdd.evaluate import plots
 from inspect_svdd.io.images import decode_image
@@ -105,17 +106,16 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
         return "<p>Only the ONNX file was given: no model card.</p>"
     cfg, train = record.get("config", {}), record.get("training", {})
     score, fit = cfg.get("score", {}), cfg.get("train", {})
-    pre = cfg.get("preprocess", {})
+    pre, local = cfg.get("preprocess", {}), cfg.get("local", {})
     rows: list[tuple[str, Any]] = [
         ("created", record.get("created", "")), ("golden folder", train.get("folder", "")),
         ("golden images (fit / held out for R)", f"{record.get('holdout', {}).get('train_count', '?')} / "
                                                  f"{record.get('holdout', {}).get('count', '?')}"),
         ("input", f"{input_label(pre)} px, {pre.get('channels')} channel(s), roi {pre.get('roi')}, "
                   f"frame {pre.get('frame_size')}"),
-        ("training", f"{fit.get('ae_epochs')} autoencoder + {fit.get('epochs')} Deep SVDD epochs, seed {record.get('seed')}"),
-        ("scoring rule", f"fusion of {', '.join(score.get('members', []))}" if score.get("rule") == "fusion" else
-                         f"{score.get('rule')} on {score.get('features', 'embedding')}"
-                         + (f", k={score.get('k')}" if score.get("rule") == "knn" else "")),
+        ("registration", registration_text(dict(record.get("alignment") or {}))),
+        ("training", training_text(dict(record), fit, local)),
+        ("scoring rule", scorer_text(dict(record), score, local)),
         ("radius R", float(record.get("radius", float("nan")))),
         ("radius set by", record.get("calibration", {}).get("how", {}).get("rule")
          or f"{fit.get('radius_rule')} on held-out golden images, target false-reject rate {fit.get('target_frr')}"),
@@ -124,7 +124,7 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     curve = plots.losses(record.get("history", []))
     img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
     selection = record.get("selection") or {}
-    return (_table(rows) + img + _selection(selection.get("model_kind") or {}, "Model kind chosen by fit")
+    return (_table(rows) + img + _kind(selection.get("model_kind") or {})
             + _selection(selection) + _screening(record))
 
 
@@ -158,6 +158,13 @@ def _screening(record: Mapping[str, Any]) -> str:
     grids = "".join(f"<h4>{html.escape(title)} ({len(items)})</h4><div class='grid'>"
                     + "".join(_golden_figure(folder, e) for e in items[:GALLERY]) + "</div>" for title, items in parts if items)
     return intro + grids
+
+
+def _kind(choice: Mapping[str, Any]) -> str:
+    """The model kind fit used: decided from the golden images' layout (``auto``), or judged on both (``both``)."""
+    if choice.get("decided_by") in ("layout", "options"):
+        return f"<h3>Model kind</h3><p>{html.escape(kind_decision(dict(choice)))}</p>"
+    return _selection(choice, "Model kind chosen by fit")
 
 
 def _selection(selection: Mapping[str, Any], title: str = "Scorer chosen by fit") -> str:

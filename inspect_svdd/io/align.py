@@ -144,10 +144,8 @@ def fit_aligner(images: np.ndarray, mode: str = "auto", gain: bool = True) -> tu
     """
     if mode == "off":
         return None, {"mode": "off", "aligned": False}
-    mean = images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
-    registered = Aligner(mean, float("inf"))(images).astype(np.float64)
+    registered, found = _golden_offsets(images)
     reference = registered.mean(axis=0).round().astype(np.uint8)
-    found = np.array(_left_out_offsets(images, registered))
     lengths, peak = np.hypot(found[:, 0], found[:, 1]), float(np.median(found[:, 2]))
     side = min(images.shape[1:3])
     spread = float(np.quantile(lengths, RANGE_QUANTILE))
@@ -161,6 +159,22 @@ def fit_aligner(images: np.ndarray, mode: str = "auto", gain: bool = True) -> tu
              "median_peak": round(peak, 3), "offset_p99": round(spread, 3),
              "largest_golden_offset": round(float(lengths.max()), 3), "log_gain_p99": round(gain_range, 4)}
     return (Aligner(reference, limit, gain_limit) if aligned else None), facts
+
+
+def golden_peak(images: np.ndarray) -> float:
+    """The golden images' median phase-correlation peak, each against the mean of the others (leave-one-out).
+
+    High (samples 0.956, castings 0.801) where a part is placed in the frame;
+    low (magnetic tiles 0.081) for a texture, which has no place to register to.
+    """
+    return float(np.median(_golden_offsets(images)[1][:, 2]))
+
+
+def _golden_offsets(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The golden images registered onto their plain mean (float64), and each one's left-out ``(dx, dy, peak)``."""
+    mean = images.mean(axis=0, dtype=np.float64).round().astype(np.uint8)
+    registered = Aligner(mean, float("inf"))(images).astype(np.float64)
+    return registered, np.array(_left_out_offsets(images, registered))
 
 
 def _left_out_offsets(images: np.ndarray, registered: np.ndarray) -> list[tuple[float, float, float]]:

@@ -80,8 +80,11 @@ class DeepSVDD:
         holdout_: facts about the held-out golden images (count, distances, FRR).
     """
 
+    KIND = "global"  # the model kind this class is; a config of kind auto or both records it
+
     def __init__(self, config: FitConfig | None = None) -> None:
-        self.config = config or FitConfig()
+        config = config or FitConfig()
+        self.config = config if config.local.model_kind == self.KIND else config.of_kind(self.KIND)
         self._requested_score = self.config.score  # fit may choose another scorer; every fit starts from this
         self.autoencoder_: AutoEncoder | None = None
         self.encoder_: Encoder | None = None

@@ -38,6 +38,10 @@ def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
     assert (model_dir / "encoder.pt").is_file() and (model_dir / "model.onnx").is_file()
     assert record["score_rule"]["rule"] == record["config"]["score"]["rule"] and (model_dir / "head.pt").is_file()
     assert record["holdout"]["radius"]["rule"] == record["config"]["train"]["radius_rule"]
+    kind = record["selection"]["model_kind"]  # --model-kind auto: placed parts register, so the global model
+    assert record["config"]["local"]["model_kind"] == kind["chosen"] == "global" and kind["decided_by"] == "layout"
+    code, out, _ = run("info", str(model_dir))
+    assert code == 0 and "global, decided by fit before training: the golden images register" in out
 
 
 def test_score_csv_to_stdout_with_error_row(model_dir: Path, incoming_dir: Path) -> None:
@@ -666,7 +670,8 @@ def test_explicit_score_or_features_switch_selection_off(model_dir: Path, golden
     assert code == 0, err
     record = json.loads((tmp_path / "m" / "model.json").read_text())
     assert record["config"]["score"]["rule"] == "knn" and record["config"]["score"]["features"] == "stages"
-    assert record["selection"] == {} and "scorer:" not in err
+    assert "candidates" not in record["selection"] and "scorer:" not in err  # no scorer selection ran
+    assert record["selection"]["model_kind"]["decided_by"] == "options"  # and --features meant the global model
 
 
 @pytest.mark.parametrize(("option", "value"), [("--lr", "-1"), ("--weight-decay", "-1"), ("--ae-lr", "0")])

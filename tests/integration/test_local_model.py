@@ -162,19 +162,19 @@ def test_a_non_square_local_model_keeps_the_frame_s_shape(tmp_path: Path) -> Non
 def test_a_non_square_input_is_for_the_local_model(golden_dir: Path, tmp_path: Path) -> None:
     for extra, message in [([], "a non-square input (--image-height) is for the local model"),
                            (["--model-kind", "local", "--image-height", "30"], "image height must be a multiple of 4")]:
-        args = ["fit", str(golden_dir), "-o", str(tmp_path / "m"), "--image-height", "64", *extra]
+        args = ["fit", str(golden_dir), "-o", str(tmp_path / "m"), "--image-height", "64", "-q", *extra]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and message in result.output, result.output
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "m").exists()
 
 
-def test_model_kind_auto_keeps_one_kind_with_the_comparison_and_refuses_resume(golden_dir: Path, incoming_dir: Path,
+def test_model_kind_both_keeps_one_kind_with_the_comparison_and_refuses_resume(golden_dir: Path, incoming_dir: Path,
                                                                                tmp_path: Path) -> None:
     from tests.conftest import FAST_FIT
 
     out = tmp_path / "auto"
-    auto = ["--model-kind", "auto", *(a for a in LOCAL_FIT + FAST_FIT if a not in ("--model-kind", "local", "-q"))]
+    auto = ["--model-kind", "both", *(a for a in LOCAL_FIT + FAST_FIT if a not in ("--model-kind", "local", "-q"))]
     result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(out), *auto])
     assert result.exit_code == 0, result.output
     record = json.loads((out / "model.json").read_text())
@@ -184,7 +184,7 @@ def test_model_kind_auto_keeps_one_kind_with_the_comparison_and_refuses_resume(g
     assert record["config"]["local"]["model_kind"] == choice["chosen"]  # the saved model is of one kind
     assert f"model kind: {choice['chosen']} kept over" in result.output
     info = CliRunner().invoke(main, ["info", str(out)])
-    assert f"{choice['chosen']}, chosen by fit (--model-kind auto)" in info.output
+    assert f"{choice['chosen']}, chosen by fit (--model-kind both)" in info.output
     scored = CliRunner().invoke(main, ["score", str(incoming_dir), "-m", str(out), "--csv", "-", "-q"])
     assert scored.exit_code == 3 and scored.stdout.count("\n") == 8  # header, six parts, the corrupt file's error row
     CliRunner().invoke(main, ["evaluate", str(incoming_dir), "-m", str(out), "-o", str(tmp_path / "ev"), "-q"])

@@ -123,6 +123,10 @@ def test_report_gives_rates_as_counts_and_a_short_title(report: Path, model_dir:
     title = re.search(r"<title>(.*?)</title>", page)
     assert title is not None and title.group(1) == f"{model_dir.name} on {incoming_dir.name}"
     assert str(model_dir) not in title.group(1)
+    # the model card says what info says: registration, training length, the kind fit decided on
+    assert "<td>registration</td><td>on (--align auto; golden median correlation peak" in page
+    assert "<h3>Model kind</h3><p>global, decided by fit before training" in page
+    assert re.search(r"<td>training</td><td>[^<]*optimisation steps\)[^<]*seed 0</td>", page)
 
 
 def test_screening_section_shows_golden_thumbnails(golden_dir: Path, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from inspect_svdd.config import FitConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
+from inspect_svdd.config import FitConfig, LocalConfig, NetConfig, PreprocessConfig, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 
 
@@ -46,7 +46,7 @@ def test_score_settings_round_trip_and_reject_unknown_keys() -> None:
 
 def test_image_size_must_fit_the_network_stages() -> None:
     with pytest.raises(ConfigError, match="multiple of 32 for 5 network stages"):
-        FitConfig(PreprocessConfig(image_size=112))
+        FitConfig(PreprocessConfig(image_size=112), local=LocalConfig(model_kind="global"))
     paper = FitConfig(PreprocessConfig(image_size=28), NetConfig(architecture="pooled", widths=(8, 4), rep_dim=32))
     assert paper.preprocess.image_size == 28
 

@@ -17,10 +17,11 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int) -> FitConfig:
+def _config(steps: int, local_input: str = "golden") -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
-                     local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16))
+                     local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
+                                       local_input=local_input))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,8 @@ def parts() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(parts: np.ndarray) -> LocalSVDD:
-    det = detector_for(_config(150)).fit(parts, progress=False)
-    assert isinstance(det, LocalSVDD)
+    det = detector_for(_config(150, "image")).fit(parts, progress=False)  # the per-image input (the integration
+    assert isinstance(det, LocalSVDD)  # tests fit the default, golden one)
     return det
 
 
@@ -109,7 +110,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"preprocess": {"image_size": 8}}, "too small"),
     ({"score": {"rule": "knn"}}, "--score"),
     ({"local": {"model_kind": "local", "map_smoothing": 2}}, "odd"),
-    ({"local": {"model_kind": "patch"}}, "global, local or auto"),
+    ({"local": {"model_kind": "patch"}}, "auto, global, local or both"),
     ({"local": {"model_kind": "local", "local_input": "tile"}}, "golden or image"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
@@ -151,16 +152,12 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
     assert torch.equal(next(iter(fresh.encoder_.state_dict().values())), next(iter(straight.encoder_.state_dict().values())))
 
 
-def test_per_image_input_exports_with_parity_and_a_darker_photo_gives_the_same_map(parts: np.ndarray, tmp_path) -> None:
-    import dataclasses
-
+def test_per_image_input_exports_with_parity_and_a_darker_photo_gives_the_same_map(fitted: LocalSVDD, parts: np.ndarray,
+                                                                                  tmp_path) -> None:
     from inspect_svdd.deploy.export import export_onnx
 
-    cfg = _config(30)
-    cfg = dataclasses.replace(cfg, local=dataclasses.replace(cfg.local, local_input="image"))
-    det = detector_for(cfg).fit(parts, progress=False)
-    assert det.encoder_.adapter.describe()["kind"] == "per-image"
-    err = export_onnx(det, tmp_path / "model.onnx", {}, parts[:4])
-    assert err < 1e-3
+    assert fitted.encoder_.adapter.describe()["kind"] == "per-image"
+    assert export_onnx(fitted, tmp_path / "model.onnx", {}, parts[:4]) < 1e-3
     darker = (parts[:4].astype(np.float32) * 0.6 + 10).round().astype(np.uint8)
-    np.testing.assert_allclose(det.maps(darker), det.maps(parts[:4]), rtol=0.05, atol=0.05 * float(det.maps(parts[:4]).max()))
+    maps = fitted.maps(parts[:4])
+    np.testing.assert_allclose(fitted.maps(darker), maps, rtol=0.05, atol=0.05 * float(maps.max()))

@@ -143,15 +143,15 @@ def test_an_escape_difference_within_chance_leaves_the_model_kind_to_the_partial
     assert chosen == "local" and rows[1]["pauroc_10"] + 0.2 < rows[0]["pauroc_10"] and decided == "partial AUROC"
 
 
-def test_model_kind_auto_fits_both_kinds_and_refuses_what_only_one_kind_takes() -> None:
-    auto = FitConfig(local=LocalConfig(model_kind="auto"))
+def test_model_kind_both_fits_both_kinds_and_refuses_what_only_one_kind_takes() -> None:
+    auto = FitConfig(local=LocalConfig(model_kind="both"))
     assert auto.chooses_kind and not auto.is_local
     assert auto.of_kind("local").is_local and auto.of_kind("global").local.model_kind == "global"
     for bad in (dict(preprocess=PreprocessConfig(image_size=128, image_height=64)),  # the global model is square
                 dict(score=ScoreConfig(rule="knn")),  # the local model has one scorer
                 dict(preprocess=PreprocessConfig(image_size=8))):  # too small for the map
         with pytest.raises(ConfigError):
-            FitConfig(local=LocalConfig(model_kind="auto"), **bad)  # type: ignore[arg-type]
+            FitConfig(local=LocalConfig(model_kind="both"), **bad)  # type: ignore[arg-type]
 
 
 def test_the_fit_log_says_when_the_partial_auroc_chose_the_model_kind() -> None:
@@ -164,3 +164,62 @@ def test_the_fit_log_says_when_the_partial_auroc_chose_the_model_kind() -> None:
     rows[1]["escape"] = 0.2  # a clear difference: the escape rate decided, nothing to explain
     assert "within chance" not in kind_line({**choice, "chosen": "global", "decided_by": "escape"})
     assert "the lighter model" in kind_line({**choice, "chosen": "global", "decided_by": "lighter model"})
+
+
+def _texture(seed: int, size: int = 128) -> np.ndarray:
+    """A tile of grain: smoothed noise, the same statistics everywhere, nothing placed in it.
+
+    At 128 px such tiles peak at 0.02-0.07 (the threshold is 0.2); at 64 px a
+    window of noise alone can peak near 0.2, so the test stays at the default size.
+    """
+    import cv2
+
+    noise = np.random.default_rng(seed).normal(128, 40, (size, size)).astype(np.float32)
+    grain = np.clip(cv2.GaussianBlur(noise, (0, 0), 1.5) * 2 - 128, 0, 255).astype(np.uint8)
+    return np.repeat(grain[..., None], 3, axis=2)
+
+
+def test_model_kind_auto_decides_from_the_layout_before_training() -> None:
+    from inspect_svdd.model.detector import DeepSVDD
+    from inspect_svdd.model.local import detector_for, record_kind, resolve_kind
+
+    auto = FitConfig(PreprocessConfig(channels=3))
+    assert auto.local.model_kind == "auto"  # the default
+    with pytest.raises(ConfigError, match="resolve_kind"):
+        detector_for(auto)
+    parts, tiles = np.stack([draw_part(i) for i in range(12)]), np.stack([_texture(i) for i in range(12)])
+    placed, facts = resolve_kind(auto, parts)
+    assert placed.local.model_kind == "global" and facts is not None and facts["decided_by"] == "layout"
+    assert facts["median_peak"] > 0.8 > 0.2 == facts["texture_below"]
+    texture, facts = resolve_kind(auto, tiles)
+    assert texture.is_local and facts is not None and facts["chosen"] == "local" and facts["median_peak"] < 0.1
+    det = record_kind(DeepSVDD(placed), facts)
+    assert det.selection_["model_kind"]["chosen"] == "local"
+    explicit = FitConfig(PreprocessConfig(channels=3), local=LocalConfig(model_kind="local"))
+    assert resolve_kind(explicit, parts) == (explicit, None)  # an explicit kind is kept, nothing measured
+
+
+@pytest.mark.parametrize(("config", "pretrained", "says"), [
+    (FitConfig(score=ScoreConfig(rule="knn")), False, "--score"),
+    (FitConfig(), True, "--pretrained"),
+])
+def test_model_kind_auto_follows_an_option_for_the_global_model(config: FitConfig, pretrained: bool, says: str) -> None:
+    from inspect_svdd.model.local import resolve_kind
+
+    tiles = np.stack([_texture(i) for i in range(4)])  # a texture: the layout alone would say local
+    resolved, facts = resolve_kind(config, tiles, pretrained=pretrained)
+    assert resolved.local.model_kind == "global" and facts is not None
+    assert facts["decided_by"] == "options" and says in facts["reason"]
+
+
+def test_an_input_only_the_local_model_takes_is_local_on_a_texture_and_one_clear_error_on_placed_parts() -> None:
+    from inspect_svdd.model.detector import DeepSVDD
+    from inspect_svdd.model.local import resolve_kind
+
+    wide = FitConfig(PreprocessConfig(image_size=128, image_height=64, channels=3))
+    tiles = np.stack([_texture(i)[:64] for i in range(12)])
+    assert resolve_kind(wide, tiles)[0].is_local
+    parts = np.stack([draw_part(i)[32:96] for i in range(12)])
+    with pytest.raises(ConfigError, match=r"square.*--model-kind local takes it"):
+        resolve_kind(wide, parts)
+    assert DeepSVDD(FitConfig()).config.local.model_kind == "global"  # a detector records its own kind
