@@ -131,6 +131,8 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
     bad = _extra_parts(defects, folder, training, "defects", quiet)
     validation = _extra_parts(validate, folder, training, "validation", quiet)
     cfg, kind_facts = resolve_kind(cfg, folder.images, pretrained is not None, bad)
+    if kind_facts:  # said before the training it decides, not after
+        log(kind_line(kind_facts), quiet)
     det = None if cfg.chooses_kind else _with_pretrained(detector_for(cfg), pretrained, training)
     checkpoint = None if det is None else _checkpoint(output, cfg, pretrained, folder.images, bad, resume, quiet)
     try:
@@ -240,7 +242,7 @@ def _save(det: Any, output: Path, training: dict[str, Any], images: Any, quiet: 
     if det.expanded_from_ is not None:
         log(f"note: only {det.expanded_from_} golden image(s); grown to {det.holdout_['count'] + det.holdout_['train_count']} "
             f"with augmentation '{det.config.train.augment}', so the radius is set on augmented views", quiet)
-    if det.selection_.get("model_kind"):
+    if det.selection_.get("model_kind", {}).get("candidates"):  # --model-kind both: judged after both fits
         log(kind_line(det.selection_["model_kind"]), quiet)
     if det.selection_.get("candidates"):
         log(selection_line(det.selection_), quiet)
