@@ -186,7 +186,10 @@ def _load_state(module: torch.nn.Module, path: Path, defaults: dict[str, torch.T
 
 def _config(data: dict[str, Any], path: Path) -> FitConfig:
     try:
-        return FitConfig.from_dict(data["config"])
+        config = dict(data["config"])
+        if "local" in config and "local_input" not in config["local"]:  # a local model from before the per-image
+            config["local"] = {**config["local"], "local_input": "golden"}  # input: it was trained on the golden stats
+        return FitConfig.from_dict(config)
     except (KeyError, TypeError, InspectError) as exc:
         raise ModelError(f"{path}: invalid config ({exc})") from None
 

@@ -39,6 +39,14 @@ def test_model_folder_records_the_kind_and_the_graph_outputs_the_map(local_model
     assert meta["inspect_svdd.model_kind"] == "local"
 
 
+def test_the_default_input_is_standardised_per_image(local_model: Path) -> None:
+    """The standardiser's invariance is tested in test_nets; here: the default fit uses it, recorded as such."""
+    record = json.loads((local_model / "model.json").read_text())
+    assert record["config"]["local"]["local_input"] == "image" and record["normalisation"]["kind"] == "per-image"
+    meta = {p.key: p.value for p in onnx.load(str(local_model / "model.onnx")).metadata_props}
+    assert json.loads(meta["inspect_svdd.normalisation"])["kind"] == "per-image"
+
+
 def test_both_backends_agree_and_the_runtime_gives_the_map(local_model: Path, incoming_dir: Path) -> None:
     from inspect_svdd.deploy.runtime import OnnxScorer
     from inspect_svdd.model.artifact import load_model

@@ -17,7 +17,7 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int, local_input: str = "golden") -> FitConfig:
+def _config(steps: int, local_input: str = "image") -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
                      local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
@@ -31,8 +31,8 @@ def parts() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(parts: np.ndarray) -> LocalSVDD:
-    det = detector_for(_config(150, "image")).fit(parts, progress=False)  # the per-image input (the integration
-    assert isinstance(det, LocalSVDD)  # tests fit the default, golden one)
+    det = detector_for(_config(150, "golden")).fit(parts, progress=False)  # the golden-statistics input (the
+    assert isinstance(det, LocalSVDD)  # integration tests fit the default, per-image one)
     return det
 
 
@@ -152,12 +152,21 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
     assert torch.equal(next(iter(fresh.encoder_.state_dict().values())), next(iter(straight.encoder_.state_dict().values())))
 
 
-def test_per_image_input_exports_with_parity_and_a_darker_photo_gives_the_same_map(fitted: LocalSVDD, parts: np.ndarray,
-                                                                                  tmp_path) -> None:
-    from inspect_svdd.deploy.export import export_onnx
+def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
+                                                                                         parts: np.ndarray,
+                                                                                         tmp_path) -> None:
+    """Models saved before --local-input have no such key: they were trained on the golden statistics."""
+    import json
 
-    assert fitted.encoder_.adapter.describe()["kind"] == "per-image"
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.model.artifact import load_model, save_model
+
+    assert fitted.encoder_.adapter.describe()["kind"] == "mean-std"
     assert export_onnx(fitted, tmp_path / "model.onnx", {}, parts[:4]) < 1e-3
-    darker = (parts[:4].astype(np.float32) * 0.6 + 10).round().astype(np.uint8)
-    maps = fitted.maps(parts[:4])
-    np.testing.assert_allclose(fitted.maps(darker), maps, rtol=0.05, atol=0.05 * float(maps.max()))
+    save_model(fitted, tmp_path / "old")
+    record = json.loads((tmp_path / "old" / "model.json").read_text())
+    del record["config"]["local"]["local_input"]
+    (tmp_path / "old" / "model.json").write_text(json.dumps(record))
+    loaded, _ = load_model(tmp_path / "old")
+    assert loaded.config.local.local_input == "golden"
+    np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
