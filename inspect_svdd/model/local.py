@@ -58,7 +58,7 @@ def resolve_kind(config: FitConfig, images: np.ndarray, pretrained: bool = False
     they do not register onto each other (median left-out phase-correlation
     peak below :data:`~inspect_svdd.io.align.AUTO_PEAK`), the photo is a
     texture with no part placed in it, where defects are small against the
-    whole view (magnetic tiles at 128 px: AUROC 83.2 local against 64.9 global), so ``local``; a placed
+    whole view (magnetic tiles at 128 px: AUROC 82.6 local against 64.9 global), so ``local``; a placed
     part gets ``global``. An option for the global model only decides instead (``decided_by``
     ``options``); an input only the local model takes (non-square, a size the global network
     cannot take) on placed parts is a ConfigError that names ``--model-kind local``. Other kinds
