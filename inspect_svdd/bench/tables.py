@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from inspect_svdd.deploy.info import kind_decision
+from inspect_svdd.deploy.info import decided_before_training, kind_decision
 
 
 def _mean_std(values: list[float]) -> str:
@@ -49,7 +49,7 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["", f"Deep SVDD training time: {sum(seconds) / 60:.1f} min in all, {np.mean(seconds):.0f} s per run "
               f"({len(seconds)} runs, {doc.get('torch_threads', '?')} torch threads)."]
     for run in doc["runs"]:
-        if run.get("model_kind", {}).get("decided_by") in ("layout", "options"):  # --model-kind auto
+        if decided_before_training(run.get("model_kind", {})):  # --model-kind auto
             lines += ["", f"Model kind ({run['case']}, seed {run['seed']}): **{kind_decision(run['model_kind'])}**."]
         elif "model_kind" in run:  # --model-kind both: both kinds fitted, one kept
             choice = run["model_kind"]

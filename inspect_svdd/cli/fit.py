@@ -35,9 +35,9 @@ def selection_line(selection: dict[str, Any]) -> str:
 
 def kind_line(choice: dict[str, Any]) -> str:
     """One line on which model kind fit used and why (``--model-kind auto``: decided first; ``both``: judged)."""
-    if choice.get("decided_by") in ("layout", "options"):
-        from inspect_svdd.deploy.info import kind_decision
+    from inspect_svdd.deploy.info import decided_before_training, kind_decision
 
+    if decided_before_training(choice):
         return "model kind: " + kind_decision(choice)
     rows = {r["candidate"]: r for r in choice["candidates"]}
     other = next(k for k in rows if k != choice["chosen"])

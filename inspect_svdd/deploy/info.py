@@ -6,6 +6,7 @@ torch-free (json and ONNX Runtime only), so ``inspect-svdd info`` works with the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,12 @@ def _judged(choice: dict[str, Any], what: str) -> str:
             f"({', '.join(judged.get('families', []))}); defects passing at each {what}'s radius: {table}")
 
 
-def kind_decision(choice: dict[str, Any]) -> str:
+def decided_before_training(choice: Mapping[str, Any]) -> bool:
+    """True for a ``--model-kind auto`` decision (layout or an option); False for ``both``'s judgement of two fits."""
+    return choice.get("decided_by") in ("layout", "options")
+
+
+def kind_decision(choice: Mapping[str, Any]) -> str:
     """How ``--model-kind auto`` decided before training: from the golden images' layout, or from an option."""
     if choice.get("decided_by") == "options":
         return f"{choice['chosen']}, as an option asks ({choice.get('reason')})"
@@ -75,7 +81,7 @@ def kind_decision(choice: dict[str, Any]) -> str:
 
 def _kind_choice(choice: dict[str, Any]) -> str:
     """What fit's kind choice rested on: ``auto``'s layout, or ``both``'s validation escape at each kind's radius."""
-    if choice.get("decided_by") in ("layout", "options"):
+    if decided_before_training(choice):
         return kind_decision(choice)
     pauroc = "; ".join(f"{r['candidate']} {r['pauroc_10']:.3f}" for r in choice.get("candidates", []))
     return (f"{choice.get('chosen')}, chosen by fit (--model-kind both) {_judged(choice, 'kind')}; partial AUROC "

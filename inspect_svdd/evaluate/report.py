@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from inspect_svdd.config import input_label
-from inspect_svdd.deploy.info import kind_decision, registration_text, scorer_text, training_text
+from inspect_svdd.deploy.info import decided_before_training, kind_decision, registration_text, scorer_text, training_text
 from inspect_svdd.errors import InspectError
 from inspect_svdd.evaluate import plots
 from inspect_svdd.io.images import decode_image
@@ -162,8 +162,8 @@ def _screening(record: Mapping[str, Any]) -> str:
 
 def _kind(choice: Mapping[str, Any]) -> str:
     """The model kind fit used: decided from the golden images' layout (``auto``), or judged on both (``both``)."""
-    if choice.get("decided_by") in ("layout", "options"):
-        return f"<h3>Model kind</h3><p>{html.escape(kind_decision(dict(choice)))}</p>"
+    if decided_before_training(choice):
+        return f"<h3>Model kind</h3><p>{html.escape(kind_decision(choice))}</p>"
     return _selection(choice, "Model kind chosen by fit")
 
 

@@ -59,7 +59,8 @@ class ImageStandardiser(InputAdapter):
 
     The map of a texture photographed under changing light is then comparable
     across images: a darker or lower-contrast tile is not a busier one. The
-    stored golden statistics are kept (``describe``) but not applied.
+    golden statistics stay in the state dict (the same buffers as
+    :class:`InputAdapter`) but are not applied.
     """
 
     def describe(self) -> dict[str, Any]:
