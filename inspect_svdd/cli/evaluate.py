@@ -152,7 +152,7 @@ def _heatmaps(mapper: HeatMapper, rows: list[Row], labeled: Path, out_dir: Path,
     todo = [r for r in rows if wanted(r)]
     log(f"heat maps ({mapper.method}) of {len(todo)} images", quiet)
     written: dict[str, Path] = {}
-    heats, truths = [], []
+    heats, truths, kinds = [], [], []
     for row in todo:
         image, heat = mapper.of_file(row.path)
         if row.verdict == "fail":
@@ -165,7 +165,8 @@ def _heatmaps(mapper: HeatMapper, rows: list[Row], labeled: Path, out_dir: Path,
                                    f"{heat.shape[1]}x{heat.shape[0]}")
             heats.append(heat)
             truths.append(truth)
-    local = {"method": mapper.method, **localisation(heats, truths)} if measure else None
+            kinds.append(Path(row.path).relative_to(root).parts[0])
+    local = {"method": mapper.method, **localisation(heats, truths, kinds)} if measure else None
     return written, local
 
 

@@ -203,8 +203,16 @@ def _localisation(local: Mapping[str, Any] | None) -> str:
     if not local:
         return ""
     rows = [(k.replace("_", " "), rate_text(v, local["defects"]) if k == "hottest_region_hits" else v)
-            for k, v in local.items() if k != "method"]
-    return f"<h2>Localisation ({html.escape(local['method'])}) against the ground-truth masks</h2>" + _table(rows)
+            for k, v in local.items() if k not in ("method", "per_type")]
+    per_type = local.get("per_type") or {}
+    table = ("<table><tr><th>defect type</th><th>defects</th><th>hottest region on the defect</th>"
+             "<th>pixel AUROC (with the good images)</th></tr>" +
+             "".join(f"<tr><td>{html.escape(kind)}</td><td>{f['defects']}</td>"
+                     f"<td>{html.escape(rate_text(f['hottest_region_hits'], f['defects']))}</td>"
+                     f"<td>{f['pixel_auroc']:.4g}</td></tr>" for kind, f in per_type.items()) +
+             "</table>") if per_type else ""
+    return (f"<h2>Localisation ({html.escape(local['method'])}) against the ground-truth masks</h2>" + _table(rows)
+            + table)
 
 
 def write_report(path: Path, title: str, scored: Scored, metrics: Mapping[str, Any],

@@ -394,7 +394,10 @@ def test_evaluate_measures_localisation_where_masks_exist(model_dir: Path, tmp_p
     assert local["method"] == "occlusion" and local["defects"] == 3
     assert local["hottest_region_hits"] >= 2 / 3 and local["hottest_region_area"] < 0.2  # measured: 1.0, 0.03
     assert local["pixel_auroc"] > 0.75  # measured: 0.98 (Grad-CAM: hits 1.0 but its region is the whole image)
-    assert "Localisation (occlusion)" in (tmp_path / "ev" / "report.html").read_text()
+    assert list(local["per_type"]) == ["scratch"] and local["per_type"]["scratch"]["defects"] == 3
+    assert local["per_type"]["scratch"]["pixel_auroc"] == pytest.approx(local["pixel_auroc"])  # one type: the same pool
+    report = (tmp_path / "ev" / "report.html").read_text()
+    assert "Localisation (occlusion)" in report and "<td>scratch</td><td>3</td>" in report
 
 
 def test_evaluate_bad_label_folders_are_one_line(model_dir: Path, incoming_dir: Path, tmp_path: Path) -> None:

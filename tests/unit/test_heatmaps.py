@@ -103,6 +103,25 @@ def test_localisation_figures() -> None:
     assert result["hottest_region_area"] == pytest.approx(1 / 400)
 
 
+def test_localisation_per_defect_type_pools_each_type_with_the_good_images() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[2:5, 2:5] = True
+    wide = np.zeros((20, 20), bool)
+    wide[:, :10] = True  # a large fuzzy defect the map misses: it drags the pooled figure down
+    found = truth.astype(float)
+    missed = np.zeros((20, 20))
+    missed[15, 15] = 1.0
+    good = np.zeros((20, 20))
+    good[10, 12] = 1.0  # as hot as the spot: only counted when the good images are pooled with each type
+    result = localisation([found, missed, good], [truth, wide, np.zeros_like(truth)], ["spot", "uneven", "good"])
+    spot, uneven = result["per_type"]["spot"], result["per_type"]["uneven"]
+    assert sorted(result["per_type"]) == ["spot", "uneven"]
+    assert spot["defects"] == 1 and spot["hottest_region_hits"] == 1.0 and 0.99 < spot["pixel_auroc"] < 1.0
+    assert uneven["defects"] == 1 and uneven["hottest_region_hits"] == 0.0 and uneven["pixel_auroc"] < 0.6
+    assert uneven["pixel_auroc"] < result["pixel_auroc"] < spot["pixel_auroc"]
+    assert "per_type" not in localisation([found], [truth])
+
+
 def test_pixel_auroc_is_one_for_perfect_heat_and_half_for_flat_heat() -> None:
     truth = np.zeros((20, 20), bool)
     truth[2:5, 2:5] = True
