@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inspect_svdd.config import input_label
+from inspect_svdd.config import LOCAL_DEFECTS, input_label
 from inspect_svdd.errors import ModelError
 from inspect_svdd.layout import MODEL_JSON, ONNX_FILE, read_json
 
@@ -95,8 +95,9 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
     """How long and on what the model trained (the local model: steps of its map network)."""
     if local.get("model_kind") == "local":
         steps = (data.get("schedule") or {}).get("local", {}).get("steps", local.get("local_steps"))
+        families = ", ".join(local.get("local_defects") or LOCAL_DEFECTS[:3])  # a model saved before the setting: those
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
-                  f"synthetic defects), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
+                  f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
                   f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}")
     else:
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "

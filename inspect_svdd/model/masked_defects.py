@@ -7,7 +7,8 @@ here comes with the boolean mask of the pixels it changed:
 * a blob-shaped blend of another golden image (turned) or of a flat tone
   (Zavrtanik et al., ICCV 2021: the Perlin-shaped anomalies of DRAEM);
 * a few small dark or bright discs (pits, blowholes, pinholes);
-* a thin polyline, one or two pixels wide (hairline cracks, scratches).
+* a thin polyline, one or two pixels wide (hairline cracks, scratches);
+* a wide, soft-edged region made darker or brighter (uneven surfaces, shading).
 
 All draws come from the ``rng`` given, so training is reproducible.
 """
@@ -19,9 +20,8 @@ import itertools
 import cv2
 import numpy as np
 
+from inspect_svdd.config import LOCAL_DEFECTS
 from inspect_svdd.model.defects import VISIBLE, _blob_mask
-
-KINDS = ("blend", "spots", "line")
 
 
 def _blend(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,21 +59,32 @@ def _line(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     return image + delta * layer[:, :, None], layer.astype(bool)
 
 
-def masked_defect(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _shade(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = image.shape[:2]
+    alpha = _blob_mask(rng, rows, cols, float(rng.uniform(0.08, 0.35)))
+    gain = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.5))
+    return image * (1 + gain * alpha[:, :, None]), alpha > 0
+
+
+def masked_defect(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray,
+                  kinds: tuple[str, ...] = LOCAL_DEFECTS[:3]) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic defect on a uint8 HxWxC ``image`` and the boolean HxW mask of the pixels it visibly changed.
 
-    ``donors`` (uint8 NxHxWxC golden images) lend texture to the blends. The
+    The family is drawn from ``kinds`` (``LocalConfig.local_defects``) with
+    equal chance. ``donors`` (uint8 NxHxWxC golden images) lend texture to the blends. The
     mask keeps only pixels that changed by at least ``VISIBLE`` grey levels, so
     the network is never told that an unchanged pixel is defective; a draw
     that changes nothing visibly (a blend in the part's own tone) is drawn again.
     """
     base = image.astype(np.float32)
     for _attempt in range(8):
-        kind = KINDS[int(rng.integers(len(KINDS)))]
+        kind = kinds[int(rng.integers(len(kinds)))]
         if kind == "blend":
             out, mask = _blend(base, rng, donors)
         elif kind == "spots":
             out, mask = _spots(base, rng)
+        elif kind == "shade":
+            out, mask = _shade(base, rng)
         else:
             out, mask = _line(base, rng)
         result = np.clip(out + 0.5, 0, 255).astype(np.uint8)

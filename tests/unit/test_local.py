@@ -95,6 +95,20 @@ def test_masked_defects_mark_only_changed_pixels(parts: np.ndarray) -> None:
         assert mask.any() and not (mask & ~changed).any()
 
 
+def test_shade_defects_are_wide_soft_changes_of_brightness(parts: np.ndarray) -> None:
+    """The opt-in ``shade`` family: a large region darker or brighter by a share of its grey level, not a blend."""
+    rng = np.random.default_rng(1)
+    base = parts[0].astype(int)
+    for _ in range(10):
+        out, mask = masked_defect(parts[0], rng, parts, ("shade",))
+        ratio = (out.astype(float) + 1) / (base + 1)
+        assert mask.mean() > 0.04, mask.mean()  # the other families: specks, lines, blobs of 0.5-5 %
+        inside = ratio[mask].ravel()
+        assert (inside.min() > 0.99 or inside.max() < 1.01), "one direction: all darker or all brighter"
+        assert np.abs(out.astype(int) - base)[~mask].max() <= 20  # outside the mask: nothing visible
+    assert FitConfig().local.local_defects == ("blend", "spots", "line")  # shade is opt-in
+
+
 @pytest.mark.parametrize("calibration", ["none", "position", "image"])
 def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     head = MapHead((8, 8), 3, calibration).fit(torch.rand(10, 64) + 0.5)
@@ -112,6 +126,9 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "map_smoothing": 2}}, "odd"),
     ({"local": {"model_kind": "patch"}}, "auto, global, local or both"),
     ({"local": {"model_kind": "local", "local_input": "tile"}}, "golden or image"),
+    ({"local": {"model_kind": "local", "local_defects": ["blend", "smudge"]}}, "shade, got blend,smudge"),
+    ({"local": {"model_kind": "local", "local_defects": []}}, "got none"),
+    ({"local": {"model_kind": "local", "local_defects": ["line", "line"]}}, "distinct"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
