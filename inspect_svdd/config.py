@@ -34,6 +34,7 @@ RadiusRule = Literal["quantile", "lognormal", "tail"]
 ModelKind = Literal["auto", "global", "local", "both"]
 LocalInput = Literal["golden", "image"]
 MapCalibration = Literal["none", "position", "image"]
+MapReference = Literal["auto", "centre", "position"]
 LOCAL_DEFECTS = ("blend", "spots", "line", "shade")  # the local model's synthetic defect families (masked_defects.py)
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
@@ -530,6 +531,15 @@ class LocalConfig:
             soft-edged region made darker or brighter: uneven surfaces; magnetic
             tiles 84.0 against 82.6 over two seeds, but the hottest region lands
             on small defects less often, so not in the default).
+        map_reference: what each cell of the map is compared with once the
+            network is trained: ``centre`` (its squared distance to c, the same
+            for every position: a plain patch is normal anywhere), ``position``
+            (its distance to the golden training cells at the same place, each
+            feature divided by their variance there: a diagonal Gaussian per
+            cell, so a print missing from its place, or one in the wrong place,
+            stands out; only meaningful when the parts are registered) or
+            ``auto`` (``position`` when fit registers the parts, else
+            ``centre``; the model records the choice).
     """
 
     model_kind: ModelKind = "auto"
@@ -542,6 +552,7 @@ class LocalConfig:
     map_calibration: MapCalibration = "position"
     local_input: LocalInput = "image"
     local_defects: tuple[str, ...] = LOCAL_DEFECTS[:3]
+    map_reference: MapReference = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_defects", tuple(self.local_defects))
@@ -553,6 +564,8 @@ class LocalConfig:
             raise ConfigError(f"model kind must be auto, global, local or both, got {self.model_kind!r}")
         if self.local_input not in ("golden", "image"):
             raise ConfigError(f"local input must be golden or image, got {self.local_input!r}")
+        if self.map_reference not in ("auto", "centre", "position"):
+            raise ConfigError(f"map reference must be auto, centre or position, got {self.map_reference!r}")
         if self.map_calibration not in ("none", "position", "image"):
             raise ConfigError(f"map calibration must be none, position or image, got {self.map_calibration!r}")
         if min(self.local_width, self.local_dim, self.local_steps, self.local_batch) < 1 or self.local_lr <= 0:

@@ -88,6 +88,7 @@ def _kind_choice(choice: dict[str, Any]) -> str:
             f"(FPR <= 0.1): {pauroc}; rank: {choice.get('rank')}")
 
 
+_REFERENCES = {"centre": "against the centre c", "position": "against the golden cells at the same place"}
 _INPUTS = {"golden": "by the golden images' mean and std", "image": "per image (its own mean and std)"}
 
 
@@ -108,7 +109,8 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
 def scorer_text(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:
     """What the model scores with: the local map's largest cell, or the global rule on its features."""
     if local.get("model_kind") == "local":
-        return (f"the largest cell of the anomaly map (4x4-pixel cells, smoothed over {local.get('map_smoothing')}, "
+        against = _REFERENCES.get(local.get("map_reference", "centre"), "?")  # a model saved before the setting: c
+        return (f"the largest cell of the anomaly map (4x4-pixel cells {against}, smoothed over {local.get('map_smoothing')}, "
                 f"calibration {local.get('map_calibration')}); the map is an output of model.onnx")
     features = "embedding" if score.get("rule") in ("center", "fusion") else score.get("features", "embedding")
     return _scoring(score, features, data.get("selection") or {})

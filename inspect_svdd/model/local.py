@@ -17,6 +17,7 @@ output of the ONNX graph (the heat map, in one pass).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inspect_svdd.config import FitConfig, ScoreConfig, TrainConfig
+from inspect_svdd.config import FitConfig, MapReference, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.augment import apply, build_pipeline
 from inspect_svdd.model.checkpoint import Checkpoint, Randomness
@@ -184,7 +185,7 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
     for step in tqdm(range(start, lc.local_steps), desc="local", unit="step", initial=start, total=lc.local_steps,
                      disable=None if progress else True, leave=False):
         x, masks = _batch(images, cfg, rng, pipeline)
-        loss, normal, anomalous = local_loss(net.distance_map(x), masks)
+        loss, normal, anomalous = local_loss(net.centre_map(x), masks)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -226,12 +227,14 @@ class LocalSVDD(DeepSVDD):
         if defects is not None and len(defects):
             raise ConfigError("--defects trains the global model (Deep SAD); the local model draws its own defects "
                               "with masks")
-        cfg = self.config
         train_images, hold_images = self._split(self._fit_alignment(images))
+        cfg = self.config = self._resolve_reference(self.config)
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
         net.adapter.fit_stats(train_images)
         self.history_ = train_local(net, train_images, cfg, progress, checkpoint)
+        if net.positional:
+            net.fit_position(torch.from_numpy(train_images[i : i + 32]) for i in range(0, len(train_images), 32))
         head = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
         self.encoder_, self.center_, self.head_ = net, net.center.clone(), head  # type: ignore[assignment]
         self.schedule_ = {"local": {"steps": cfg.local.local_steps, "lr_milestones": [2 * cfg.local.local_steps // 3]}}
@@ -240,6 +243,13 @@ class LocalSVDD(DeepSVDD):
         self.holdout_["defects"] = 0
         self.reference_ = self._nominal(train_images)
         return self
+
+    def _resolve_reference(self, config: FitConfig) -> FitConfig:
+        """``map_reference`` ``auto``: ``position`` when fit registers the parts (each cell has its place), else ``centre``."""
+        if config.local.map_reference != "auto":
+            return config
+        reference: MapReference = "position" if self.aligner_ is not None else "centre"
+        return dataclasses.replace(config, local=dataclasses.replace(config.local, map_reference=reference))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
                   validation: np.ndarray | None = None) -> DeepSVDD:

@@ -7,12 +7,22 @@ for the global encoder: no bias anywhere, BatchNorm without affine
 parameters, leaky ReLU, c pushed away from zero. Convolutions pad by
 reflection, so the border of the image does not look like a dark frame.
 
+With ``map_reference`` ``position`` (registered parts), the trained network's
+cells are compared with the golden cells at the same place instead of with c:
+each feature's squared deviation from their mean there, divided by their
+variance there, summed (a diagonal Gaussian per cell, as PaDiM does with
+pretrained features; here the features are the model's own). Training always
+pulls to c (:meth:`LocalNet.centre_map`); :meth:`LocalNet.fit_position` sets
+the per-cell statistics afterwards.
+
 :class:`MapHead` smooths the map, calibrates it (per position or per image)
 and takes its largest cell as the image's statistic. Both are plain modules,
 so the ONNX graph computes exactly what PyTorch does, map included.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +43,8 @@ class LocalNet(nn.Module):
     """uint8 NHWC images -> per-cell squared distances to the centre, flattened (N x cells)."""
 
     center: torch.Tensor
+    position_mean: torch.Tensor
+    position_weight: torch.Tensor
 
     def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1) -> None:
         super().__init__()
@@ -43,14 +55,45 @@ class LocalNet(nn.Module):
                                   *_block(2 * w, 4 * w, 1, leaky_slope), nn.Conv2d(4 * w, cfg.local_dim, 1, bias=False))
         self.grid = (shape[0] // CELL, shape[1] // CELL)  # map rows and columns
         self.register_buffer("center", torch.full((cfg.local_dim,), 0.1))
+        self.positional = cfg.map_reference == "position"  # auto is resolved by fit before the network is built
+        if self.positional:  # the golden cells' mean and inverse variance at every place (fit_position)
+            self.register_buffer("position_mean", torch.zeros(1, cfg.local_dim, *self.grid))
+            self.register_buffer("position_weight", torch.ones(1, cfg.local_dim, *self.grid))
 
     def cell_features(self, x: torch.Tensor) -> torch.Tensor:
         """One ``local_dim`` vector per cell: N x dim x rows x columns of the grid."""
         return self.body(self.adapter(x))
 
-    def distance_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Each cell's squared distance to c: N x rows x columns of the grid."""
+    def centre_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Each cell's squared distance to c (what training pulls in and pushes out): N x rows x columns."""
         return ((self.cell_features(x) - self.center.view(1, -1, 1, 1)) ** 2).sum(dim=1)
+
+    def distance_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The map scoring reads: :meth:`centre_map`, or each cell's variance-weighted distance to its place's golden mean."""
+        if not self.positional:
+            return self.centre_map(x)
+        return ((self.cell_features(x) - self.position_mean) ** 2 * self.position_weight).sum(dim=1)
+
+    def fit_position(self, batches: Iterable[torch.Tensor], floor: float = 0.01) -> LocalNet:
+        """Set each place's golden mean and inverse variance from batches of golden uint8 NHWC images.
+
+        The sums are accumulated in float64 batch by batch, so a large golden
+        set at a large input never holds all its features at once. A variance
+        is floored at ``floor`` times the mean variance, so a feature that is
+        constant at one place on every golden part cannot blow up.
+        """
+        count, total, squares = 0, torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        with torch.no_grad():
+            for batch in batches:
+                f = self.cell_features(batch).double()
+                count, total, squares = count + len(f), total + f.sum(0, keepdim=True), squares + (f**2).sum(0, keepdim=True)
+            if count == 0:
+                raise ValueError("fit_position needs at least one golden image")
+            mean = total / count
+            var = (squares / count - mean**2).clamp_min(0.0) * (count / max(count - 1, 1))
+            self.position_mean.copy_(mean.float())
+            self.position_weight.copy_((1.0 / (var + floor * float(var.mean()) + 1e-12)).float())
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The distance map, flattened: N x cells."""

@@ -110,6 +110,10 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "local map model: 120 optimisation steps" in result.output
     assert "largest cell of the anomaly map" in result.output
+    reference = json.loads((local_model / "model.json").read_text())["config"]["local"]["map_reference"]
+    assert reference in ("centre", "position")  # fit resolved auto, and info says which
+    assert ("against the golden cells at the same place" if reference == "position" else "against the centre c") \
+        in result.output
 
 
 def _strip(seed: int, crack_x: int | None = None) -> np.ndarray:

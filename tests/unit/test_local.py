@@ -76,6 +76,55 @@ def test_the_network_keeps_the_paper_rules() -> None:
     assert all(not m.affine for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
+def _printed(seed: int, printed: bool = True) -> np.ndarray:
+    """A registered plain part with a dark print at one place (or without it: a missing print)."""
+    rng = np.random.default_rng(seed)
+    image = np.clip(rng.normal(150, 3, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    if printed:
+        cv2.rectangle(image, (40, 12), (51, 23), (40, 40, 40), -1)
+    return image
+
+
+def test_the_position_reference_finds_a_print_missing_from_its_place() -> None:
+    """Per-place golden statistics: the plain patch where the print belongs is the hottest cell of the map.
+
+    Against the one centre c (the reference before) a plain patch is as normal
+    as anywhere else on the plain part, so the hottest cell is not the print's
+    place; the untrained network is enough to show the difference.
+    """
+    golden = torch.from_numpy(np.stack([_printed(i) for i in range(12)]))
+    missing = torch.from_numpy(np.stack([_printed(100 + i, printed=False) for i in range(3)]))
+    torch.manual_seed(0)
+    net = LocalNet(LocalConfig(model_kind="local", map_reference="position"), 3, (SIZE, SIZE)).eval()
+    net.fit_position(golden[i : i + 5] for i in range(0, 12, 5))  # in batches, as fit streams them
+    with torch.no_grad():
+        features = net.cell_features(golden)
+        np.testing.assert_allclose(net.position_mean, features.mean(0, keepdim=True), atol=1e-4)
+        on_missing, on_golden = net.distance_map(missing), net.distance_map(golden)
+        for m in on_missing:
+            y, x = np.unravel_index(int(m.argmax()), m.shape)
+            assert 2 <= y <= 6 and 9 <= x <= 13, (y, x)  # the print's cells: rows 3-5, columns 10-12
+        assert float(on_missing[:, 3:6, 10:13].amin()) > 3 * float(on_golden[:, 3:6, 10:13].amax())
+        net.positional = False  # the centre reference of the same network does not single the place out
+        centre = net.distance_map(missing)
+        assert float(centre[:, 3:6, 10:13].mean()) < 1.5 * float(centre.mean())
+
+
+def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.ndarray) -> None:
+    """auto: per place when fit registers the parts, the centre when it does not; an explicit choice stays."""
+    import dataclasses
+
+    registered = LocalSVDD(dataclasses.replace(_config(1), train=TrainConfig(align="on", augment="none")))
+    registered._fit_alignment(parts)
+    assert registered.aligner_ is not None
+    assert registered._resolve_reference(registered.config).local.map_reference == "position"
+    unregistered = LocalSVDD(_config(1))
+    assert unregistered._resolve_reference(unregistered.config).local.map_reference == "centre"
+    explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre")))
+    explicit.aligner_ = registered.aligner_
+    assert explicit._resolve_reference(explicit.config).local.map_reference == "centre"
+
+
 def test_loss_pushes_defective_cells_out() -> None:
     dist = torch.ones(1, 4, 4, requires_grad=True)
     masks = torch.zeros(1, 1, 16, 16)
@@ -129,6 +178,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "local_defects": ["blend", "smudge"]}}, "shade, got blend,smudge"),
     ({"local": {"model_kind": "local", "local_defects": []}}, "got none"),
     ({"local": {"model_kind": "local", "local_defects": ["line", "line"]}}, "distinct"),
+    ({"local": {"model_kind": "local", "map_reference": "center"}}, "auto, centre or position"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
@@ -172,7 +222,7 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
                                                                                          parts: np.ndarray,
                                                                                          tmp_path) -> None:
-    """Models saved before --local-input have no such key: they were trained on the golden statistics."""
+    """Models saved before --local-input and --map-reference have no such keys: golden statistics, the centre c."""
     import json
 
     from inspect_svdd.deploy.export import export_onnx
@@ -183,7 +233,9 @@ def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_load
     save_model(fitted, tmp_path / "old")
     record = json.loads((tmp_path / "old" / "model.json").read_text())
     del record["config"]["local"]["local_input"]
+    assert record["config"]["local"]["map_reference"] == "centre"  # these parts do not register: auto chose c
+    del record["config"]["local"]["map_reference"]  # nor the per-place reference: its map was to c
     (tmp_path / "old" / "model.json").write_text(json.dumps(record))
     loaded, _ = load_model(tmp_path / "old")
-    assert loaded.config.local.local_input == "golden"
+    assert loaded.config.local.local_input == "golden" and loaded.config.local.map_reference == "centre"
     np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
