@@ -99,6 +99,7 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
         families = ", ".join(local.get("local_defects") or LOCAL_DEFECTS[:3])  # a model saved before the setting: those
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
                   f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
+                  f"{local.get('local_context', 0)} dilated context block(s), "
                   f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}")
     else:
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "

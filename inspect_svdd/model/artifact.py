@@ -191,6 +191,8 @@ def _config(data: dict[str, Any], path: Path) -> FitConfig:
             config["local"] = {**config["local"], "local_input": "golden"}  # input: it was trained on the golden stats
         if "local" in config and "map_reference" not in config["local"]:  # a local model from before the per-place
             config["local"] = {**config["local"], "map_reference": "centre"}  # reference: its map was to c
+        if "local" in config and "local_context" not in config["local"]:  # a local model from before the dilated
+            config["local"] = {**config["local"], "local_context": 0}  # context blocks: its network had none
         return FitConfig.from_dict(config)
     except (KeyError, TypeError, InspectError) as exc:
         raise ModelError(f"{path}: invalid config ({exc})") from None

@@ -245,11 +245,19 @@ class LocalSVDD(DeepSVDD):
         return self
 
     def _resolve_reference(self, config: FitConfig) -> FitConfig:
-        """``map_reference`` ``auto``: ``position`` when fit registers the parts (each cell has its place), else ``centre``."""
-        if config.local.map_reference != "auto":
-            return config
-        reference: MapReference = "position" if self.aligner_ is not None else "centre"
-        return dataclasses.replace(config, local=dataclasses.replace(config.local, map_reference=reference))
+        """The settings fit decides once it knows whether it registers the parts: ``map_reference`` and ``local_context``.
+
+        ``auto`` reference: ``position`` when fit registers the parts (each cell
+        has its place), else ``centre``. Unset context: 2 dilated blocks with the
+        centre (where the input is large enough), 0 per place.
+        """
+        local = config.local
+        reference: MapReference = local.map_reference if local.map_reference != "auto" else (
+            "position" if self.aligner_ is not None else "centre")
+        context = local.local_context
+        if context is None:
+            context = 2 if reference == "centre" and min(config.preprocess.input_shape) // 4 > 4 else 0
+        return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
                   validation: np.ndarray | None = None) -> DeepSVDD:

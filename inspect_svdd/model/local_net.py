@@ -34,8 +34,8 @@ from inspect_svdd.model.nets import ImageStandardiser, InputAdapter
 CELL = 4  # pixels per map cell along each side (two stride-2 convolutions)
 
 
-def _block(cin: int, cout: int, stride: int, slope: float) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False, padding_mode="reflect"),
+def _block(cin: int, cout: int, stride: int, slope: float, dilation: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride, dilation, dilation, bias=False, padding_mode="reflect"),
             nn.BatchNorm2d(cout, affine=False), nn.LeakyReLU(slope)]
 
 
@@ -52,7 +52,10 @@ class LocalNet(nn.Module):
         self.adapter = ImageStandardiser(channels) if cfg.local_input == "image" else InputAdapter(channels)
         self.body = nn.Sequential(*_block(channels, w, 2, leaky_slope), *_block(w, w, 1, leaky_slope),
                                   *_block(w, 2 * w, 2, leaky_slope), *_block(2 * w, 2 * w, 1, leaky_slope),
-                                  *_block(2 * w, 4 * w, 1, leaky_slope), nn.Conv2d(4 * w, cfg.local_dim, 1, bias=False))
+                                  *_block(2 * w, 4 * w, 1, leaky_slope),
+                                  *[m for i in range(cfg.local_context or 0)  # dilation 2, 4, ...: a wider view per cell
+                                    for m in _block(4 * w, 4 * w, 1, leaky_slope, 2 ** (i + 1))],
+                                  nn.Conv2d(4 * w, cfg.local_dim, 1, bias=False))
         self.grid = (shape[0] // CELL, shape[1] // CELL)  # map rows and columns
         self.register_buffer("center", torch.full((cfg.local_dim,), 0.1))
         self.positional = cfg.map_reference == "position"  # auto is resolved by fit before the network is built

@@ -109,6 +109,8 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     result = CliRunner().invoke(main, ["info", str(local_model)])
     assert result.exit_code == 0, result.output
     assert "local map model: 120 optimisation steps" in result.output
+    context = json.loads((local_model / "model.json").read_text())["config"]["local"]["local_context"]
+    assert context in (0, 2) and f"{context} dilated context block(s)" in result.output  # fit decided, info says
     assert "largest cell of the anomaly map" in result.output
     reference = json.loads((local_model / "model.json").read_text())["config"]["local"]["map_reference"]
     assert reference in ("centre", "position")  # fit resolved auto, and info says which

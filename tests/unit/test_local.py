@@ -17,11 +17,11 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int, local_input: str = "image") -> FitConfig:
+def _config(steps: int, local_input: str = "image", context: int = 2) -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
                      local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
-                                       local_input=local_input))  # type: ignore[arg-type]
+                                       local_input=local_input, local_context=context))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,8 @@ def parts() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(parts: np.ndarray) -> LocalSVDD:
-    det = detector_for(_config(150, "golden")).fit(parts, progress=False)  # the golden-statistics input (the
-    assert isinstance(det, LocalSVDD)  # integration tests fit the default, per-image one)
+    det = detector_for(_config(150, "golden", 0)).fit(parts, progress=False)  # the network of older models: the
+    assert isinstance(det, LocalSVDD)  # golden-statistics input, no context blocks (integration tests fit the default)
     return det
 
 
@@ -95,7 +95,7 @@ def test_the_position_reference_finds_a_print_missing_from_its_place() -> None:
     golden = torch.from_numpy(np.stack([_printed(i) for i in range(12)]))
     missing = torch.from_numpy(np.stack([_printed(100 + i, printed=False) for i in range(3)]))
     torch.manual_seed(0)
-    net = LocalNet(LocalConfig(model_kind="local", map_reference="position"), 3, (SIZE, SIZE)).eval()
+    net = LocalNet(LocalConfig(model_kind="local", map_reference="position", local_context=0), 3, (SIZE, SIZE)).eval()
     net.fit_position(golden[i : i + 5] for i in range(0, 12, 5))  # in batches, as fit streams them
     with torch.no_grad():
         features = net.cell_features(golden)
@@ -111,18 +111,42 @@ def test_the_position_reference_finds_a_print_missing_from_its_place() -> None:
 
 
 def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.ndarray) -> None:
-    """auto: per place when fit registers the parts, the centre when it does not; an explicit choice stays."""
+    """auto: per place without context blocks when fit registers the parts, else the centre with two; set values stay."""
     import dataclasses
 
     registered = LocalSVDD(dataclasses.replace(_config(1), train=TrainConfig(align="on", augment="none")))
     registered._fit_alignment(parts)
     assert registered.aligner_ is not None
-    assert registered._resolve_reference(registered.config).local.map_reference == "position"
-    unregistered = LocalSVDD(_config(1))
-    assert unregistered._resolve_reference(unregistered.config).local.map_reference == "centre"
-    explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre")))
+    auto = LocalConfig(model_kind="local", local_width=16)  # reference and context unset
+    registered.config = dataclasses.replace(registered.config, local=auto)
+    decided = registered._resolve_reference(registered.config).local
+    assert (decided.map_reference, decided.local_context) == ("position", 0)  # per place: no context blocks
+    unregistered = LocalSVDD(dataclasses.replace(_config(1), local=auto))
+    decided = unregistered._resolve_reference(unregistered.config).local
+    assert (decided.map_reference, decided.local_context) == ("centre", 2)  # to c: two dilated blocks
+    explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre", local_context=1)))
     explicit.aligner_ = registered.aligner_
-    assert explicit._resolve_reference(explicit.config).local.map_reference == "centre"
+    decided = explicit._resolve_reference(explicit.config).local
+    assert (decided.map_reference, decided.local_context) == ("centre", 1)  # what the user set stays
+    small = LocalSVDD(FitConfig(PreprocessConfig(image_size=16), local=auto))
+    assert small._resolve_reference(small.config).local.local_context == 0  # 4 cells: too small for the blocks
+
+
+def test_context_blocks_widen_what_each_cell_sees() -> None:
+    """--local-context: a change far from a cell reaches its feature only through the dilated blocks; the grid stays."""
+    x = torch.full((1, SIZE, SIZE, 1), 120, dtype=torch.uint8)
+    far = x.clone()
+    far[0, 26:30, 26:30] = 250  # beyond the 27-pixel view of cell (0, 0) without context, within the 75 with two blocks
+    seen = []
+    for context in (0, 2):
+        torch.manual_seed(0)
+        net = LocalNet(LocalConfig(model_kind="local", local_context=context, local_input="golden"), 1, (SIZE, SIZE))
+        net.eval()
+        with torch.no_grad():
+            a, b = net.cell_features(x), net.cell_features(far)
+        assert a.shape == (1, 32, SIZE // 4, SIZE // 4)
+        seen.append(float((a[0, :, 0, 0] - b[0, :, 0, 0]).abs().max()))
+    assert seen[0] == 0.0 and seen[1] > 1e-4, seen
 
 
 def test_loss_pushes_defective_cells_out() -> None:
@@ -179,6 +203,8 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "local_defects": []}}, "got none"),
     ({"local": {"model_kind": "local", "local_defects": ["line", "line"]}}, "distinct"),
     ({"local": {"model_kind": "local", "map_reference": "center"}}, "auto, centre or position"),
+    ({"local": {"model_kind": "local", "local_context": 5}}, "0 to 4 dilated blocks"),
+    ({"preprocess": {"image_size": 16}, "local": {"model_kind": "local", "local_context": 2}}, "more than 16 pixels"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
@@ -222,7 +248,7 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
                                                                                          parts: np.ndarray,
                                                                                          tmp_path) -> None:
-    """Models saved before --local-input and --map-reference have no such keys: golden statistics, the centre c."""
+    """Models saved before --local-input, --map-reference and --local-context lack the keys: the settings of then."""
     import json
 
     from inspect_svdd.deploy.export import export_onnx
@@ -235,7 +261,9 @@ def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_load
     del record["config"]["local"]["local_input"]
     assert record["config"]["local"]["map_reference"] == "centre"  # these parts do not register: auto chose c
     del record["config"]["local"]["map_reference"]  # nor the per-place reference: its map was to c
+    del record["config"]["local"]["local_context"]  # nor the dilated context blocks
     (tmp_path / "old" / "model.json").write_text(json.dumps(record))
     loaded, _ = load_model(tmp_path / "old")
     assert loaded.config.local.local_input == "golden" and loaded.config.local.map_reference == "centre"
+    assert loaded.config.local.local_context == 0
     np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
