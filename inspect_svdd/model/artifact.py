@@ -184,15 +184,16 @@ def _load_state(module: torch.nn.Module, path: Path, defaults: dict[str, torch.T
     module.eval()
 
 
+# What a local model saved before each setting existed was trained with: the golden statistics as input (before
+# --local-input), its map to the centre c (before --map-reference), no dilated blocks (before --local-context).
+LOCAL_BEFORE_SETTINGS: dict[str, Any] = {"local_input": "golden", "map_reference": "centre", "local_context": 0}
+
+
 def _config(data: dict[str, Any], path: Path) -> FitConfig:
     try:
         config = dict(data["config"])
-        if "local" in config and "local_input" not in config["local"]:  # a local model from before the per-image
-            config["local"] = {**config["local"], "local_input": "golden"}  # input: it was trained on the golden stats
-        if "local" in config and "map_reference" not in config["local"]:  # a local model from before the per-place
-            config["local"] = {**config["local"], "map_reference": "centre"}  # reference: its map was to c
-        if "local" in config and "local_context" not in config["local"]:  # a local model from before the dilated
-            config["local"] = {**config["local"], "local_context": 0}  # context blocks: its network had none
+        if "local" in config:  # a local model saved before a setting was trained with what there was then
+            config["local"] = {**LOCAL_BEFORE_SETTINGS, **config["local"]}
         return FitConfig.from_dict(config)
     except (KeyError, TypeError, InspectError) as exc:
         raise ModelError(f"{path}: invalid config ({exc})") from None

@@ -228,7 +228,7 @@ class LocalSVDD(DeepSVDD):
             raise ConfigError("--defects trains the global model (Deep SAD); the local model draws its own defects "
                               "with masks")
         train_images, hold_images = self._split(self._fit_alignment(images))
-        cfg = self.config = self._resolve_reference(self.config)
+        cfg = self.config = self._resolve_map(self.config)
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
         net.adapter.fit_stats(train_images)
@@ -244,7 +244,7 @@ class LocalSVDD(DeepSVDD):
         self.reference_ = self._nominal(train_images)
         return self
 
-    def _resolve_reference(self, config: FitConfig) -> FitConfig:
+    def _resolve_map(self, config: FitConfig) -> FitConfig:
         """The settings fit decides once it knows whether it registers the parts: ``map_reference`` and ``local_context``.
 
         ``auto`` reference: ``position`` when fit registers the parts (each cell

@@ -119,17 +119,17 @@ def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.
     assert registered.aligner_ is not None
     auto = LocalConfig(model_kind="local", local_width=16)  # reference and context unset
     registered.config = dataclasses.replace(registered.config, local=auto)
-    decided = registered._resolve_reference(registered.config).local
+    decided = registered._resolve_map(registered.config).local
     assert (decided.map_reference, decided.local_context) == ("position", 0)  # per place: no context blocks
     unregistered = LocalSVDD(dataclasses.replace(_config(1), local=auto))
-    decided = unregistered._resolve_reference(unregistered.config).local
+    decided = unregistered._resolve_map(unregistered.config).local
     assert (decided.map_reference, decided.local_context) == ("centre", 2)  # to c: two dilated blocks
     explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre", local_context=1)))
     explicit.aligner_ = registered.aligner_
-    decided = explicit._resolve_reference(explicit.config).local
+    decided = explicit._resolve_map(explicit.config).local
     assert (decided.map_reference, decided.local_context) == ("centre", 1)  # what the user set stays
     small = LocalSVDD(FitConfig(PreprocessConfig(image_size=16), local=auto))
-    assert small._resolve_reference(small.config).local.local_context == 0  # 4 cells: too small for the blocks
+    assert small._resolve_map(small.config).local.local_context == 0  # 4 cells: too small for the blocks
 
 
 def test_context_blocks_widen_what_each_cell_sees() -> None:
