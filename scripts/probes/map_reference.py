@@ -114,9 +114,9 @@ def report(name: str, hold_map: torch.Tensor, test_map: torch.Tensor) -> None:
     missed = [p.name for p, m, u in zip(paths, masks, up, strict=True)
               if m.any() and not localisation([u], [m])["hottest_region_hits"]]
     print(f"{name}: image AUROC {100 * roc_auc_score(labels, stat):.1f} ({per}); defects passing {len(passing)} of "
-          f"{labels.sum()} {passing}; good rejected {len(rejected)} of {(~labels).sum()} {rejected}; pixel AUROC "
-          f"{100 * loc['pixel_auroc']:.1f}; hottest region on {round(loc['hottest_region_hits'] * loc['defects'])} of "
-          f"{loc['defects']} (missed {missed})", flush=True)
+          f"{labels.sum()} {passing}; good rejected {len(rejected)} of {(~labels).sum()} {rejected}; pixel AUROC " +
+          (f"{100 * loc['pixel_auroc']:.1f}; hottest region on {round(loc['hottest_region_hits'] * loc['defects'])} of "
+           f"{loc['defects']} (missed {missed})" if loc["defects"] else "n/a (no masks)"), flush=True)
 
 
 print(f"# model {model_dir}: {len(train)} training, {len(hold)} held-out golden images; {len(paths)} test images")
