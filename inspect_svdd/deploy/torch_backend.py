@@ -27,6 +27,7 @@ class TorchBackend:
         self.golden_format = golden_format  # size range and channels of the golden images, when recorded
         self.drift_reference = held_out_reference(det.holdout_.get("distances", []))
         self.has_map = det.config.is_local  # the local model's anomaly map
+        self.aligner = det.aligner_  # registers inputs inside det; heat maps are moved back with it
 
     def maps(self, batch: np.ndarray) -> np.ndarray:
         """Anomaly maps of a uint8 NHWC batch (local models only), as the ONNX ``map`` output."""

@@ -116,7 +116,9 @@ class HeatMapper:
         if self.method == "map":
             cells = self.backend.maps(image[None])[0]  # type: ignore[attr-defined]
             rows, cols = image.shape[:2]
-            return cv2.resize(cells, (cols, rows), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
+            heat = cv2.resize(cells, (cols, rows), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
+            aligner = getattr(self.backend, "aligner", None)  # a registered part: its map is in the reference's place
+            return heat if aligner is None else aligner.unregister(image, heat)
         return self.occlusion.heat(self.backend, image, getattr(self.backend, "reference", None))
 
     def of_file(self, source: str | Path) -> tuple[np.ndarray, np.ndarray]:

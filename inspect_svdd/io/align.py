@@ -110,6 +110,19 @@ class Aligner:
         """The registered batch (see :meth:`apply`)."""
         return self.apply(batch)[0]
 
+    def unregister(self, image: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``values`` (float HxW, computed on ``image`` registered) moved back onto ``image``'s own grid.
+
+        A heat map of a registered part is in the reference's coordinates; drawn
+        over the photograph, or compared with a mask of it, it must be where the
+        part was. An image that :meth:`apply` left as it was (offset over the
+        limit) is returned as it is.
+        """
+        dx, dy, _ = self.offset(image)
+        if np.hypot(dx, dy) > self.limit:
+            return values
+        return moved(values[..., None].astype(np.float64), dx, dy)[..., 0]
+
 
 def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """uint8 HxWxC ``image`` moved by ``(dx, dy)`` pixels (bilinear, edges repeated), same shape and dtype.
@@ -118,16 +131,20 @@ def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     OpenCV 5.0 and 5.1 (up to 2 grey levels on some pixels): the torch-free runtime, installed with
     whatever OpenCV its line PC gets, must register exactly as training did.
     """
-    rows, cols = image.shape[:2]
+    return np.clip(np.rint(moved(image.astype(np.float64), dx, dy)), 0, 255).astype(np.uint8)
+
+
+def moved(values: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Float64 HxWxC ``values`` moved by ``(dx, dy)`` pixels (bilinear, edges repeated): :func:`shift` without rounding."""
+    rows, cols = values.shape[:2]
     x, y = np.arange(cols) - dx, np.arange(rows) - dy
     x0, y0 = np.floor(x), np.floor(y)
     wx, wy = (x - x0)[None, :, None], (y - y0)[:, None, None]
     left, right = np.clip(x0.astype(int), 0, cols - 1), np.clip(x0.astype(int) + 1, 0, cols - 1)
     top, bottom = np.clip(y0.astype(int), 0, rows - 1), np.clip(y0.astype(int) + 1, 0, rows - 1)
-    f = image.astype(np.float64)
-    upper = f[top][:, left] * (1 - wx) + f[top][:, right] * wx
-    lower = f[bottom][:, left] * (1 - wx) + f[bottom][:, right] * wx
-    return np.clip(np.rint(upper * (1 - wy) + lower * wy), 0, 255).astype(np.uint8)
+    upper = values[top][:, left] * (1 - wx) + values[top][:, right] * wx
+    lower = values[bottom][:, left] * (1 - wx) + values[bottom][:, right] * wx
+    return upper * (1 - wy) + lower * wy
 
 
 def fit_aligner(images: np.ndarray, mode: str = "auto", gain: bool = True) -> tuple[Aligner | None, dict[str, Any]]:

@@ -89,3 +89,17 @@ def test_shift_is_exact_bilinear_with_edges_repeated() -> None:
     half = shift(image, 0.0, 0.5).astype(float)
     np.testing.assert_array_equal(half[1:], np.rint((image[1:].astype(float) + image[:-1]) / 2))
     np.testing.assert_array_equal(shift(image, 0.0, 0.0), image)
+
+
+def test_values_of_a_registered_part_go_back_to_where_the_part_was() -> None:
+    reference = _gray(0)
+    photo = shift(reference, 5.0, 3.0)  # the part sits 5 px right and 3 px down of the reference
+    aligner = Aligner(reference, limit=8.0)
+    heat = np.zeros(reference.shape[:2])
+    heat[40, 30] = 1.0  # a hot pixel in the reference's (registered) coordinates
+    back = aligner.unregister(photo, heat)
+    y, x = np.unravel_index(int(np.argmax(back)), back.shape)
+    assert abs(x - 35) <= 1 and abs(y - 43) <= 1
+    assert back.sum() == pytest.approx(1.0, abs=0.05)  # moved, not smeared away
+    far = shift(reference, 14.0, 0.0)  # beyond the limit: scored unmoved, so its map stays
+    np.testing.assert_array_equal(aligner.unregister(far, heat), heat)

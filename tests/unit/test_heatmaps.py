@@ -145,3 +145,34 @@ def test_gradcam_without_pytorch_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match="Grad-CAM needs PyTorch: use --backend torch"):
         HeatMapper(PixelBackend(), "gradcam")
     assert HeatMapper(PixelBackend(), "auto").method == "occlusion"
+
+
+class RegisteringMapBackend:
+    """A stand-in local model that registers its input: its map is hot where the reference has the spot."""
+
+    name = "stand-in"
+    provider = "numpy"
+    preprocess = PreprocessConfig(image_size=SIZE, channels=1)
+    radius = 1.0
+    has_map = True
+
+    def __init__(self) -> None:
+        from inspect_svdd.io.align import Aligner
+
+        self.reference = _with_spot(20, 20)
+        self.aligner = Aligner(self.reference, limit=10.0)
+
+    def maps(self, batch: np.ndarray) -> np.ndarray:
+        cells = np.zeros((len(batch), SIZE // 4, SIZE // 4))
+        cells[:, 6, 6] = 4.0  # the spot's place in the reference: cells 5-6 cover pixels 20-27
+        return cells
+
+
+def test_a_registered_models_map_is_drawn_where_the_part_is() -> None:
+    from inspect_svdd.io.align import shift
+
+    backend = RegisteringMapBackend()
+    photo = shift(backend.reference, 6.0, 4.0)  # the part 6 px right and 4 px down
+    heat = HeatMapper(backend, "map").heat(photo)
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    assert abs(y - (25.5 + 4)) <= 2.5 and abs(x - (25.5 + 6)) <= 2.5  # the spot's cell centre, moved with the part
