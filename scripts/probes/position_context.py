@@ -13,11 +13,16 @@ not what a defect looks like. The head's calibration and the radius are refitted
 verdicts at the radius, pixel AUROC and hottest-region hits on the network grid (evaluate's
 measures), the defects whose hottest region missed.
 
-    python scripts/probes/position_context.py GOLDEN LABELLED MODEL [K,K,...] > out.txt
+With ``centred`` (as a fifth argument), one more line: the fitted statistics, but each image's
+deviations from them with their mean over the places taken out (per feature), so a shift common to the
+whole part cancels and only what differs from place to place is scored.
+
+    python scripts/probes/position_context.py GOLDEN LABELLED MODEL [K,K,...] [centred] > out.txt
 """
 
 import copy
 import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -31,7 +36,7 @@ from inspect_svdd.io.images import list_images
 from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.local import LocalSVDD
-from inspect_svdd.model.local_net import MapHead
+from inspect_svdd.model.local_net import LocalNet, MapHead
 from inspect_svdd.model.masked_defects import masked_defect
 from inspect_svdd.model.train import embed
 
@@ -100,3 +105,19 @@ for k in COPIES:
     probe.head_ = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train, 32))
     probe._set_radius(train, hold, 0.0)
     report(f"per-place statistics with {k} defect cop{'y' if k == 1 else 'ies'} per golden image", probe)
+
+
+def centred_map(self: LocalNet, x: torch.Tensor) -> torch.Tensor:
+    """Per-place deviations less their mean over the places, weighted and summed as the model does."""
+    d = self.cell_features(x) - self.position_mean
+    d = d - d.mean(dim=(2, 3), keepdim=True)
+    return (d**2 * self.position_weight).sum(dim=1)
+
+
+if sys.argv[5:6] == ["centred"]:
+    probe = copy.deepcopy(det)
+    net = probe.encoder_
+    net.distance_map = types.MethodType(centred_map, net)  # type: ignore[method-assign]
+    probe.head_ = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train, 32))
+    probe._set_radius(train, hold, 0.0)
+    report("fitted statistics, deviations centred over the places", probe)
