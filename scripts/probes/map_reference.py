@@ -25,35 +25,22 @@ defects passing and good parts rejected at that radius, pixel AUROC and the hott
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from labelled_set import load_probe_set
 from sklearn.metrics import roc_auc_score
 
-from inspect_svdd.evaluate.heatmaps import localisation, mask_for
-from inspect_svdd.io.images import list_images
-from inspect_svdd.io.preprocess import load_image
-from inspect_svdd.model.artifact import load_model
+from inspect_svdd.evaluate.heatmaps import localisation
 from inspect_svdd.model.hypersphere import fit_radius
 
 torch.set_num_threads(1)
 golden_dir, labelled, model_dir = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-det, record = load_model(model_dir)
+data = load_probe_set(model_dir, golden_dir, labelled)
+det, train, hold, test, masks = data.det, data.train, data.hold, data.test, data.masks
+paths, groups, labels = data.paths, data.groups, data.labels
 cfg = det.config
 rows, cols = cfg.preprocess.input_shape
-golden = np.stack([load_image(p, cfg.preprocess) for p in list_images(golden_dir)])
-train, hold = det._split(det._inputs(golden))
-paths = [p for folder in sorted(labelled.iterdir()) if folder.is_dir() for p in list_images(folder)]
-groups = np.array([p.parent.name for p in paths])
-labels = groups != "good"
-test = det._inputs(np.stack([load_image(p, cfg.preprocess) for p in paths]))
-masks = []
-for p, g in zip(paths, groups, strict=True):
-    found = mask_for(p, labelled) if g != "good" else None
-    m = cv2.imread(str(found), cv2.IMREAD_GRAYSCALE) if found is not None else None
-    masks.append(cv2.resize(m, (cols, rows), interpolation=cv2.INTER_NEAREST) > 127 if m is not None
-                 else np.zeros((rows, cols), bool))
 net = det.encoder_
 
 
