@@ -85,13 +85,18 @@ def report(name: str, model: LocalSVDD) -> None:
 
 print(f"# model {model_dir}: {len(train)} training, {len(hold)} held-out golden images; {len(paths)} test images")
 report("model as fitted", det)
-for k in COPIES:
-    probe = copy.deepcopy(det)
+def refitted(probe: LocalSVDD) -> LocalSVDD:
+    """``probe`` with its head's calibration and its radius set again, as fit sets them, for its changed network."""
     net = probe.encoder_
-    place_statistics(net, k)
     probe.head_ = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train, 32))
     probe._set_radius(train, hold, 0.0)
-    report(f"per-place statistics with {k} defect cop{'y' if k == 1 else 'ies'} per golden image", probe)
+    return probe
+
+
+for k in COPIES:
+    probe = copy.deepcopy(det)
+    place_statistics(probe.encoder_, k)
+    report(f"per-place statistics with {k} defect cop{'y' if k == 1 else 'ies'} per golden image", refitted(probe))
 
 
 def centred_map(self: LocalNet, x: torch.Tensor) -> torch.Tensor:
@@ -103,8 +108,5 @@ def centred_map(self: LocalNet, x: torch.Tensor) -> torch.Tensor:
 
 if sys.argv[5:6] == ["centred"]:
     probe = copy.deepcopy(det)
-    net = probe.encoder_
-    net.distance_map = types.MethodType(centred_map, net)  # type: ignore[method-assign]
-    probe.head_ = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train, 32))
-    probe._set_radius(train, hold, 0.0)
-    report("fitted statistics, deviations centred over the places", probe)
+    probe.encoder_.distance_map = types.MethodType(centred_map, probe.encoder_)  # type: ignore[method-assign]
+    report("fitted statistics, deviations centred over the places", refitted(probe))
