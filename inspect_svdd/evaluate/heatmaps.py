@@ -109,17 +109,18 @@ class HeatMapper:
 
     def heat(self, image: np.ndarray) -> np.ndarray:
         """The map (units of R²) of one preprocessed image, on its grid."""
+        if self.method == "occlusion":  # hides regions of the photograph itself: already on its grid
+            return self.occlusion.heat(self.backend, image, getattr(self.backend, "reference", None))
         if self.method == "gradcam":
             from inspect_svdd.evaluate.gradcam import gradcam
 
-            return gradcam(self.backend.det, image[None])[0]  # type: ignore[attr-defined]
-        if self.method == "map":
+            heat = gradcam(self.backend.det, image[None])[0]  # type: ignore[attr-defined]
+        else:
             cells = self.backend.maps(image[None])[0]  # type: ignore[attr-defined]
             rows, cols = image.shape[:2]
             heat = cv2.resize(cells, (cols, rows), interpolation=cv2.INTER_LINEAR) / max(self.backend.radius**2, 1e-12)
-            aligner = getattr(self.backend, "aligner", None)  # a registered part: its map is in the reference's place
-            return heat if aligner is None else aligner.unregister(image, heat)
-        return self.occlusion.heat(self.backend, image, getattr(self.backend, "reference", None))
+        aligner = getattr(self.backend, "aligner", None)  # a registered part: both are in the reference's place
+        return heat if aligner is None else aligner.unregister(image, heat)
 
     def of_file(self, source: str | Path) -> tuple[np.ndarray, np.ndarray]:
         """The decoded image and its heat on the image's own grid."""

@@ -176,3 +176,23 @@ def test_a_registered_models_map_is_drawn_where_the_part_is() -> None:
     heat = HeatMapper(backend, "map").heat(photo)
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
     assert abs(y - (25.5 + 4)) <= 2.5 and abs(x - (25.5 + 6)) <= 2.5  # the spot's cell centre, moved with the part
+
+
+def test_a_registered_models_gradcam_is_drawn_where_the_part_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grad-CAM runs on the registered input, so its map is in the reference's place until moved back."""
+    import inspect_svdd.evaluate.gradcam as gradcam_module
+    from inspect_svdd.io.align import shift
+
+    def hot_at_reference_spot(_det: object, images: np.ndarray) -> np.ndarray:
+        heat = np.zeros((len(images), SIZE, SIZE))
+        heat[:, 20:28, 20:28] = 4.0  # where the reference has its spot (pixels 20-27)
+        return heat
+
+    monkeypatch.setattr(gradcam_module, "gradcam", hot_at_reference_spot)
+    backend = RegisteringMapBackend()
+    backend.det = object()  # type: ignore[attr-defined]  # what HeatMapper asks of a PyTorch backend
+    photo = shift(backend.reference, 6.0, 4.0)  # the part 6 px right and 4 px down
+    heat = HeatMapper(backend, "gradcam").heat(photo)
+    rows, cols = np.indices(heat.shape)
+    y, x = (rows * heat).sum() / heat.sum(), (cols * heat).sum() / heat.sum()  # the hot square's centre
+    assert abs(y - (23.5 + 4)) <= 1.5 and abs(x - (23.5 + 6)) <= 1.5
