@@ -1,0 +1,64 @@
+"""Issue 23 probe: the local model's map averaged over mirrored views of the image.
+
+A texture looks alike mirrored, and a defect stays where it is once the map of a mirrored view is
+mirrored back; averaging the maps of the image and its mirrored views leaves the defect's cells
+and averages out the cells that only one view finds odd. This probe scores a fitted local model's
+test set with 1, 2 (left-right) and 4 (left-right, up-down, both) views: the raw distance maps
+averaged, then the model's own head (smoothing, calibration refitted on the averaged golden
+training maps, largest cell). Image AUROC per type, pixel AUROC and hottest-region hits on the
+network grid; scoring costs as many network passes as views.
+
+    python scripts/probes/local_flips.py GOLDEN LABELLED LOCAL_MODEL > out.txt
+"""
+
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from labelled_set import load_probe_set
+from sklearn.metrics import roc_auc_score
+
+from inspect_svdd.evaluate.heatmaps import localisation
+
+torch.set_num_threads(1)
+golden_dir, labelled, model_dir = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+data = load_probe_set(model_dir, golden_dir, labelled)
+net, head = data.det.encoder_, data.det.head_
+rows, cols = data.det.config.preprocess.input_shape
+VIEWS = {1: [()], 2: [(), (2,)], 4: [(), (2,), (1,), (1, 2)]}  # NHWC axes mirrored: 2 columns, 1 rows
+
+
+def raw_maps(images: np.ndarray, views: list[tuple[int, ...]]) -> torch.Tensor:
+    """The network's distance maps (before the head), each view's mirrored back, averaged: N x cells."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), 32):
+            x = torch.from_numpy(images[i:i + 32])
+            total = 0
+            for axes in views:
+                m = net.distance_map(torch.flip(x, axes) if axes else x)
+                total = total + (torch.flip(m, axes) if axes else m)  # map axes 1, 2 are rows, columns too
+            out.append((total / len(views)).flatten(1))
+    return torch.cat(out)
+
+
+types = sorted(set(data.groups) - {"good"})
+print("| views | image AUROC | " + " | ".join(types) + " | pixel AUROC | hottest region on the defect |")
+print("|---" * (4 + len(types)) + "|")
+for n, views in VIEWS.items():
+    h = copy.deepcopy(head).fit(raw_maps(data.train, views))
+    with torch.no_grad():
+        sm = h.map(raw_maps(data.test, views))
+    stat = sm.flatten(1).amax(1).numpy()
+    row = [f"{100 * roc_auc_score(data.labels, stat):.1f}"]
+    for t in types:
+        keep = (data.groups == t) | (data.groups == "good")
+        row.append(f"{100 * roc_auc_score(data.labels[keep], stat[keep]):.1f}")
+    heats = [np.asarray(F.interpolate(s[None, None], size=(rows, cols), mode="bilinear", align_corners=False)[0, 0])
+             for s in sm]
+    loc = localisation(heats, data.masks)
+    row += [f"{100 * loc['pixel_auroc']:.1f}", f"{100 * loc['hottest_region_hits']:.1f} %"]
+    print(f"| {n} | " + " | ".join(row) + " |", flush=True)
