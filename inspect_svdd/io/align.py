@@ -77,6 +77,12 @@ class Aligner:
         (dx, dy), peak = cv2.phaseCorrelate(self._grey_reference.copy(), _grey(image), self._window)
         return float(dx), float(dy), float(peak)
 
+    def correction(self, image: np.ndarray) -> tuple[float, float, float]:
+        """``(dx, dy, length)``: the offset :meth:`apply` undoes, zero when it is over the limit (left as it is)."""
+        dx, dy, _ = self.offset(image)
+        length = float(np.hypot(dx, dy))
+        return (0.0, 0.0, length) if length > self.limit else (dx, dy, length)
+
     def apply(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The registered uint8 NHWC batch and each image's offset length in pixels.
 
@@ -89,9 +95,8 @@ class Aligner:
         out = np.empty_like(batch)
         lengths = np.empty(len(batch))
         for i, image in enumerate(batch):
-            dx, dy, _ = self.offset(image)
-            lengths[i] = np.hypot(dx, dy)
-            out[i] = image if lengths[i] > self.limit else shift(image, -dx, -dy)
+            dx, dy, lengths[i] = self.correction(image)
+            out[i] = shift(image, -dx, -dy) if dx or dy else image
             if self.gain_limit > 0:
                 out[i] = self._exposed(out[i])
         return out, lengths
@@ -118,10 +123,8 @@ class Aligner:
         part was. An image that :meth:`apply` left as it was (offset over the
         limit) is returned as it is.
         """
-        dx, dy, _ = self.offset(image)
-        if np.hypot(dx, dy) > self.limit:
-            return values
-        return moved(values[..., None].astype(np.float64), dx, dy)[..., 0]
+        dx, dy, _ = self.correction(image)
+        return moved(values[..., None].astype(np.float64), dx, dy)[..., 0] if dx or dy else values
 
 
 def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
