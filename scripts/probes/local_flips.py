@@ -17,17 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from labelled_set import load_probe_set
-from sklearn.metrics import roc_auc_score
-
-from inspect_svdd.evaluate.heatmaps import localisation
+from labelled_set import figures, figures_header, load_probe_set
 
 torch.set_num_threads(1)
 golden_dir, labelled, model_dir = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 data = load_probe_set(model_dir, golden_dir, labelled)
 net, head = data.det.encoder_, data.det.head_
-rows, cols = data.det.config.preprocess.input_shape
 VIEWS = {1: [()], 2: [(), (2,)], 4: [(), (2,), (1,), (1, 2)]}  # NHWC axes mirrored: 2 columns, 1 rows
 
 
@@ -45,20 +40,9 @@ def raw_maps(images: np.ndarray, views: list[tuple[int, ...]]) -> torch.Tensor:
     return torch.cat(out)
 
 
-types = sorted(set(data.groups) - {"good"})
-print("| views | image AUROC | " + " | ".join(types) + " | pixel AUROC | hottest region on the defect |")
-print("|---" * (4 + len(types)) + "|")
+print(figures_header(data, ["views"]))
 for n, views in VIEWS.items():
     h = copy.deepcopy(head).fit(raw_maps(data.train, views))
     with torch.no_grad():
         sm = h.map(raw_maps(data.test, views))
-    stat = sm.flatten(1).amax(1).numpy()
-    row = [f"{100 * roc_auc_score(data.labels, stat):.1f}"]
-    for t in types:
-        keep = (data.groups == t) | (data.groups == "good")
-        row.append(f"{100 * roc_auc_score(data.labels[keep], stat[keep]):.1f}")
-    heats = [np.asarray(F.interpolate(s[None, None], size=(rows, cols), mode="bilinear", align_corners=False)[0, 0])
-             for s in sm]
-    loc = localisation(heats, data.masks)
-    row += [f"{100 * loc['pixel_auroc']:.1f}", f"{100 * loc['hottest_region_hits']:.1f} %"]
-    print(f"| {n} | " + " | ".join(row) + " |", flush=True)
+    print(f"| {n} | " + " | ".join(figures(data, sm.flatten(1).amax(1).numpy(), sm)) + " |", flush=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from labelled_set import load_probe_set
+from labelled_set import load_probe_set, nearest_cells, smooth
 from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.evaluate.heatmaps import localisation
@@ -48,11 +48,6 @@ def features(images: np.ndarray) -> torch.Tensor:
     """The network's cell features of registered images: N x dim x grid."""
     with torch.no_grad():
         return torch.cat([net.cell_features(torch.from_numpy(images[i:i + 32])) for i in range(0, len(images), 32)])
-
-
-def smooth(m: torch.Tensor) -> torch.Tensor:
-    """The model's 3 x 3-cell box filter."""
-    return F.avg_pool2d(m[:, None], 3, 1, 1, count_include_pad=False)[:, 0]
 
 
 f_train = features(train)
@@ -122,10 +117,7 @@ report("pooled", pooled(hold), pooled(test))
 
 def nearest(images: np.ndarray, bank: torch.Tensor) -> torch.Tensor:
     """Each cell's squared distance to its nearest bank cell, smoothed."""
-    f = features(images)
-    flat = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1])
-    d = torch.cat([torch.cdist(flat[i : i + 8192], bank).amin(1) ** 2 for i in range(0, len(flat), 8192)])
-    return smooth(d.reshape(len(f), *f.shape[2:]))
+    return smooth(nearest_cells(features(images), bank))
 
 
 for size in BANKS:

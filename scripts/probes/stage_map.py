@@ -25,10 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from labelled_set import load_probe_set
+from labelled_set import figures, figures_header, load_probe_set, nearest_cells, smooth
 from sklearn.metrics import roc_auc_score
-
-from inspect_svdd.evaluate.heatmaps import localisation
 
 torch.set_num_threads(1)
 golden_dir, labelled, model_dir = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -37,7 +35,6 @@ STAGES = [int(k) for k in sys.argv[5].split(",")] if len(sys.argv) > 5 else None
 STANDARDISED = "standardised" in sys.argv[6:]
 data = load_probe_set(model_dir, golden_dir, labelled)
 net = data.det.encoder_
-rows, cols = data.det.config.preprocess.input_shape
 
 
 def stage_maps(images: np.ndarray) -> list[torch.Tensor]:
@@ -55,19 +52,6 @@ def stage_maps(images: np.ndarray) -> list[torch.Tensor]:
     return [torch.cat(o) for o in outs]
 
 
-def nearest(cells: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
-    """Each image's map of squared distances to the nearest bank cell: N x C x h x w -> N x h x w."""
-    n, c, h, w = cells.shape
-    flat = cells.permute(0, 2, 3, 1).reshape(n, h * w, c)
-    out = torch.stack([torch.cdist(f, bank).amin(dim=1) ** 2 for f in flat])
-    return out.reshape(n, h, w)
-
-
-def smooth(m: torch.Tensor) -> torch.Tensor:
-    """The local model's 3 x 3-cell box filter."""
-    return F.avg_pool2d(m[:, None], 3, 1, 1, count_include_pad=False)[:, 0]
-
-
 start = time.time()
 rng = np.random.default_rng(0)
 train_maps, hold_maps, test_maps = stage_maps(data.train), stage_maps(data.hold), stage_maps(data.test)
@@ -82,8 +66,8 @@ for k, (tr, ho, te) in enumerate(zip(train_maps, hold_maps, test_maps, strict=Tr
         tr, ho, te = ((m - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1) for m in (tr, ho, te))
         cells = (cells - mean) / std
     bank = cells[torch.from_numpy(rng.choice(len(cells), size=min(BANK, len(cells)), replace=False))]
-    scale = nearest(ho, bank).mean()
-    maps[f"stage {k + 1} ({te.shape[2]}x{te.shape[3]})"] = nearest(te, bank) / scale
+    scale = nearest_cells(ho, bank).mean()
+    maps[f"stage {k + 1} ({te.shape[2]}x{te.shape[3]})"] = nearest_cells(te, bank) / scale
 print(f"{len(data.train)} training, {len(data.hold)} held-out golden images, {len(data.test)} test images; "
       f"bank {BANK} cells per stage{', standardised' if STANDARDISED else ''}; {time.time() - start:.0f} s")
 
@@ -95,22 +79,9 @@ for first in range(len(names) - 1):  # a stage and every coarser one, added
         maps[key] = sum(F.interpolate(maps[n][:, None], size=(finest, finest), mode="bilinear",
                                       align_corners=False)[:, 0] for n in names[first:last + 1])
 
-has_masks = any(m.any() for m in data.masks)
-types = sorted(set(data.groups) - {"good"})
-header = ["map", "image AUROC", "image AUROC, the map's mean", *types]
-header += ["pixel AUROC", "hottest region on the defect"] if has_masks else []
-print("| " + " | ".join(header) + " |")
-print("|---" * len(header) + "|")
+print(figures_header(data, ["map"], ("image AUROC, the map's mean",)))
 for key, m in maps.items():
     sm = smooth(m)
-    stat = sm.flatten(1).amax(1).numpy()
-    row = [f"{100 * roc_auc_score(data.labels, stat):.1f}", f"{100 * roc_auc_score(data.labels, m.flatten(1).mean(1)):.1f}"]
-    for t in types:
-        keep = (data.groups == t) | (data.groups == "good")
-        row.append(f"{100 * roc_auc_score(data.labels[keep], stat[keep]):.1f}")
-    if has_masks:
-        heats = [np.asarray(F.interpolate(s[None, None], size=(rows, cols), mode="bilinear",
-                                          align_corners=False)[0, 0]) for s in sm]
-        loc = localisation(heats, data.masks)
-        row += [f"{100 * loc['pixel_auroc']:.1f}", f"{100 * loc['hottest_region_hits']:.1f} %"]
+    row = figures(data, sm.flatten(1).amax(1).numpy(), sm)
+    row.insert(1, f"{100 * roc_auc_score(data.labels, m.flatten(1).mean(1)):.1f}")
     print(f"| {key} | " + " | ".join(row) + " |", flush=True)
