@@ -551,6 +551,14 @@ class LocalConfig:
             per place (registered parts: on the samples two blocks rejected 3
             of 16 good parts against none, one seed); also 0 where the input is
             too small for them. The model records the number.
+        local_scales: how many inputs the map is made from: 1 (the input as
+            it is) or 2 (also the input halved, 2x2 means, through a second
+            network of the same shape trained on its own with four times the
+            images per step; the finer one takes ``local_batch / 4``; the two
+            maps, each divided by its golden median, are averaged on the finer
+            grid). Use with ``--image-size 256``: the halved input then sees a
+            texture like the 128-px default, the full one keeps thin cracks
+            (magnetic tiles: docs/local.md). About the two fits' time.
     """
 
     model_kind: ModelKind = "auto"
@@ -565,6 +573,7 @@ class LocalConfig:
     local_defects: tuple[str, ...] = LOCAL_DEFECTS[:3]
     map_reference: MapReference = "auto"
     local_context: int | None = None
+    local_scales: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_defects", tuple(self.local_defects))
@@ -578,6 +587,8 @@ class LocalConfig:
             raise ConfigError(f"local input must be golden or image, got {self.local_input!r}")
         if self.local_context is not None and not 0 <= self.local_context <= 4:
             raise ConfigError(f"local context must be 0 to 4 dilated blocks, got {self.local_context}")
+        if not 1 <= self.local_scales <= 2:
+            raise ConfigError(f"local scales must be 1 or 2 (the input, and the input halved), got {self.local_scales}")
         if self.map_reference not in ("auto", "centre", "position"):
             raise ConfigError(f"map reference must be auto, centre or position, got {self.map_reference!r}")
         if self.map_calibration not in ("none", "position", "image"):
@@ -631,18 +642,24 @@ class FitConfig:
 
     def _check_local(self) -> None:
         p = self.preprocess
-        side = min(p.input_shape)
+        halvings = self.local.local_scales - 1
+        if halvings and any(n % (4 << halvings) for n in p.input_shape):
+            raise ConfigError(f"image size {p.input_shape[1]}x{p.input_shape[0]} does not halve into whole map cells: "
+                              f"with {self.local.local_scales} local scales each side must be a multiple of "
+                              f"{4 << halvings} pixels")
+        side = min(p.input_shape) >> halvings  # the coarsest level's input
         if p.frame_size is not None:
             raise ConfigError("the local model scores every position of one input: use a larger --image-size, not "
                               "--frame-size tiling")
+        halved = f" (with {self.local.local_scales} local scales: the halved input)" if halvings else ""
         if side // 4 < self.local.map_smoothing or side < 16:
             raise ConfigError(f"image size {p.input_shape[1]}x{p.input_shape[0]} is too small for the local model: "
-                              f"each side needs at least 16 pixels and {self.local.map_smoothing} map cells of 4 "
+                              f"each side{halved} needs at least 16 pixels and {self.local.map_smoothing} map cells of 4 "
                               "pixels (map smoothing)")
         context = self.local.local_context
         if context is not None and side // 4 <= 2**context:  # the widest dilation pads by 2**context cells (reflection)
             raise ConfigError(f"image size {p.input_shape[1]}x{p.input_shape[0]} is too small for "
-                              f"{context} dilated context blocks: each side needs more than "
+                              f"{context} dilated context blocks: each side{halved} needs more than "
                               f"{4 * 2**context} pixels (fewer --local-context blocks take it)")
         if self.score.rule != "auto" or self.score.features != "auto":
             raise ConfigError("the local model scores its map's largest cell: --score and --features are for the "

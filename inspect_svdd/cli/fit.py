@@ -204,7 +204,7 @@ def _checkpoint(output: Path, cfg: FitConfig, pretrained: Path | None, images: A
     every = {"every": CHECKPOINT_EVERY} if cfg.is_local else {}  # the local model counts steps, not epochs
     checkpoint = Checkpoint(output / CHECKPOINT_FILE, fit_key(cfg.to_dict() | ae_key, images, bad), resume, **every)
     if checkpoint.saved is not None:
-        unit = "step" if checkpoint.saved["stage"] == "local" else "epoch"
+        unit = "step" if str(checkpoint.saved["stage"]).startswith("local") else "epoch"
         log(f"resuming from {checkpoint.path}: {checkpoint.saved['stage']} {unit} {checkpoint.saved['epoch']}", quiet)
     elif resume:
         log(f"no checkpoint in {output}; fitting from the start", quiet)

@@ -92,6 +92,14 @@ _REFERENCES = {"centre": "against the centre c", "position": "against the golden
 _INPUTS = {"golden": "by the golden images' mean and std", "image": "per image (its own mean and std)"}
 
 
+def _scales_text(scales: int, batch: Any) -> str:
+    """The levels of a local model's map: one input, or the input and the input halved (each with its own network)."""
+    if scales == 1:
+        return ""
+    return (f"maps of the input and of the input halved averaged (two networks; the full input trained on "
+            f"{max(2, int(batch or 16) // 4)} images per step), ")
+
+
 def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:
     """How long and on what the model trained (the local model: steps of its map network)."""
     if local.get("model_kind") == "local":
@@ -100,6 +108,7 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
                   f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
                   f"{local.get('local_context', 0)} dilated context block(s), "
+                  f"{_scales_text(local.get('local_scales', 1), local.get('local_batch'))}"
                   f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}")
     else:
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "

@@ -239,7 +239,7 @@ def _modules(cfg: FitConfig, data: dict[str, Any]) -> tuple[torch.nn.Module, tor
     p = cfg.preprocess
     if cfg.is_local:
         net = LocalNet(cfg.local, p.channels, p.input_shape, cfg.net.leaky_slope)
-        return net, MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration)
+        return net, MapHead(net.grids, cfg.local.map_smoothing, cfg.local.map_calibration)
     encoder = Encoder(cfg.net, p.channels, p.image_size)
     head = make_head(cfg.score, encoder.feature_dim("stages"), cfg.net.rep_dim,
                      int(data.get("score_rule", {}).get("bank_size", 0)))

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inspect_svdd.config import FitConfig, MapReference, ScoreConfig, TrainConfig
+from inspect_svdd.config import FitConfig, LocalConfig, MapReference, ScoreConfig, TrainConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.augment import apply, build_pipeline
 from inspect_svdd.model.checkpoint import Checkpoint, Randomness
 from inspect_svdd.model.detector import DeepSVDD
 from inspect_svdd.model.hypersphere import init_center
-from inspect_svdd.model.local_net import LocalNet, MapHead
+from inspect_svdd.model.local_net import LocalNet, MapHead, halve
 from inspect_svdd.model.masked_defects import masked_defect
 from inspect_svdd.model.train import embed, seed_everything
 
@@ -162,41 +162,64 @@ def local_loss(dist: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: bool = True,
-                checkpoint: Checkpoint | None = None) -> list[dict[str, Any]]:
-    """Train ``net`` on golden uint8 NHWC ``images`` (seeded); return the loss history.
+                checkpoint: Checkpoint | None = None, level: int = 0,
+                history: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Train level ``level`` of ``net`` (0: the network itself) on golden uint8 NHWC ``images`` at that level's input.
 
-    With a ``checkpoint`` the state (the network, optimiser, schedule and every
-    random source the batches draw from) is saved every ``checkpoint.every``
-    steps, and a saved state of this fit is continued from: the resumed steps
-    are the ones a straight fit runs.
+    Seeded; returns the loss history, after ``history`` (the earlier levels').
+    With a ``checkpoint`` the state (the whole network, optimiser, schedule and
+    every random source the batches draw from) is saved every
+    ``checkpoint.every`` steps, and a saved state of this fit is continued
+    from: the resumed steps are the ones a straight fit runs.
     """
     lc, t = cfg.local, cfg.train
-    rng = np.random.default_rng(t.seed + 7)
-    pipeline = None if t.augment == "none" else build_pipeline(t.augment, t.seed + 1)
-    net.eval()
+    body, stage = net.levels()[level], level_stage(level)
+    rng = np.random.default_rng(t.seed + 7 + 100 * level)
+    pipeline = None if t.augment == "none" else build_pipeline(t.augment, t.seed + 1 + 100 * level)
+    body.eval()
     with torch.no_grad():  # c: the mean cell feature of (up to) 64 golden images, coordinates away from zero
-        feats = net.cell_features(torch.from_numpy(images[:64]))
-        net.center.copy_(init_center(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]), t.eps))
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=lc.local_lr, weight_decay=1e-6)
+        feats = body.cell_features(torch.from_numpy(images[:64]))
+        body.center.copy_(init_center(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]), t.eps))
+    body.train()
+    opt = torch.optim.Adam(body.parameters(), lr=lc.local_lr, weight_decay=1e-6)
     schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [2 * lc.local_steps // 3], 0.1)
     randomness = Randomness.of_sources(None, [rng], [pipeline])
-    start, history, _ = checkpoint.restore("local", {"net": net}, opt, schedule, randomness) if checkpoint else (0, [], {})
-    for step in tqdm(range(start, lc.local_steps), desc="local", unit="step", initial=start, total=lc.local_steps,
+    history = list(history or [])
+    start, saved, _ = checkpoint.restore(stage, {"net": net}, opt, schedule, randomness) if checkpoint else (0, [], {})
+    history = saved or history
+    level_cfg = dataclasses.replace(cfg, local=dataclasses.replace(lc, local_batch=level_batch(lc, level)))
+    for step in tqdm(range(start, lc.local_steps), desc=stage, unit="step", initial=start, total=lc.local_steps,
                      disable=None if progress else True, leave=False):
-        x, masks = _batch(images, cfg, rng, pipeline)
-        loss, normal, anomalous = local_loss(net.centre_map(x), masks)
+        x, masks = _batch(images, level_cfg, rng, pipeline)
+        loss, normal, anomalous = local_loss(body.centre_map(x), masks)
         opt.zero_grad()
         loss.backward()
         opt.step()
         schedule.step()
         if step % LOG_EVERY == 0 or step == lc.local_steps - 1:
-            history.append({"stage": "local", "epoch": step, "step": step, "loss": loss.item(),
+            history.append({"stage": stage, "epoch": step, "step": step, "loss": loss.item(),
                             "normal": normal.item(), "anomalous": anomalous.item()})
         if checkpoint:
-            checkpoint.save("local", step + 1, lc.local_steps, {"net": net}, opt, schedule, randomness, history, {})
-    net.eval()
+            checkpoint.save(stage, step + 1, lc.local_steps, {"net": net}, opt, schedule, randomness, history, {})
+    body.eval()
     return history
+
+
+def level_stage(level: int) -> str:
+    """The name of a level's training stage (history, checkpoint): ``local``, then ``local/2`` for the halved input."""
+    return "local" if level == 0 else f"local/{2**level}"
+
+
+def level_batch(local: LocalConfig, level: int) -> int:
+    """Images per step at a level: ``local_batch`` at the coarsest, a quarter per halving finer (at least 2)."""
+    return max(2, local.local_batch // 4 ** (local.local_scales - 1 - level))
+
+
+def level_images(images: np.ndarray, level: int) -> np.ndarray:
+    """uint8 NHWC images at a level's input: halved ``level`` times (2x2 means, rounded), as the network does it."""
+    for _ in range(level):
+        images = np.clip(np.rint(halve(torch.from_numpy(images)).numpy()), 0, 255).astype(np.uint8)
+    return images
 
 
 class LocalSVDD(DeepSVDD):
@@ -231,13 +254,21 @@ class LocalSVDD(DeepSVDD):
         cfg = self.config = self._resolve_map(self.config)
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
-        net.adapter.fit_stats(train_images)
-        self.history_ = train_local(net, train_images, cfg, progress, checkpoint)
-        if net.positional:
-            net.fit_position(torch.from_numpy(train_images[i : i + 32]) for i in range(0, len(train_images), 32))
-        head = MapHead(net.grid, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
+        done = [level_stage(i) for i in range(cfg.local.local_scales)].index(checkpoint.stage() or "local") if (
+            checkpoint is not None and checkpoint.stage() is not None) else 0  # levels a resumed fit has finished
+        history: list[dict[str, Any]] = []
+        for level, body in enumerate(net.levels()):  # each level on its own input, the finest first
+            inputs = level_images(train_images, level)
+            body.adapter.fit_stats(inputs)
+            if level >= done:
+                history = train_local(net, inputs, cfg, progress, checkpoint, level, history)
+            if body.positional:
+                body.fit_position(torch.from_numpy(inputs[i : i + 32]) for i in range(0, len(inputs), 32))
+        self.history_ = history
+        head = MapHead(net.grids, cfg.local.map_smoothing, cfg.local.map_calibration).fit(embed(net, train_images, 32))
         self.encoder_, self.center_, self.head_ = net, net.center.clone(), head  # type: ignore[assignment]
-        self.schedule_ = {"local": {"steps": cfg.local.local_steps, "lr_milestones": [2 * cfg.local.local_steps // 3]}}
+        self.schedule_ = {"local": {"steps": cfg.local.local_steps, "lr_milestones": [2 * cfg.local.local_steps // 3],
+                                    "levels": cfg.local.local_scales}}
         self.selection_ = {"chosen": "local map", "note": "the largest cell of the calibrated anomaly map"}
         self._set_radius(train_images, hold_images, 0.0)
         self.holdout_["defects"] = 0
@@ -255,8 +286,9 @@ class LocalSVDD(DeepSVDD):
         reference: MapReference = local.map_reference if local.map_reference != "auto" else (
             "position" if self.aligner_ is not None else "centre")
         context = local.local_context
+        coarsest = min(config.preprocess.input_shape) >> (local.local_scales - 1)  # decides whether the blocks fit
         if context is None:
-            context = 2 if reference == "centre" and min(config.preprocess.input_shape) // 4 > 4 else 0
+            context = 2 if reference == "centre" and coarsest // 4 > 4 else 0
         return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,

@@ -46,7 +46,8 @@ class LocalNet(nn.Module):
     position_mean: torch.Tensor
     position_weight: torch.Tensor
 
-    def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1) -> None:
+    def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1,
+                 scales: int | None = None) -> None:
         super().__init__()
         w = cfg.local_width
         self.adapter = ImageStandardiser(channels) if cfg.local_input == "image" else InputAdapter(channels)
@@ -62,6 +63,18 @@ class LocalNet(nn.Module):
         if self.positional:  # the golden cells' mean and inverse variance at every place (fit_position)
             self.register_buffer("position_mean", torch.zeros(1, cfg.local_dim, *self.grid))
             self.register_buffer("position_weight", torch.ones(1, cfg.local_dim, *self.grid))
+        levels = cfg.local_scales if scales is None else scales
+        # the same network once more on the input halved (2x2 means): a wider view per cell, cracks and breaks alike
+        self.coarse = LocalNet(cfg, channels, (shape[0] // 2, shape[1] // 2), leaky_slope, levels - 1) if levels > 1 else None
+
+    def levels(self) -> list[LocalNet]:
+        """This network and its coarser ones, finest first (one per ``local_scales``)."""
+        return [self] + (self.coarse.levels() if self.coarse is not None else [])
+
+    @property
+    def grids(self) -> list[tuple[int, int]]:
+        """Each level's map rows and columns, finest first."""
+        return [level.grid for level in self.levels()]
 
     def cell_features(self, x: torch.Tensor) -> torch.Tensor:
         """One ``local_dim`` vector per cell: N x dim x rows x columns of the grid."""
@@ -99,52 +112,95 @@ class LocalNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The distance map, flattened: N x cells."""
-        return self.distance_map(x).flatten(1)
+        """The distance map, flattened: N x cells; with coarser levels, theirs after it (N x the cells of all levels)."""
+        flat = self.distance_map(x).flatten(1)
+        if self.coarse is None:
+            return flat
+        return torch.cat([flat, self.coarse(halve(x))], dim=1)
 
     def features_of(self, x: torch.Tensor, kind: str = "map") -> torch.Tensor:
         """What the head reads (the global encoder's feature kinds do not apply: always the flattened map)."""
         return self(x)
 
     def feature_dim(self, kind: str = "map") -> int:
-        """Cells per image."""
-        return self.grid[0] * self.grid[1]
+        """Cells per image, over all levels."""
+        return sum(rows * cols for rows, cols in self.grids)
+
+
+def halve(x: torch.Tensor) -> torch.Tensor:
+    """An NHWC batch (uint8 or float) at half its rows and columns, each pixel the mean of 2x2: float NHWC."""
+    return F.avg_pool2d(x.permute(0, 3, 1, 2).to(torch.float32), 2).permute(0, 2, 3, 1)
 
 
 class MapHead(nn.Module):
-    """Flattened distance maps -> smoothed, calibrated maps, and their largest cell as the statistic."""
+    """Flattened distance maps -> smoothed, calibrated maps, and their largest cell as the statistic.
+
+    With several levels (``grids``, finest first, as :class:`LocalNet` with
+    ``local_scales`` > 1 gives them), each level's map is smoothed and
+    calibrated on its own grid, divided by its golden images' median
+    statistic (so the levels weigh alike), brought to the finest grid
+    (bilinear) and the levels averaged: one map, whose largest cell is the statistic.
+    """
 
     scale: torch.Tensor
+    norm: torch.Tensor
 
-    def __init__(self, grid: tuple[int, int], smoothing: int, calibration: str) -> None:
+    def __init__(self, grid: tuple[int, int] | list[tuple[int, int]], smoothing: int, calibration: str) -> None:
         super().__init__()
-        self.grid, self.smoothing, self.calibration = grid, smoothing, calibration
-        self.register_buffer("scale", torch.ones(1, *grid))  # per-cell divisor (calibration "position")
+        self.grids = list(grid) if isinstance(grid, list) else [grid]
+        self.grid, self.smoothing, self.calibration = self.grids[0], smoothing, calibration
+        self.register_buffer("scale", torch.ones(1, *self.grid))  # per-cell divisor (calibration "position")
+        for level, extra in enumerate(self.grids[1:], 1):  # the coarser levels' divisors
+            self.register_buffer(f"scale_{level}", torch.ones(1, *extra))
+        if len(self.grids) > 1:
+            self.register_buffer("norm", torch.ones(len(self.grids)))  # each level's golden median statistic
+
+    def _scales(self) -> list[torch.Tensor]:
+        return [self.scale] + [getattr(self, f"scale_{level}") for level in range(1, len(self.grids))]
+
+    def level_maps(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's smoothed, calibrated map on its own grid (N x rows x columns), finest first."""
+        maps, start = [], 0
+        for (rows, cols), scale in zip(self.grids, self._scales(), strict=True):
+            m = flat[:, start : start + rows * cols].reshape(-1, 1, rows, cols)
+            start += rows * cols
+            if self.smoothing > 1:
+                m = F.avg_pool2d(m, self.smoothing, 1, self.smoothing // 2, count_include_pad=False)
+            m = m[:, 0]
+            maps.append(m / m.mean(dim=(1, 2), keepdim=True).clamp_min(1e-12) if self.calibration == "image" else m / scale)
+        return maps
 
     def map(self, flat: torch.Tensor) -> torch.Tensor:
-        """The anomaly map: N x rows x columns of the grid, higher = more anomalous."""
-        m = flat.reshape(-1, 1, *self.grid)
-        if self.smoothing > 1:
-            m = F.avg_pool2d(m, self.smoothing, 1, self.smoothing // 2, count_include_pad=False)
-        m = m[:, 0]
-        if self.calibration == "image":
-            return m / m.mean(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-        return m / self.scale
+        """The anomaly map: N x rows x columns of the (finest) grid, higher = more anomalous."""
+        maps = self.level_maps(flat)
+        if len(maps) == 1:
+            return maps[0]
+        fine = [maps[0] / self.norm[0]] + [
+            F.interpolate(m[:, None] / self.norm[level], size=self.grid, mode="bilinear", align_corners=False)[:, 0]
+            for level, m in enumerate(maps[1:], 1)]
+        return torch.stack(fine).mean(dim=0)
 
     def forward(self, flat: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
         """The image statistic: the map's largest cell (``exclude_self`` is for the k-NN rule; no effect here)."""
         return self.map(flat).flatten(1).amax(dim=1)
 
     def fit(self, golden_flat: torch.Tensor) -> MapHead:
-        """Set the per-cell divisor from the golden training images' maps (calibration ``position``).
+        """Set the per-cell divisors (calibration ``position``) and the levels' weights from the golden training maps.
 
-        The divisor is a cell's mean over the golden maps, but never below the
+        A cell's divisor is its mean over the golden maps, but never below the
         median cell's: cells that are busy on every good part (edges, the rim)
         are damped, quiet ones are not blown up.
         """
-        if self.calibration == "position" and len(golden_flat):
-            with torch.no_grad():
-                self.scale.fill_(1.0)
-                mean = self.map(golden_flat).mean(dim=0, keepdim=True)
-                self.scale.copy_(mean.clamp_min(float(mean.median()) + 1e-12))  # damp busy cells, never amplify quiet ones
+        if not len(golden_flat):
+            return self
+        with torch.no_grad():
+            if self.calibration == "position":
+                for scale in self._scales():
+                    scale.fill_(1.0)
+                for scale, m in zip(self._scales(), self.level_maps(golden_flat), strict=True):
+                    mean = m.mean(dim=0, keepdim=True)
+                    scale.copy_(mean.clamp_min(float(mean.median()) + 1e-12))  # damp busy cells, never amplify quiet ones
+            if len(self.grids) > 1:
+                self.norm.copy_(torch.stack([m.flatten(1).amax(dim=1).median() for m in self.level_maps(golden_flat)])
+                                .clamp_min(1e-12))
         return self

@@ -97,6 +97,8 @@ def test_map_heat_maps_of_a_global_model_are_refused(model_dir: Path, incoming_d
     (["--frame-size", "256"], "frame-size"),
     (["--map-smoothing", "4"], "odd"),
     (["--score", "knn"], "--score"),
+    (["--local-scales", "2", "--image-size", "68"], "multiple of 8 pixels"),
+    (["--local-scales", "3"], "1 or 2"),
 ])
 def test_bad_local_options_are_one_line(golden_dir: Path, tmp_path: Path, args: list[str], says: str) -> None:
     result = CliRunner().invoke(main, ["fit", str(golden_dir), "-o", str(tmp_path / "m"), "--model-kind", "local", *args])

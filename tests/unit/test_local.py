@@ -17,11 +17,12 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int, local_input: str = "image", context: int = 2) -> FitConfig:
+def _config(steps: int, local_input: str = "image", context: int = 2, scales: int = 1) -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
                      local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
-                                       local_input=local_input, local_context=context))  # type: ignore[arg-type]
+                                       local_input=local_input, local_context=context,  # type: ignore[arg-type]
+                                       local_scales=scales))
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,14 @@ def parts() -> np.ndarray:
 def fitted(parts: np.ndarray) -> LocalSVDD:
     det = detector_for(_config(150, "golden", 0)).fit(parts, progress=False)  # the network of older models: the
     assert isinstance(det, LocalSVDD)  # golden-statistics input, no context blocks (integration tests fit the default)
+    return det
+
+
+@pytest.fixture(scope="module")
+def two_scales(parts: np.ndarray) -> LocalSVDD:
+    """A map from the input and from the input halved (``--local-scales 2``)."""
+    det = detector_for(_config(150, "image", 0, scales=2)).fit(parts, progress=False)
+    assert isinstance(det, LocalSVDD)
     return det
 
 
@@ -62,6 +71,47 @@ def test_map_points_at_a_pasted_defect(fitted: LocalSVDD) -> None:
     good_stats, bad_stats = fitted.distances(goods), fitted.distances(bads)
     assert bad_stats.min() > 3 * good_stats.max(), (good_stats, bad_stats)
     np.testing.assert_allclose(fitted.distances(bads), maps.reshape(6, -1).max(axis=1), rtol=1e-5)
+
+
+def test_two_scales_train_each_level_and_average_their_maps(two_scales: LocalSVDD) -> None:
+    """Each level's own training pulls its golden cells in; the map is the levels' normalised mean on the finer grid."""
+    for stage in ("local", "local/2"):  # without a level's training steps its stage would be missing or flat
+        losses = [h["normal"] for h in two_scales.history_ if h["stage"] == stage]
+        assert losses and losses[-1] < 0.3 * losses[0], (stage, losses)
+    net, head = two_scales.encoder_, two_scales.head_
+    assert isinstance(net, LocalNet) and isinstance(head, MapHead)
+    assert net.grids == [(SIZE // 4, SIZE // 4), (SIZE // 8, SIZE // 8)]
+    assert not torch.equal(net.center, net.levels()[1].center)  # two networks, two centres
+    goods = np.stack([draw_part(300 + i, size=SIZE) for i in range(4)])
+    flat = two_scales.embeddings(goods)
+    fine, coarse = head.level_maps(flat)
+    up = torch.nn.functional.interpolate(coarse[:, None], size=fine.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    expected = (fine / head.norm[0] + up / head.norm[1]) / 2
+    torch.testing.assert_close(torch.from_numpy(two_scales.maps(goods)), expected)
+    assert 0.5 < float(head.map(flat).flatten(1).amax(1).median()) < 2.0  # each level divided by its golden median
+
+
+def test_two_scales_map_points_at_a_pasted_defect_and_exports_with_parity(two_scales: LocalSVDD, tmp_path) -> None:
+    """The spot is hottest in the averaged map; ONNX Runtime gives the same statistic and map (export's check)."""
+    from inspect_svdd.deploy.export import export_onnx
+    from inspect_svdd.deploy.runtime import OnnxScorer
+    from inspect_svdd.model.artifact import load_model, save_model
+
+    goods = np.stack([draw_part(300 + i, size=SIZE) for i in range(6)])
+    bads = np.stack([_with_spot(g, (24 + 3 * i, 36 - 2 * i)) for i, g in enumerate(goods)])
+    maps = two_scales.maps(bads)
+    assert maps.shape == (6, SIZE // 4, SIZE // 4)
+    for i, m in enumerate(maps):
+        y, x = np.unravel_index(np.argmax(m), m.shape)
+        assert abs(y - (36 - 2 * i) / 4) <= 2 and abs(x - (24 + 3 * i) / 4) <= 2, (i, y, x)
+    assert two_scales.distances(bads).min() > two_scales.distances(goods).max()
+    assert export_onnx(two_scales, tmp_path / "model.onnx", {}, np.concatenate([goods, bads])) < 1e-3
+    np.testing.assert_allclose(OnnxScorer(tmp_path / "model.onnx", device="cpu").maps(bads), maps, rtol=1e-3,
+                               atol=1e-3 * float(maps.max()))
+    save_model(two_scales, tmp_path / "saved")
+    loaded, _ = load_model(tmp_path / "saved")
+    assert loaded.config.local.local_scales == 2
+    np.testing.assert_array_equal(loaded.score(bads), two_scales.score(bads))
 
 
 def test_radius_from_held_out_golden_images(fitted: LocalSVDD) -> None:
@@ -205,6 +255,9 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "map_reference": "center"}}, "auto, centre or position"),
     ({"local": {"model_kind": "local", "local_context": 5}}, "0 to 4 dilated blocks"),
     ({"preprocess": {"image_size": 16}, "local": {"model_kind": "local", "local_context": 2}}, "more than 16 pixels"),
+    ({"local": {"model_kind": "local", "local_scales": 3}}, "1 or 2"),
+    ({"preprocess": {"image_size": 68}, "local": {"model_kind": "local", "local_scales": 2}}, "multiple of 8 pixels"),
+    ({"preprocess": {"image_size": 24}, "local": {"model_kind": "local", "local_scales": 2}}, "halved input"),
 ])
 def test_bad_local_settings_are_one_clear_error(change: dict[str, dict[str, object]], says: str) -> None:
     values = {"local": {"model_kind": "local"}} | change
@@ -217,20 +270,25 @@ def test_other_rules_are_refused(fitted: LocalSVDD, parts: np.ndarray) -> None:
         fitted.with_rule(ScoreConfig(rule="knn"), parts)
 
 
-def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray, tmp_path, monkeypatch) -> None:
-    """Augmentation and masked defects on: every random source of the batches must come back with the weights."""
+@pytest.mark.parametrize(("scales", "stage"), [(1, "local"), (2, "local/2")])
+def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray, tmp_path, monkeypatch, scales: int,
+                                                              stage: str) -> None:
+    """Augmentation and masked defects on: every random source of the batches must come back with the weights.
+
+    With two scales the fit dies in the second level's training: the first level's finished network comes back too.
+    """
     import dataclasses
 
     from inspect_svdd.model.checkpoint import Checkpoint, fit_key
 
-    cfg = _config(30)
+    cfg = _config(30, context=0 if scales > 1 else 2, scales=scales)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment="jitter"))
     straight = detector_for(cfg).fit(parts, progress=False)
     key, path = fit_key(cfg.to_dict(), parts, None), tmp_path / "checkpoint.pt"
-    with killed_after_checkpoint(monkeypatch, "local", 20):
+    with killed_after_checkpoint(monkeypatch, stage, 20):
         detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, every=10))
     saved = Checkpoint(path, key, resume=True)
-    assert (saved.stage(), saved.saved["epoch"]) == ("local", 20)  # type: ignore[index]
+    assert (saved.stage(), saved.saved["epoch"]) == (stage, 20)  # type: ignore[index]
     import inspect_svdd.model.local as local_module
 
     steps, loss = [], local_module.local_loss
