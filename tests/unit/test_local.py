@@ -58,16 +58,22 @@ def test_training_pulls_golden_cells_to_the_centre(fitted: LocalSVDD) -> None:
     assert fitted.schedule_["local"]["steps"] == 150
 
 
-def test_map_points_at_a_pasted_defect(fitted: LocalSVDD) -> None:
-    """A bright spot on the part: its cell is the hottest of the map, and the image scores above every good part."""
+def _spot_is_hottest(det: LocalSVDD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Six good parts, the same with a bright spot, and the spotted maps, whose hottest cell is on the spot."""
     goods = np.stack([draw_part(300 + i, size=SIZE) for i in range(6)])
     bads = np.stack([_with_spot(g, (24 + 3 * i, 36 - 2 * i)) for i, g in enumerate(goods)])
-    maps = fitted.maps(bads)
+    maps = det.maps(bads)
     assert maps.shape == (6, SIZE // 4, SIZE // 4)
     for i, m in enumerate(maps):
         y, x = np.unravel_index(np.argmax(m), m.shape)
         spot_y, spot_x = (36 - 2 * i) / 4, (24 + 3 * i) / 4
         assert abs(y - spot_y) <= 2 and abs(x - spot_x) <= 2, (i, (y, x), (spot_y, spot_x))
+    return goods, bads, maps
+
+
+def test_map_points_at_a_pasted_defect(fitted: LocalSVDD) -> None:
+    """A bright spot on the part: its cell is the hottest of the map, and the image scores above every good part."""
+    goods, bads, maps = _spot_is_hottest(fitted)
     good_stats, bad_stats = fitted.distances(goods), fitted.distances(bads)
     assert bad_stats.min() > 3 * good_stats.max(), (good_stats, bad_stats)
     np.testing.assert_allclose(fitted.distances(bads), maps.reshape(6, -1).max(axis=1), rtol=1e-5)
@@ -97,13 +103,7 @@ def test_two_scales_map_points_at_a_pasted_defect_and_exports_with_parity(two_sc
     from inspect_svdd.deploy.runtime import OnnxScorer
     from inspect_svdd.model.artifact import load_model, save_model
 
-    goods = np.stack([draw_part(300 + i, size=SIZE) for i in range(6)])
-    bads = np.stack([_with_spot(g, (24 + 3 * i, 36 - 2 * i)) for i, g in enumerate(goods)])
-    maps = two_scales.maps(bads)
-    assert maps.shape == (6, SIZE // 4, SIZE // 4)
-    for i, m in enumerate(maps):
-        y, x = np.unravel_index(np.argmax(m), m.shape)
-        assert abs(y - (36 - 2 * i) / 4) <= 2 and abs(x - (24 + 3 * i) / 4) <= 2, (i, y, x)
+    goods, bads, maps = _spot_is_hottest(two_scales)
     assert two_scales.distances(bads).min() > two_scales.distances(goods).max()
     assert export_onnx(two_scales, tmp_path / "model.onnx", {}, np.concatenate([goods, bads])) < 1e-3
     np.testing.assert_allclose(OnnxScorer(tmp_path / "model.onnx", device="cpu").maps(bads), maps, rtol=1e-3,
