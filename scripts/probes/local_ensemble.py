@@ -6,6 +6,7 @@ images (model.json), then averaged over the models (maps upsampled to the larges
 AUROC (per type) and pixel AUROC are measured on that grid (masks resized to it with nearest
 neighbours; every pixel), for each model alone and for the average, so the figures compare with
 each other, not with `evaluate`'s (which measures on each image's own grid).
+The last lines blur the averaged map (Gaussian, 1 to 4 cells) before its pixel AUROC.
 
     python scripts/probes/local_ensemble.py DATASET_ROOT MODEL [MODEL ...] > out.txt
 """
