@@ -325,3 +325,12 @@ def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_load
     assert loaded.config.local.local_input == "golden" and loaded.config.local.map_reference == "centre"
     assert loaded.config.local.local_context == 0
     np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
+
+
+def test_info_says_a_two_scale_model_averages_the_input_and_the_input_halved() -> None:
+    from inspect_svdd.deploy.info import training_text
+
+    one, two = ({"model_kind": "local", "local_batch": 16, "local_scales": n} for n in (1, 2))
+    assert "halved" not in training_text({}, {}, one)
+    assert "the input and of the input halved averaged" in training_text({}, {}, two)
+    assert "4 images per step" in training_text({}, {}, two)
