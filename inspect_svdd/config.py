@@ -558,8 +558,8 @@ class LocalConfig:
             maps, each divided by its golden median, are averaged on the finer
             grid). Use with ``--image-size 256``: the halved input then sees a
             texture like the 128-px default, the full one keeps thin cracks:
-            magnetic tiles, seeds 0-1, cracks 78.6 and 71.8 against 68.8 and
-            69.2, overall 84.6 and 83.9 against 84.7 and 84.4; docs/local.md).
+            magnetic tiles, seeds 0-2, cracks 78.6, 71.8 and 77.6 against 68.8
+            and 69.2, overall 84.3 on average against 84.7 and 84.4; docs/local.md).
             About the two fits' time.
     """
 
