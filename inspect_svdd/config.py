@@ -702,6 +702,15 @@ SECTIONS: dict[str, type] = {"preprocess": PreprocessConfig, "net": NetConfig, "
 PRETRAIN_SHARED = ("batch_size", "holdout", "min_holdout", "augment", "augment_factor", "align", "align_gain", "seed")
 
 
+def level_batch(local_batch: int, local_scales: int, level: int) -> int:
+    """Images per training step at a local model's level (0: the full input).
+
+    ``local_batch`` at the coarsest level, a quarter per halving finer (at
+    least 2), so every level sees about the same number of cells per step.
+    """
+    return max(2, local_batch // 4 ** (local_scales - 1 - level))
+
+
 def input_label(preprocess: dict[str, Any]) -> str:
     """A model record's network input size as people read it: ``128``, or width x height (``128x32``) when not square."""
     height = preprocess.get("image_height")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inspect_svdd.config import LOCAL_DEFECTS, input_label
+from inspect_svdd.config import LOCAL_DEFECTS, input_label, level_batch
 from inspect_svdd.errors import ModelError
 from inspect_svdd.layout import MODEL_JSON, ONNX_FILE, read_json
 
@@ -97,7 +97,7 @@ def _scales_text(scales: int, batch: Any) -> str:
     if scales == 1:
         return ""
     return (f"maps of the input and of the input halved averaged (two networks; the full input trained on "
-            f"{max(2, int(batch or 16) // 4)} images per step), ")
+            f"{level_batch(int(batch or 16), scales, 0)} images per step), ")
 
 
 def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inspect_svdd.config import FitConfig, LocalConfig, MapReference, ScoreConfig, TrainConfig
+from inspect_svdd.config import FitConfig, MapReference, ScoreConfig, TrainConfig, level_batch
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.model.augment import apply, build_pipeline
 from inspect_svdd.model.checkpoint import Checkpoint, Randomness
@@ -187,7 +187,8 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
     history = list(history or [])
     start, saved, _ = checkpoint.restore(stage, {"net": net}, opt, schedule, randomness) if checkpoint else (0, [], {})
     history = saved or history
-    level_cfg = dataclasses.replace(cfg, local=dataclasses.replace(lc, local_batch=level_batch(lc, level)))
+    batch = level_batch(lc.local_batch, lc.local_scales, level)
+    level_cfg = dataclasses.replace(cfg, local=dataclasses.replace(lc, local_batch=batch))
     for step in tqdm(range(start, lc.local_steps), desc=stage, unit="step", initial=start, total=lc.local_steps,
                      disable=None if progress else True, leave=False):
         x, masks = _batch(images, level_cfg, rng, pipeline)
@@ -210,13 +211,13 @@ def level_stage(level: int) -> str:
     return "local" if level == 0 else f"local/{2**level}"
 
 
-def level_batch(local: LocalConfig, level: int) -> int:
-    """Images per step at a level: ``local_batch`` at the coarsest, a quarter per halving finer (at least 2)."""
-    return max(2, local.local_batch // 4 ** (local.local_scales - 1 - level))
-
-
 def level_images(images: np.ndarray, level: int) -> np.ndarray:
-    """uint8 NHWC images at a level's input: halved ``level`` times (2x2 means, rounded), as the network does it."""
+    """uint8 NHWC images at a level's input: halved ``level`` times by :func:`halve`'s 2x2 means.
+
+    Rounded to uint8, which the training batches' augmentation and synthetic
+    defects take; the network itself passes the unrounded means on (at most
+    half a grey level apart).
+    """
     for _ in range(level):
         images = np.clip(np.rint(halve(torch.from_numpy(images)).numpy()), 0, 255).astype(np.uint8)
     return images

@@ -170,15 +170,18 @@ class MapHead(nn.Module):
             maps.append(m / m.mean(dim=(1, 2), keepdim=True).clamp_min(1e-12) if self.calibration == "image" else m / scale)
         return maps
 
-    def map(self, flat: torch.Tensor) -> torch.Tensor:
-        """The anomaly map: N x rows x columns of the (finest) grid, higher = more anomalous."""
+    def on_finest_grid(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's map divided by its golden median and brought to the finest grid (bilinear), finest first."""
         maps = self.level_maps(flat)
-        if len(maps) == 1:
-            return maps[0]
-        fine = [maps[0] / self.norm[0]] + [
+        return [maps[0] / self.norm[0]] + [
             F.interpolate(m[:, None] / self.norm[level], size=self.grid, mode="bilinear", align_corners=False)[:, 0]
             for level, m in enumerate(maps[1:], 1)]
-        return torch.stack(fine).mean(dim=0)
+
+    def map(self, flat: torch.Tensor) -> torch.Tensor:
+        """The anomaly map: N x rows x columns of the (finest) grid, higher = more anomalous."""
+        if len(self.grids) == 1:
+            return self.level_maps(flat)[0]
+        return torch.stack(self.on_finest_grid(flat)).mean(dim=0)
 
     def forward(self, flat: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
         """The image statistic: the map's largest cell (``exclude_self`` is for the k-NN rule; no effect here)."""

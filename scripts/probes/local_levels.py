@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from labelled_set import figures, figures_header, load_probe_set
 
 torch.set_num_threads(2)
@@ -24,9 +23,9 @@ if len(head.grids) != 2:
     sys.exit(f"{model_dir}: not a two-scale local model (fit --local-scales 2)")
 with torch.no_grad():
     flat = data.det.embeddings(data.test)
-    fine, coarse = (m / head.norm[i] for i, m in enumerate(head.level_maps(flat)))
+    fine, up = head.on_finest_grid(flat)
+    coarse = head.level_maps(flat)[1] / head.norm[1]  # its largest cell on its own grid
     mean_map = head.map(flat)
-up = F.interpolate(coarse[:, None], size=fine.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 largest = {"finer": fine.flatten(1).amax(1), "coarser": coarse.flatten(1).amax(1)}
 rows = {
     "the finer level alone": (largest["finer"], fine),
