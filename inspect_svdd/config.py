@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar
 from inspect_svdd.errors import ConfigError, first_line
 
 Resize = Literal["area", "linear", "nearest"]
+Aspect = Literal["auto", "stretch", "keep"]
+ASPECT_SPREAD = 1.1  # aspect auto keeps the ratio when the golden images' widest ratio exceeds the narrowest by more
 Decode = Literal["full", "reduced"]
 Align = Literal["auto", "on", "off"]
 Objective = Literal["one-class", "soft-boundary", "ocnn"]
@@ -56,6 +58,13 @@ class PreprocessConfig:
         roi: optional crop box ``(x, y, width, height)`` in source pixels,
             applied before the resize.
         resize: OpenCV interpolation used for the resize.
+        aspect: stretch (each image, or its region of interest, resized to
+            the input whatever its shape), keep (resized to fit inside the
+            input with its aspect ratio kept, the rest of the input filled by
+            mirroring it, so a texture keeps one scale on parts of varied
+            shapes) or auto (fit decides: keep when the golden images' width
+            to height ratios differ by more than 10 %, else stretch; a model
+            saved before the setting stretches).
         frame_size: tiling: the image is resized to a ``frame_size`` square
             frame, cut into ``image_size`` tiles that the network embeds one
             by one, and the worst tile's statistic is the image's (small
@@ -71,6 +80,7 @@ class PreprocessConfig:
     channels: int = 1
     roi: tuple[int, int, int, int] | None = None
     resize: Resize = "area"
+    aspect: Aspect = "auto"
     frame_size: int | None = None
     decode: Decode = "full"
 
@@ -89,6 +99,8 @@ class PreprocessConfig:
             object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
         if self.decode not in ("full", "reduced"):
             raise ConfigError(f"decode must be full or reduced, got {self.decode!r}")
+        if self.aspect not in ("auto", "stretch", "keep"):
+            raise ConfigError(f"aspect must be auto, stretch or keep, got {self.aspect!r}")
         if self.resize not in ("area", "linear", "nearest"):
             raise ConfigError(f"resize must be area, linear or nearest, got {self.resize!r}")
         if self.frame_size is not None and (self.frame_size < self.image_size or self.frame_size % self.image_size):

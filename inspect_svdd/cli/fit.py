@@ -62,11 +62,13 @@ def _load(golden: Path, cfg: FitConfig, channels: str, quiet: bool) -> tuple[Any
     from inspect_svdd.model.artifact import files_digest
 
     folder = load_folder(golden, cfg.preprocess, channels, on_skip=_skip)
+    why = " (the golden images differ in shape; --aspect stretch overrides)" if cfg.preprocess.aspect == "auto" else ""
     cfg = dataclasses.replace(cfg, preprocess=folder.preprocess)
     p = cfg.preprocess
     tiling = f" in {p.tiles} tiles of {p.image_size}x{p.image_size}" if p.tiles > 1 else ""
     log(f"{len(folder.files)} golden images from {golden} ({len(folder.skipped)} skipped), "
-        f"{p.channels} channel(s), {p.input_shape[1]}x{p.input_shape[0]}{tiling}", quiet)
+        f"{p.channels} channel(s), {p.input_shape[1]}x{p.input_shape[0]}{tiling}"
+        f"{f', aspect ratios kept{why}' if p.aspect == 'keep' else ''}", quiet)
     training = {
         "folder": str(golden.resolve()),  # absolute: export finds it from any working directory
         "count": len(folder.files),

@@ -90,6 +90,7 @@ def metadata(det: DeepSVDD, record: dict[str, Any]) -> dict[str, str]:
         "channels": str(p.channels),
         "channel_order": "gray" if p.channels == 1 else "RGB",
         "resize": p.resize,
+        "aspect": "keep" if p.aspect == "keep" else "stretch",
         "roi": "" if p.roi is None else ",".join(map(str, p.roi)),
         "normalisation": json.dumps(encoder.adapter.describe()),
         "preprocess": json.dumps(det.config.to_dict()["preprocess"]),

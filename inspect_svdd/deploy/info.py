@@ -179,7 +179,8 @@ def describe(directory: str | Path) -> list[tuple[str, str]]:
                  f"files sha256 {str(training.get('files_sha256', '?'))[:12]}; "
                  f"{len(training.get('skipped', []))} skipped; "
                  f"{training.get('defects', {}).get('count', 0)} real defects"),
-        ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"),
+        ("input", f"{pre.get('channels')} channel(s), {frame}, resize {pre.get('resize')}, roi {pre.get('roi')}"
+                  f"{', aspect ratio kept (mirrored margins)' if pre.get('aspect') == 'keep' else ''}"),
         ("registration", registration_text(data.get("alignment") or {})),
         ("training", training_text(data, train, local)),
         *([("model kind", _kind_choice(data["selection"]["model_kind"]))]

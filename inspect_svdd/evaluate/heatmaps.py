@@ -33,7 +33,7 @@ import numpy as np
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError
 from inspect_svdd.io.images import decode_image
-from inspect_svdd.io.preprocess import preprocess
+from inspect_svdd.io.preprocess import content_box, preprocess
 
 if TYPE_CHECKING:
     from inspect_svdd.deploy.scoring import Backend
@@ -153,9 +153,11 @@ def target_for(source: Path, root: Path, out_dir: Path) -> Path:
 def to_image(heat: np.ndarray, shape: tuple[int, int], cfg: PreprocessConfig) -> np.ndarray:
     """A map over the network input brought back onto the original H x W image (zero outside the ROI)."""
     h, w = shape
+    x, y, rw, rh = cfg.roi or (0, 0, w, h)
+    by, bx, bh, bw = content_box((rh, rw), cfg)
+    heat = heat[by : by + bh, bx : bx + bw]  # aspect kept: the mirrored margins are not the image
     if cfg.roi is None:
         return cv2.resize(heat.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    x, y, rw, rh = cfg.roi
     out = np.zeros((h, w), np.float32)
     out[y : y + rh, x : x + rw] = cv2.resize(heat.astype(np.float32), (rw, rh), interpolation=cv2.INTER_LINEAR)
     return out

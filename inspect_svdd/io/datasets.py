@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspect_svdd.config import PreprocessConfig
+from inspect_svdd.config import ASPECT_SPREAD, PreprocessConfig
 from inspect_svdd.errors import DatasetError, InspectError
 from inspect_svdd.io.images import is_grayscale, list_images
 from inspect_svdd.io.preprocess import file_shape, iter_loaded, load_image
@@ -55,7 +55,9 @@ def load_folder(
 
     Args:
         cfg: preprocessing settings; its ``channels`` is replaced when
-            ``channels`` is ``auto`` (1 if every image is gray, else 3).
+            ``channels`` is ``auto`` (1 if every image is gray, else 3), its
+            ``aspect`` when ``auto`` (keep when the files' shapes differ, see
+            :func:`aspect_for`; they are then decoded a second time).
         channels: ``auto``, ``1`` or ``3``.
         on_skip: called with the error of each unreadable file.
         paths: the files to load (default: every image under ``folder``).
@@ -88,12 +90,23 @@ def load_folder(
     for error in unfit:
         if on_skip and error:
             on_skip(error)
+    if work_cfg.aspect == "auto":
+        kept = work_cfg.roi is None and aspect_for([facts[p][0] for p in files]) == "keep"  # an ROI has one shape
+        work_cfg = dataclasses.replace(work_cfg, aspect="keep" if kept else "stretch")
+        if kept:  # decoded again, now fitted inside the input: only the network-sized images were kept
+            images = [load_image(p, work_cfg) for p in files]
     if channels == "auto":
         gray = all(facts[p][1] for p in files)
         work_cfg = dataclasses.replace(work_cfg, channels=1 if gray else 3)
         if gray:
             images = [image[:, :, :1] for image in images]
     return Folder(np.stack(images), files, skipped, work_cfg, [facts[p][0] for p in files])
+
+
+def aspect_for(shapes: list[tuple[int, ...]]) -> str:
+    """``keep`` when the width-to-height ratios spread beyond :data:`~inspect_svdd.config.ASPECT_SPREAD`, else ``stretch``."""
+    ratios = [w / h for h, w, *_ in shapes]
+    return "keep" if max(ratios) > ASPECT_SPREAD * min(ratios) else "stretch"
 
 
 def load_defects(folder: str | Path, golden: Folder, on_skip: Callable[[InspectError], None] | None = None,

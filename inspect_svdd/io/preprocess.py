@@ -1,6 +1,6 @@
 """The one place where a decoded image becomes the network's input.
 
-``decoded uint8 HxWxC -> channel conversion -> ROI crop -> resize -> uint8 SxSxC``.
+``decoded uint8 HxWxC -> channel conversion -> ROI crop -> resize (-> mirrored margins) -> uint8 SxSxC``.
 Training, torch scoring, ONNX export and the ONNX runtime all call
 :func:`preprocess`; normalisation to floats happens inside the network (and so
 inside the ONNX graph), never here. numpy/OpenCV only: the runtime imports it.
@@ -26,7 +26,8 @@ _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest":
 INPUT_CONTRACT = (
     "uint8 array of shape (N, H, W, C): N images, H = W = frame_size (tiled models) or image_size; a local model "
     "with image_height: H = image_height, W = image_size; "
-    "C = channels (1 = gray, 3 = RGB in that order), values 0-255, channels last"
+    "C = channels (1 = gray, 3 = RGB in that order), values 0-255, channels last; with aspect keep, the image "
+    "resized to fit with its aspect ratio kept, centred, the margins filled by mirroring it"
 )
 
 
@@ -49,11 +50,29 @@ def preprocess(image: np.ndarray, cfg: PreprocessConfig, path: str | Path = "<ar
             raise ImageError(path, f"region of interest {x},{y},{w},{h} does not fit in a {cols}x{rows} image")
         image = image[y : y + h, x : x + w]
     rows, cols = cfg.input_shape
-    if image.shape[:2] != (rows, cols):
-        image = cv2.resize(image, (cols, rows), interpolation=_INTERPOLATION[cfg.resize])
+    y, x, h, w = content_box(image.shape[:2], cfg)
+    if image.shape[:2] != (h, w):
+        image = cv2.resize(image, (w, h), interpolation=_INTERPOLATION[cfg.resize])
     if image.ndim == 2:
         image = image[:, :, None]
+    if (h, w) != (rows, cols):  # aspect kept: mirror the image into the rest of the input
+        image = np.pad(image, ((y, rows - h - y), (x, cols - w - x), (0, 0)), mode="symmetric")
     return np.ascontiguousarray(image)
+
+
+def content_box(shape: tuple[int, ...], cfg: PreprocessConfig) -> tuple[int, int, int, int]:
+    """Where an image (or its ROI) of ``shape`` (rows, columns) lies in the network input: ``(y, x, h, w)``.
+
+    The largest box of the image's aspect ratio that fits, centred, when
+    ``cfg.aspect`` is ``keep``; otherwise (``stretch``, or ``auto`` not
+    resolved by a fit) the whole input.
+    """
+    rows, cols = cfg.input_shape
+    if cfg.aspect != "keep":
+        return 0, 0, rows, cols
+    scale = min(rows / shape[0], cols / shape[1])
+    h, w = min(rows, max(1, round(shape[0] * scale))), min(cols, max(1, round(shape[1] * scale)))
+    return (rows - h) // 2, (cols - w) // 2, h, w
 
 
 def _convert_channels(image: np.ndarray, channels: int) -> np.ndarray:

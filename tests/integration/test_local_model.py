@@ -212,3 +212,49 @@ def test_model_kind_both_keeps_one_kind_with_the_comparison_and_refuses_resume(g
                                         "--defects", str(incoming_dir / "scratch")])
     assert refused.exit_code != 0 and "--defects is for one model kind's fit" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "sad").exists()
+
+
+def test_golden_strips_of_varied_lengths_keep_their_aspect_ratio(tmp_path: Path) -> None:
+    """Strips 80 px high and 160 to 320 px long: fit keeps their aspect ratio, both backends and the runtime agree,
+    a crack fails and its heat map peaks at the crack on the strip's own grid."""
+    import cv2
+
+    from inspect_svdd.deploy.backends import open_backend
+    from inspect_svdd.evaluate.heatmaps import HeatMapper
+    from inspect_svdd.io.preprocess import preprocess
+
+    golden, incoming = tmp_path / "golden", tmp_path / "incoming"
+    golden.mkdir()
+    for i in range(24):
+        cv2.imwrite(str(golden / f"g{i:02d}.png"), _strip(i)[:, : 160 + 8 * (i % 21)])
+    (incoming / "good").mkdir(parents=True)
+    (incoming / "crack").mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(incoming / "good" / f"g{i}.png"), _strip(100 + i)[:, : 200 + 40 * i])
+        cv2.imwrite(str(incoming / "crack" / f"c{i}.png"), _strip(200 + i, crack_x=60 + 60 * i)[:, : 200 + 40 * i])
+    out = tmp_path / "model"
+    fit = ["fit", str(golden), "-o", str(out), "--model-kind", "local", "--image-size", "128", "--local-steps", "150",
+           "--local-batch", "8", "--local-width", "16", "--augment", "none"]
+    result = CliRunner().invoke(main, fit)
+    assert result.exit_code == 0, result.output
+    assert "aspect ratios kept (the golden images differ in shape" in result.output
+    assert json.loads((out / "model.json").read_text())["config"]["preprocess"]["aspect"] == "keep"
+    meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert meta["inspect_svdd.aspect"] == "keep" and json.loads(meta["inspect_svdd.preprocess"])["aspect"] == "keep"
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(out), "--backend", backend, "--csv", "-", "-q"])
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert_same_verdicts(rows["torch"], rows["onnx"])
+    good = [float(r["distance"]) for r in rows["onnx"] if "/good/" in r["path"]]
+    bad = [float(r["distance"]) for r in rows["onnx"] if "/crack/" in r["path"]]
+    assert min(bad) > 2 * max(good), (good, bad)
+    mapper = HeatMapper(open_backend(out, "onnx"))
+    strip = mapper.backend.preprocess  # the runtime's settings, read from the ONNX metadata
+    net_input = preprocess(cv2.imread(str(incoming / "good" / "g0.png")), strip)[:, :, 0]  # 80 x 200: 51 rows at 38
+    assert np.array_equal(net_input[37::-1], net_input[38:76])  # the rows above the strip mirror it
+    for i in range(3):
+        image, heat = mapper.of_file(incoming / "crack" / f"c{i}.png")
+        assert heat.shape == image.shape[:2] == (80, 200 + 40 * i)  # back on the strip, margins dropped
+        assert abs(int(np.argmax(heat.max(axis=0))) - (61 + 60 * i)) <= 8, i
+    assert "aspect ratio kept" in CliRunner().invoke(main, ["info", str(out)]).output

@@ -153,6 +153,29 @@ def test_load_folder_keeps_only_network_sized_images_in_memory(tmp_path: Path, m
     assert peak < 80e6  # all 40 frames decoded at once would be 270 MB
 
 
+def test_load_folder_keeps_aspect_ratios_only_when_the_golden_shapes_differ(tmp_path: Path) -> None:
+    from inspect_svdd.config import PreprocessConfig
+    from inspect_svdd.io.datasets import load_folder
+
+    same, mixed = tmp_path / "same", tmp_path / "mixed"
+    for folder, shapes in ((same, [(60, 120)] * 3), (mixed, [(60, 120), (100, 100), (120, 40)])):
+        folder.mkdir()
+        for i, (h, w) in enumerate(shapes):
+            image = np.zeros((h, w), np.uint8)
+            image[:, : w // 2] = 200  # bright left half
+            assert cv2.imwrite(str(folder / f"{i}.png"), image)
+    stretched = load_folder(same, PreprocessConfig(image_size=32), "auto")
+    assert stretched.preprocess.aspect == "stretch" and (stretched.images[:, :, :15] == 200).all()
+    kept = load_folder(mixed, PreprocessConfig(image_size=32), "auto")
+    assert kept.preprocess.aspect == "keep" and kept.images.shape == (3, 32, 32, 1)
+    assert (kept.images[0, :, :15] == 200).all()  # the 2:1 image fills the width, mirrored above and below
+    # the 1:3 image: 11 columns wide at 10-20, bright at 10-14; mirrored, bright again at 5-9 and dark at 21-25
+    assert (kept.images[2, :, 5:15] == 200).all() and (kept.images[2, :, 16:26] == 0).all()
+    assert (kept.images[2, :, :4] == 0).all()  # stretched, these columns would be the bright half
+    fixed = load_folder(mixed, PreprocessConfig(image_size=32, aspect="stretch"), "auto")
+    assert fixed.preprocess.aspect == "stretch" and (fixed.images[2, :, :15] == 200).all()
+
+
 def test_reduced_jpeg_decoding_is_faster_close_and_recorded_at_file_size(tmp_path: Path) -> None:
     from inspect_svdd.config import PreprocessConfig
     from inspect_svdd.io.datasets import load_folder

@@ -10,7 +10,8 @@ import pytest
 
 from inspect_svdd.config import PreprocessConfig
 from inspect_svdd.errors import ConfigError, ImageError
-from inspect_svdd.io.preprocess import iter_loaded, load_image, preprocess
+from inspect_svdd.evaluate.heatmaps import to_image
+from inspect_svdd.io.preprocess import content_box, iter_loaded, load_image, preprocess
 
 
 def test_resize_and_channels() -> None:
@@ -32,13 +33,33 @@ def test_roi_crops_before_resize() -> None:
     assert out.shape == (16, 16, 1) and out.min() == 200
 
 
+def test_aspect_kept_by_mirroring_and_heat_maps_come_back() -> None:
+    """A 2:1 strip fills half the input, mirrored above and below; a heat map drawn there returns to the strip."""
+    image = np.zeros((50, 100, 1), np.uint8)
+    image[:, 40:60] = 255  # a bright band across the strip's middle
+    image[:10, :40] = 100  # its top rows grey left of the band
+    cfg = PreprocessConfig(image_size=64, aspect="keep")
+    assert content_box(image.shape[:2], cfg) == (16, 0, 32, 64)
+    out = preprocess(image, cfg)[:, :, 0]
+    assert out.shape == (64, 64)
+    assert (out[:, 26:38] == 255).all() and (out[:, :20] < 120).all()  # the band spans every row: no stretch, no seam
+    assert (out[16:22, :20] == 100).all() and (out[10:16, :20] == 100).all()  # the grey top mirrored above it
+    stretched = preprocess(image, PreprocessConfig(image_size=64))[:, :, 0]
+    assert (stretched[:12, :20] == 100).all() and (stretched[20:, :20] == 0).all()
+    heat = np.zeros((64, 64), np.float32)
+    heat[16:48, 26:38] = 1.0  # hot on the band, inside the strip's box only
+    back = to_image(heat, image.shape[:2], cfg)
+    assert back.shape == (50, 100) and back[:, 45:55].min() > 0.9 and back[:, :30].max() < 0.1
+
+
 def test_roi_outside_image_names_file() -> None:
     with pytest.raises(ImageError, match=r"part.png: region of interest 90,0,20,20 does not fit in a 100x50 image"):
         preprocess(np.zeros((50, 100, 1), np.uint8), PreprocessConfig(roi=(90, 0, 20, 20)), "part.png")
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"channels": 2}, {"image_size": 30}, {"image_size": 4}, {"roi": (0, 0, 0, 5)}, {"resize": "cubic"}]
+    "kwargs", [{"channels": 2}, {"image_size": 30}, {"image_size": 4}, {"roi": (0, 0, 0, 5)}, {"resize": "cubic"},
+               {"aspect": "pad"}]
 )
 def test_invalid_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
