@@ -150,14 +150,7 @@ def test_a_non_square_local_model_keeps_the_frame_s_shape(tmp_path: Path) -> Non
            "--local-steps", "150", "--local-batch", "8", "--local-width", "16", "--augment", "none", "-q"]
     result = CliRunner().invoke(main, fit)
     assert result.exit_code == 0, result.output
-    rows = {}
-    for backend in ("torch", "onnx"):
-        result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(out), "--backend", backend, "--csv", "-", "-q"])
-        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert_same_verdicts(rows["torch"], rows["onnx"])
-    good = [float(r["distance"]) for r in rows["onnx"] if "/good/" in r["path"]]
-    bad = [float(r["distance"]) for r in rows["onnx"] if "/crack/" in r["path"]]
-    assert min(bad) > 2 * max(good), (good, bad)
+    _cracks_stand_out_through_both_backends(incoming, out)
     from inspect_svdd.config import PreprocessConfig
     from inspect_svdd.io.preprocess import preprocess
 
@@ -241,14 +234,7 @@ def test_golden_strips_of_varied_lengths_keep_their_aspect_ratio(tmp_path: Path)
     assert json.loads((out / "model.json").read_text())["config"]["preprocess"]["aspect"] == "keep"
     meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
     assert meta["inspect_svdd.aspect"] == "keep" and json.loads(meta["inspect_svdd.preprocess"])["aspect"] == "keep"
-    rows = {}
-    for backend in ("torch", "onnx"):
-        result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(out), "--backend", backend, "--csv", "-", "-q"])
-        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert_same_verdicts(rows["torch"], rows["onnx"])
-    good = [float(r["distance"]) for r in rows["onnx"] if "/good/" in r["path"]]
-    bad = [float(r["distance"]) for r in rows["onnx"] if "/crack/" in r["path"]]
-    assert min(bad) > 2 * max(good), (good, bad)
+    _cracks_stand_out_through_both_backends(incoming, out)
     mapper = HeatMapper(open_backend(out, "onnx"))
     strip = mapper.backend.preprocess  # the runtime's settings, read from the ONNX metadata
     net_input = preprocess(cv2.imread(str(incoming / "good" / "g0.png")), strip)[:, :, 0]  # 80 x 200: 51 rows at 38
@@ -258,3 +244,15 @@ def test_golden_strips_of_varied_lengths_keep_their_aspect_ratio(tmp_path: Path)
         assert heat.shape == image.shape[:2] == (80, 200 + 40 * i)  # back on the strip, margins dropped
         assert abs(int(np.argmax(heat.max(axis=0))) - (61 + 60 * i)) <= 8, i
     assert "aspect ratio kept" in CliRunner().invoke(main, ["info", str(out)]).output
+
+
+def _cracks_stand_out_through_both_backends(incoming: Path, model: Path) -> None:
+    """``score`` through PyTorch and ONNX Runtime: the same verdicts, and every crack at over twice the good parts' distance."""
+    rows = {}
+    for backend in ("torch", "onnx"):
+        result = CliRunner().invoke(main, ["score", str(incoming), "-m", str(model), "--backend", backend, "--csv", "-", "-q"])
+        rows[backend] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert_same_verdicts(rows["torch"], rows["onnx"])
+    good = [float(r["distance"]) for r in rows["onnx"] if "/good/" in r["path"]]
+    bad = [float(r["distance"]) for r in rows["onnx"] if "/crack/" in r["path"]]
+    assert min(bad) > 2 * max(good), (good, bad)
