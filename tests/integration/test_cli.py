@@ -29,7 +29,8 @@ def test_fit_writes_complete_model(model_dir: Path, golden_dir: Path) -> None:
     record = json.loads((model_dir / "model.json").read_text())
     assert record["format_version"] == 3 and record["kind"] == "model"
     assert record["config"]["preprocess"] == {"image_size": 128, "image_height": None, "channels": 3, "roi": None,
-                                              "resize": "area", "frame_size": None, "decode": "full"}
+                                              "resize": "area", "aspect": "stretch", "frame_size": None,
+                                              "decode": "full"}  # one golden shape: auto stretched
     assert len(record["center"]) == 512 and record["radius"] > 0
     assert record["training"]["count"] == 12 and len(record["training"]["files_sha256"]) == 64
     assert [h["stage"] for h in record["history"]] == ["pretrain"] * 2 + ["svdd"] * 2
