@@ -93,8 +93,12 @@ def load_folder(
     if work_cfg.aspect == "auto":
         kept = work_cfg.roi is None and aspect_for([facts[p][0] for p in files]) == "keep"  # an ROI has one shape
         work_cfg = dataclasses.replace(work_cfg, aspect="keep" if kept else "stretch")
-        if kept:  # decoded again, now fitted inside the input: only the network-sized images were kept
-            images = [load_image(p, work_cfg) for p in files]
+        if kept:  # decoded again in the worker threads, now fitted inside the input (only network-sized images were kept)
+            images = []
+            for _, image, error in iter_loaded(files, work_cfg, workers):
+                if image is None:  # read the first time: the file changed since
+                    raise error or DatasetError(f"{folder}: an image could not be decoded a second time")
+                images.append(image)
     if channels == "auto":
         gray = all(facts[p][1] for p in files)
         work_cfg = dataclasses.replace(work_cfg, channels=1 if gray else 3)
