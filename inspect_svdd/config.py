@@ -37,6 +37,7 @@ ModelKind = Literal["auto", "global", "local", "both"]
 LocalInput = Literal["golden", "image"]
 MapCalibration = Literal["none", "position", "image"]
 MapReference = Literal["auto", "centre", "position"]
+LocalLoss = Literal["sad", "fcdd"]
 LOCAL_DEFECTS = ("blend", "spots", "line", "shade")  # the local model's synthetic defect families (masked_defects.py)
 SCORE_RULES: tuple[ScoreRule, ...] = ("center", "mahalanobis", "knn")  # the single rules fit can choose among
 # synthetic-defect presets of inspect_svdd.model.synthetic: one family each, two of them, or every family
@@ -573,6 +574,14 @@ class LocalConfig:
             magnetic tiles, seeds 0-2, cracks 78.6, 71.8 and 77.6 against 68.8
             and 69.2, overall 84.3 on average against 84.7 and 84.4; docs/local.md).
             About the two fits' time.
+        local_loss: how training pulls golden cells in and pushes the
+            synthetic defects' cells out, on each cell's squared distance d² to
+            c: ``sad`` (Deep SAD: golden cells add d², defective cells 1 / d²)
+            or ``fcdd`` (FCDD's hypersphere classifier, Liznerski et al., ICLR
+            2021: on h = sqrt(d² + 1) - 1, golden cells add h, defective cells
+            -log(1 - exp(-h)); a busy golden cell weighs linearly, not
+            squared, and the push does not fade as fast). The map is d² either
+            way. Models saved before the setting were trained with ``sad``.
     """
 
     model_kind: ModelKind = "auto"
@@ -588,6 +597,7 @@ class LocalConfig:
     map_reference: MapReference = "auto"
     local_context: int | None = None
     local_scales: int = 1
+    local_loss: LocalLoss = "sad"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_defects", tuple(self.local_defects))
@@ -603,6 +613,8 @@ class LocalConfig:
             raise ConfigError(f"local context must be 0 to 4 dilated blocks, got {self.local_context}")
         if not 1 <= self.local_scales <= 2:
             raise ConfigError(f"local scales must be 1 or 2 (the input, and the input halved), got {self.local_scales}")
+        if self.local_loss not in ("sad", "fcdd"):
+            raise ConfigError(f"local loss must be sad or fcdd, got {self.local_loss!r}")
         if self.map_reference not in ("auto", "centre", "position"):
             raise ConfigError(f"map reference must be auto, centre or position, got {self.map_reference!r}")
         if self.map_calibration not in ("none", "position", "image"):

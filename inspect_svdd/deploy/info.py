@@ -90,6 +90,7 @@ def _kind_choice(choice: dict[str, Any]) -> str:
 
 _REFERENCES = {"centre": "against the centre c", "position": "against the golden cells at the same place"}
 _INPUTS = {"golden": "by the golden images' mean and std", "image": "per image (its own mean and std)"}
+_LOSSES = {"sad": "Deep SAD (d² in, 1/d² out)", "fcdd": "FCDD's hypersphere classifier"}
 
 
 def _scales_text(scales: int, batch: Any) -> str:
@@ -109,7 +110,8 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
                   f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
                   f"{local.get('local_context', 0)} dilated context block(s), "
                   f"{_scales_text(local.get('local_scales', 1), local.get('local_batch'))}"
-                  f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}")
+                  f"input standardised {_INPUTS.get(local.get('local_input', 'golden'), '?')}, "
+                  f"loss {_LOSSES.get(local.get('local_loss', 'sad'), '?')}")
     else:
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "
                   f"{train.get('recon_weight', 0.0)}, rotation weight {train.get('rotation_weight', 0.0)}")

@@ -149,13 +149,21 @@ def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipelin
     return torch.from_numpy(np.stack(picked)), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))
 
 
-def local_loss(dist: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def local_loss(dist: torch.Tensor, masks: torch.Tensor, kind: str = "sad") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, its normal part, its anomalous part): golden cells pulled to c, defective cells pushed out.
 
     A cell is defective when any of its pixels is (max-pooling the mask to the
-    map's grid); the push is Deep SAD's ``1 / d^2``, bounded as d grows.
+    map's grid). ``sad``: golden cells add their squared distance d², defective
+    ones Deep SAD's ``1 / d²``, bounded as d grows. ``fcdd``: FCDD's hypersphere
+    classifier on ``h = sqrt(d² + 1) - 1``: golden cells add h, defective ones
+    ``-log(1 - exp(-h))``.
     """
     cells = F.adaptive_max_pool2d(masks, dist.shape[-2:])[:, 0] > 0
+    if kind == "fcdd":
+        h = torch.sqrt(dist + 1.0) - 1.0
+        normal = h[~cells].mean() if (~cells).any() else dist.new_zeros(())
+        anomalous = -torch.log(-torch.expm1(-h[cells]) + 1e-9).mean() if cells.any() else dist.new_zeros(())
+        return normal + anomalous, normal, anomalous
     normal = dist[~cells].mean() if (~cells).any() else dist.new_zeros(())
     anomalous = (1.0 / (dist[cells] + 1e-6)).mean() if cells.any() else dist.new_zeros(())
     return normal + anomalous, normal, anomalous
@@ -192,7 +200,7 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
     for step in tqdm(range(start, lc.local_steps), desc=stage, unit="step", initial=start, total=lc.local_steps,
                      disable=None if progress else True, leave=False):
         x, masks = _batch(images, level_cfg, rng, pipeline)
-        loss, normal, anomalous = local_loss(body.centre_map(x), masks)
+        loss, normal, anomalous = local_loss(body.centre_map(x), masks, lc.local_loss)
         opt.zero_grad()
         loss.backward()
         opt.step()

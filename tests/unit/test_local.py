@@ -210,6 +210,19 @@ def test_loss_pushes_defective_cells_out() -> None:
     assert float(normal) == pytest.approx(1.0) and float(anomalous) == pytest.approx(1.0, rel=1e-4)
 
 
+def test_fcdd_loss_pushes_defective_cells_out_on_the_pseudo_huber_distance() -> None:
+    dist = torch.full((1, 4, 4), 3.0, requires_grad=True)  # h = sqrt(3 + 1) - 1 = 1
+    masks = torch.zeros(1, 1, 16, 16)
+    masks[0, 0, :4, :4] = 1
+    loss, normal, anomalous = local_loss(dist, masks, "fcdd")
+    loss.backward()
+    assert dist.grad is not None
+    assert dist.grad[0, 0, 0] < 0 < dist.grad[0, 1, 1]
+    assert float(normal) == pytest.approx(1.0) and float(anomalous) == pytest.approx(-np.log(1 - np.exp(-1.0)), rel=1e-5)
+    far = local_loss(torch.full((1, 4, 4), 99.0), masks, "fcdd")  # h = 9: the normal part grows linearly, not squared
+    assert float(far[1]) == pytest.approx(9.0) and float(far[2]) < 1e-3
+
+
 def test_masked_defects_mark_only_changed_pixels(parts: np.ndarray) -> None:
     rng = np.random.default_rng(0)
     for _ in range(30):
@@ -256,6 +269,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "local_context": 5}}, "0 to 4 dilated blocks"),
     ({"preprocess": {"image_size": 16}, "local": {"model_kind": "local", "local_context": 2}}, "more than 16 pixels"),
     ({"local": {"model_kind": "local", "local_scales": 3}}, "1 or 2"),
+    ({"local": {"model_kind": "local", "local_loss": "focal"}}, "sad or fcdd"),
     ({"preprocess": {"image_size": 68}, "local": {"model_kind": "local", "local_scales": 2}}, "multiple of 8 pixels"),
     ({"preprocess": {"image_size": 24}, "local": {"model_kind": "local", "local_scales": 2}}, "halved input"),
 ])
