@@ -158,6 +158,8 @@ def local_loss(dist: torch.Tensor, masks: torch.Tensor, kind: str = "sad") -> tu
     classifier on ``h = sqrt(d² + 1) - 1``: golden cells add h, defective ones
     ``-log(1 - exp(-h))``.
     """
+    if kind not in ("sad", "fcdd"):  # auto is resolved by fit (_resolve_map) before training
+        raise ValueError(f"local loss {kind!r}: sad or fcdd")
     cells = F.adaptive_max_pool2d(masks, dist.shape[-2:])[:, 0] > 0
     if kind == "fcdd":
         h = torch.sqrt(dist + 1.0) - 1.0
@@ -285,11 +287,12 @@ class LocalSVDD(DeepSVDD):
         return self
 
     def _resolve_map(self, config: FitConfig) -> FitConfig:
-        """The settings fit decides once it knows whether it registers the parts: ``map_reference`` and ``local_context``.
+        """The settings fit decides once it knows whether it registers the parts: reference, context and loss.
 
         ``auto`` reference: ``position`` when fit registers the parts (each cell
         has its place), else ``centre``. Unset context: 2 dilated blocks with the
-        centre (where the input is large enough), 0 per place.
+        centre (where the input is large enough), 0 per place. ``auto`` loss:
+        FCDD's with the centre, Deep SAD's per place.
         """
         local = config.local
         reference: MapReference = local.map_reference if local.map_reference != "auto" else (
@@ -298,7 +301,9 @@ class LocalSVDD(DeepSVDD):
         coarsest = min(config.preprocess.input_shape) >> (local.local_scales - 1)  # decides whether the blocks fit
         if context is None:
             context = 2 if reference == "centre" and coarsest // 4 > 4 else 0
-        return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context))
+        loss = local.local_loss if local.local_loss != "auto" else "fcdd" if reference == "centre" else "sad"
+        return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context,
+                                                                    local_loss=loss))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
                   validation: np.ndarray | None = None) -> DeepSVDD:

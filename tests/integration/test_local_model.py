@@ -118,6 +118,9 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     assert reference in ("centre", "position")  # fit resolved auto, and info says which
     assert ("against the golden cells at the same place" if reference == "position" else "against the centre c") \
         in result.output
+    loss = json.loads((local_model / "model.json").read_text())["config"]["local"]["local_loss"]
+    assert loss == ("sad" if reference == "position" else "fcdd")  # auto: FCDD's loss to c, Deep SAD's per place
+    assert ("loss Deep SAD" if loss == "sad" else "loss FCDD's hypersphere classifier") in result.output
 
 
 def _strip(seed: int, crack_x: int | None = None) -> np.ndarray:

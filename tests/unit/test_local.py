@@ -17,12 +17,12 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int, local_input: str = "image", context: int = 2, scales: int = 1) -> FitConfig:
+def _config(steps: int, local_input: str = "image", context: int = 2, scales: int = 1, loss: str = "sad") -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
                      local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
                                        local_input=local_input, local_context=context,  # type: ignore[arg-type]
-                                       local_scales=scales))
+                                       local_scales=scales, local_loss=loss))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,8 @@ def test_the_position_reference_finds_a_print_missing_from_its_place() -> None:
 
 
 def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.ndarray) -> None:
-    """auto: per place without context blocks when fit registers the parts, else the centre with two; set values stay."""
+    """auto: per place without context blocks and with Deep SAD's loss when fit registers the parts, else the centre
+    with two blocks and FCDD's loss; set values stay."""
     import dataclasses
 
     registered = LocalSVDD(dataclasses.replace(_config(1), train=TrainConfig(align="on", augment="none")))
@@ -170,14 +171,15 @@ def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.
     auto = LocalConfig(model_kind="local", local_width=16)  # reference and context unset
     registered.config = dataclasses.replace(registered.config, local=auto)
     decided = registered._resolve_map(registered.config).local
-    assert (decided.map_reference, decided.local_context) == ("position", 0)  # per place: no context blocks
+    assert (decided.map_reference, decided.local_context, decided.local_loss) == ("position", 0, "sad")
     unregistered = LocalSVDD(dataclasses.replace(_config(1), local=auto))
     decided = unregistered._resolve_map(unregistered.config).local
-    assert (decided.map_reference, decided.local_context) == ("centre", 2)  # to c: two dilated blocks
-    explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre", local_context=1)))
+    assert (decided.map_reference, decided.local_context, decided.local_loss) == ("centre", 2, "fcdd")
+    explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre", local_context=1,
+                                                     local_loss="sad")))
     explicit.aligner_ = registered.aligner_
     decided = explicit._resolve_map(explicit.config).local
-    assert (decided.map_reference, decided.local_context) == ("centre", 1)  # what the user set stays
+    assert (decided.map_reference, decided.local_context, decided.local_loss) == ("centre", 1, "sad")  # what was set stays
     small = LocalSVDD(FitConfig(PreprocessConfig(image_size=16), local=auto))
     assert small._resolve_map(small.config).local.local_context == 0  # 4 cells: too small for the blocks
 
@@ -269,7 +271,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"local": {"model_kind": "local", "local_context": 5}}, "0 to 4 dilated blocks"),
     ({"preprocess": {"image_size": 16}, "local": {"model_kind": "local", "local_context": 2}}, "more than 16 pixels"),
     ({"local": {"model_kind": "local", "local_scales": 3}}, "1 or 2"),
-    ({"local": {"model_kind": "local", "local_loss": "focal"}}, "sad or fcdd"),
+    ({"local": {"model_kind": "local", "local_loss": "focal"}}, "auto, sad or fcdd"),
     ({"preprocess": {"image_size": 68}, "local": {"model_kind": "local", "local_scales": 2}}, "multiple of 8 pixels"),
     ({"preprocess": {"image_size": 24}, "local": {"model_kind": "local", "local_scales": 2}}, "halved input"),
 ])
@@ -320,7 +322,8 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
                                                                                          parts: np.ndarray,
                                                                                          tmp_path) -> None:
-    """Models saved before --local-input, --map-reference and --local-context lack the keys: the settings of then."""
+    """Models saved before --local-input, --map-reference, --local-context and --local-loss lack the keys: the settings
+    of then."""
     import json
 
     from inspect_svdd.deploy.export import export_onnx
@@ -334,10 +337,11 @@ def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_load
     assert record["config"]["local"]["map_reference"] == "centre"  # these parts do not register: auto chose c
     del record["config"]["local"]["map_reference"]  # nor the per-place reference: its map was to c
     del record["config"]["local"]["local_context"]  # nor the dilated context blocks
+    del record["config"]["local"]["local_loss"]  # nor the loss: Deep SAD's
     (tmp_path / "old" / "model.json").write_text(json.dumps(record))
     loaded, _ = load_model(tmp_path / "old")
     assert loaded.config.local.local_input == "golden" and loaded.config.local.map_reference == "centre"
-    assert loaded.config.local.local_context == 0
+    assert loaded.config.local.local_context == 0 and loaded.config.local.local_loss == "sad"
     np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
 
 
