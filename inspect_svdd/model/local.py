@@ -163,11 +163,11 @@ def local_loss(dist: torch.Tensor, masks: torch.Tensor, kind: str = "sad") -> tu
     cells = F.adaptive_max_pool2d(masks, dist.shape[-2:])[:, 0] > 0
     if kind == "fcdd":
         h = torch.sqrt(dist + 1.0) - 1.0
-        normal = h[~cells].mean() if (~cells).any() else dist.new_zeros(())
-        anomalous = -torch.log(-torch.expm1(-h[cells]) + 1e-9).mean() if cells.any() else dist.new_zeros(())
-        return normal + anomalous, normal, anomalous
-    normal = dist[~cells].mean() if (~cells).any() else dist.new_zeros(())
-    anomalous = (1.0 / (dist[cells] + 1e-6)).mean() if cells.any() else dist.new_zeros(())
+        pull, push = h, -torch.log(-torch.expm1(-h) + 1e-9)
+    else:
+        pull, push = dist, 1.0 / (dist + 1e-6)
+    normal = pull[~cells].mean() if (~cells).any() else dist.new_zeros(())
+    anomalous = push[cells].mean() if cells.any() else dist.new_zeros(())
     return normal + anomalous, normal, anomalous
 
 
