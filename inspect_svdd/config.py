@@ -588,6 +588,15 @@ class LocalConfig:
             20 of 24 defects against none and 22, one seed). The map is d² either
             way. The model records the choice; models saved before the setting
             were trained with ``sad``.
+        map_pixels: with the per-place reference, also compare each cell's
+            own appearance (its mean standardised pixel per channel) with the
+            golden cells' at that place, as more features of the same diagonal
+            Gaussian. Training pulls every golden cell towards c, so a plain
+            patch where a print belongs can look normal in the learned
+            features; its pixels do not. Unset (auto): on wherever the map is
+            per place; setting it needs ``map_reference`` ``position`` (or
+            ``auto`` on registered parts). Models saved before the setting
+            load without it.
     """
 
     model_kind: ModelKind = "auto"
@@ -604,6 +613,7 @@ class LocalConfig:
     local_context: int | None = None
     local_scales: int = 1
     local_loss: LocalLoss = "auto"
+    map_pixels: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local_defects", tuple(self.local_defects))

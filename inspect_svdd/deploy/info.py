@@ -122,6 +122,8 @@ def scorer_text(data: dict[str, Any], score: dict[str, Any], local: dict[str, An
     """What the model scores with: the local map's largest cell, or the global rule on its features."""
     if local.get("model_kind") == "local":
         against = _REFERENCES.get(local.get("map_reference", "centre"), "?")  # a model saved before the setting: c
+        if local.get("map_pixels"):
+            against += ", on their features and their mean pixels"
         return (f"the largest cell of the anomaly map (4x4-pixel cells {against}, smoothed over {local.get('map_smoothing')}, "
                 f"calibration {local.get('map_calibration')}); the map is an output of model.onnx")
     features = "embedding" if score.get("rule") in ("center", "fusion") else score.get("features", "embedding")

@@ -287,12 +287,12 @@ class LocalSVDD(DeepSVDD):
         return self
 
     def _resolve_map(self, config: FitConfig) -> FitConfig:
-        """The settings fit decides once it knows whether it registers the parts: reference, context and loss.
+        """The settings fit decides once it knows whether it registers the parts: reference, context, loss, pixels.
 
         ``auto`` reference: ``position`` when fit registers the parts (each cell
         has its place), else ``centre``. Unset context: 2 dilated blocks with the
         centre (where the input is large enough), 0 per place. ``auto`` loss:
-        FCDD's with the centre, Deep SAD's per place.
+        FCDD's with the centre, Deep SAD's per place. Unset pixels: on per place.
         """
         local = config.local
         reference: MapReference = local.map_reference if local.map_reference != "auto" else (
@@ -302,8 +302,12 @@ class LocalSVDD(DeepSVDD):
         if context is None:
             context = 2 if reference == "centre" and coarsest // 4 > 4 else 0
         loss = local.local_loss if local.local_loss != "auto" else "fcdd" if reference == "centre" else "sad"
+        if local.map_pixels and reference == "centre":
+            raise ConfigError("--map-pixels compares each cell with the golden cells at its place: it needs registered "
+                              "parts (--map-reference position), not the map to the centre c")
+        pixels = reference == "position" if local.map_pixels is None else local.map_pixels
         return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context,
-                                                                    local_loss=loss))
+                                                                    local_loss=loss, map_pixels=pixels))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
                   validation: np.ndarray | None = None) -> DeepSVDD:

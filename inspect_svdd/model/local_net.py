@@ -11,9 +11,13 @@ With ``map_reference`` ``position`` (registered parts), the trained network's
 cells are compared with the golden cells at the same place instead of with c:
 each feature's squared deviation from their mean there, divided by their
 variance there, summed (a diagonal Gaussian per cell, as PaDiM does with
-pretrained features; here the features are the model's own). Training always
-pulls to c (:meth:`LocalNet.centre_map`); :meth:`LocalNet.fit_position` sets
-the per-cell statistics afterwards.
+pretrained features; here the features are the model's own). With
+``map_pixels`` the cell's own appearance (its mean standardised pixel per
+channel) joins the learned features there: training pulls every golden cell
+towards c, so a plain patch where a print belongs can look normal in the
+learned features, not in its pixels. Training always pulls to c
+(:meth:`LocalNet.centre_map`); :meth:`LocalNet.fit_position` sets the
+per-cell statistics afterwards.
 
 :class:`MapHead` smooths the map, calibrates it (per position or per image)
 and takes its largest cell as the image's statistic. Both are plain modules,
@@ -45,6 +49,8 @@ class LocalNet(nn.Module):
     center: torch.Tensor
     position_mean: torch.Tensor
     position_weight: torch.Tensor
+    pixel_mean: torch.Tensor
+    pixel_weight: torch.Tensor
 
     def __init__(self, cfg: LocalConfig, channels: int, shape: tuple[int, int], leaky_slope: float = 0.1,
                  scales: int | None = None) -> None:
@@ -63,6 +69,10 @@ class LocalNet(nn.Module):
         if self.positional:  # the golden cells' mean and inverse variance at every place (fit_position)
             self.register_buffer("position_mean", torch.zeros(1, cfg.local_dim, *self.grid))
             self.register_buffer("position_weight", torch.ones(1, cfg.local_dim, *self.grid))
+        self.pixels = self.positional and bool(cfg.map_pixels)  # auto (None) is resolved by fit, like the reference
+        if self.pixels:  # the golden cells' mean standardised pixel per channel, and its inverse variance, at every place
+            self.register_buffer("pixel_mean", torch.zeros(1, channels, *self.grid))
+            self.register_buffer("pixel_weight", torch.ones(1, channels, *self.grid))
         levels = cfg.local_scales if scales is None else scales
         # the same network once more on the input halved (2x2 means): a wider view per cell, cracks and breaks alike
         self.coarse = LocalNet(cfg, channels, (shape[0] // 2, shape[1] // 2), leaky_slope, levels - 1) if levels > 1 else None
@@ -84,31 +94,46 @@ class LocalNet(nn.Module):
         """Each cell's squared distance to c (what training pulls in and pushes out): N x rows x columns."""
         return ((self.cell_features(x) - self.center.view(1, -1, 1, 1)) ** 2).sum(dim=1)
 
+    def place_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What each place's golden statistics are of: the cells' features, and their mean input pixels (``map_pixels``)."""
+        inputs = self.adapter(x)
+        return self.body(inputs), F.avg_pool2d(inputs, CELL) if self.pixels else None
+
     def distance_map(self, x: torch.Tensor) -> torch.Tensor:
         """The map scoring reads: :meth:`centre_map`, or each cell's variance-weighted distance to its place's golden mean."""
         if not self.positional:
             return self.centre_map(x)
-        return ((self.cell_features(x) - self.position_mean) ** 2 * self.position_weight).sum(dim=1)
+        features, pixels = self.place_features(x)
+        distance = ((features - self.position_mean) ** 2 * self.position_weight).sum(dim=1)
+        if pixels is not None:
+            distance = distance + ((pixels - self.pixel_mean) ** 2 * self.pixel_weight).sum(dim=1)
+        return distance
 
     def fit_position(self, batches: Iterable[torch.Tensor], floor: float = 0.01) -> LocalNet:
         """Set each place's golden mean and inverse variance from batches of golden uint8 NHWC images.
 
         The sums are accumulated in float64 batch by batch, so a large golden
         set at a large input never holds all its features at once. A variance
-        is floored at ``floor`` times the mean variance, so a feature that is
-        constant at one place on every golden part cannot blow up.
+        is floored at ``floor`` times the mean variance (of the features, and
+        apart of the pixels), so a feature that is constant at one place on
+        every golden part cannot blow up.
         """
-        count, total, squares = 0, torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        sums: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # per statistic: count, sum, sum of squares
         with torch.no_grad():
             for batch in batches:
-                f = self.cell_features(batch).double()
-                count, total, squares = count + len(f), total + f.sum(0, keepdim=True), squares + (f**2).sum(0, keepdim=True)
-            if count == 0:
+                parts = [f.double() for f in self.place_features(batch) if f is not None]
+                zero = torch.zeros((), dtype=torch.float64)
+                sums = [(n + len(f), total + f.sum(0, keepdim=True), squares + (f**2).sum(0, keepdim=True))
+                        for (n, total, squares), f in zip(sums or [(0, zero, zero)] * len(parts), parts, strict=True)]
+            if not sums:
                 raise ValueError("fit_position needs at least one golden image")
-            mean = total / count
-            var = (squares / count - mean**2).clamp_min(0.0) * (count / max(count - 1, 1))
-            self.position_mean.copy_(mean.float())
-            self.position_weight.copy_((1.0 / (var + floor * float(var.mean()) + 1e-12)).float())
+            buffers = [(self.position_mean, self.position_weight)] + (
+                [(self.pixel_mean, self.pixel_weight)] if self.pixels else [])
+            for (mean_buffer, weight_buffer), (n, total, squares) in zip(buffers, sums, strict=True):
+                mean = total / n
+                var = (squares / n - mean**2).clamp_min(0.0) * (n / max(n - 1, 1))
+                mean_buffer.copy_(mean.float())
+                weight_buffer.copy_((1.0 / (var + floor * float(var.mean()) + 1e-12)).float())
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,9 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     loss = json.loads((local_model / "model.json").read_text())["config"]["local"]["local_loss"]
     assert loss == ("sad" if reference == "position" else "fcdd")  # auto: FCDD's loss to c, Deep SAD's per place
     assert ("loss Deep SAD" if loss == "sad" else "loss FCDD's hypersphere classifier") in result.output
+    pixels = json.loads((local_model / "model.json").read_text())["config"]["local"]["map_pixels"]
+    assert pixels == (reference == "position")  # auto: the pixels join the per-place reference only
+    assert ("on their features and their mean pixels" in result.output) == pixels
 
 
 def _strip(seed: int, crack_x: int | None = None) -> np.ndarray:

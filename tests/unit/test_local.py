@@ -160,9 +160,39 @@ def test_the_position_reference_finds_a_print_missing_from_its_place() -> None:
         assert float(centre[:, 3:6, 10:13].mean()) < 1.5 * float(centre.mean())
 
 
+def test_map_pixels_find_a_missing_print_the_learned_features_miss() -> None:
+    """--map-pixels: each cell's mean standardised pixels join its place's Gaussian.
+
+    The network here is collapsed (its last layer zeroed: every cell the same
+    feature, as training towards c tends to make a plain patch and a print
+    alike), so only the pixels can show where the print is missing; without
+    them the map is flat.
+    """
+    golden = torch.from_numpy(np.stack([_printed(i) for i in range(12)]))
+    missing = torch.from_numpy(np.stack([_printed(100 + i, printed=False) for i in range(3)]))
+    maps = {}
+    for pixels in (False, True):
+        torch.manual_seed(0)
+        net = LocalNet(LocalConfig(model_kind="local", map_reference="position", local_context=0, map_pixels=pixels),
+                       3, (SIZE, SIZE)).eval()
+        torch.nn.init.zeros_(net.body[-1].weight)
+        net.fit_position(golden[i : i + 5] for i in range(0, 12, 5))
+        with torch.no_grad():
+            if pixels:
+                cells = torch.nn.functional.avg_pool2d(net.adapter(golden), 4)
+                np.testing.assert_allclose(net.pixel_mean, cells.mean(0, keepdim=True), atol=1e-4)
+            maps[pixels] = (net.distance_map(missing), net.distance_map(golden))
+    assert float(maps[False][0].abs().max()) < 1e-6  # the collapsed features alone see nothing
+    on_missing, on_golden = maps[True]
+    for m in on_missing:
+        y, x = np.unravel_index(int(m.argmax()), m.shape)
+        assert 2 <= y <= 6 and 9 <= x <= 13, (y, x)  # the print's cells: rows 3-5, columns 10-12
+    assert float(on_missing[:, 3:6, 10:13].amin()) > 10 * float(on_golden[:, 3:6, 10:13].amax())
+
+
 def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.ndarray) -> None:
-    """auto: per place without context blocks and with Deep SAD's loss when fit registers the parts, else the centre
-    with two blocks and FCDD's loss; set values stay."""
+    """auto: per place without context blocks, with Deep SAD's loss and the pixels when fit registers the parts, else
+    the centre with two blocks and FCDD's loss; set values stay, pixels asked of the centre are one clear error."""
     import dataclasses
 
     registered = LocalSVDD(dataclasses.replace(_config(1), train=TrainConfig(align="on", augment="none")))
@@ -171,10 +201,17 @@ def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.
     auto = LocalConfig(model_kind="local", local_width=16)  # reference and context unset
     registered.config = dataclasses.replace(registered.config, local=auto)
     decided = registered._resolve_map(registered.config).local
-    assert (decided.map_reference, decided.local_context, decided.local_loss) == ("position", 0, "sad")
+    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels) == (
+        "position", 0, "sad", True)
     unregistered = LocalSVDD(dataclasses.replace(_config(1), local=auto))
     decided = unregistered._resolve_map(unregistered.config).local
-    assert (decided.map_reference, decided.local_context, decided.local_loss) == ("centre", 2, "fcdd")
+    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels) == (
+        "centre", 2, "fcdd", False)
+    asked = dataclasses.replace(auto, map_pixels=True)
+    with pytest.raises(ConfigError, match=r"--map-pixels .* registered parts"):
+        unregistered._resolve_map(dataclasses.replace(unregistered.config, local=asked))
+    off = dataclasses.replace(auto, map_pixels=False)
+    assert registered._resolve_map(dataclasses.replace(registered.config, local=off)).local.map_pixels is False
     explicit = LocalSVDD(FitConfig(local=LocalConfig(model_kind="local", map_reference="centre", local_context=1,
                                                      local_loss="sad")))
     explicit.aligner_ = registered.aligner_
@@ -322,8 +359,8 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
                                                                                          parts: np.ndarray,
                                                                                          tmp_path) -> None:
-    """Models saved before --local-input, --map-reference, --local-context and --local-loss lack the keys: the settings
-    of then."""
+    """Models saved before --local-input, --map-reference, --local-context, --local-loss and --map-pixels lack the keys:
+    the settings of then."""
     import json
 
     from inspect_svdd.deploy.export import export_onnx
@@ -338,10 +375,12 @@ def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_load
     del record["config"]["local"]["map_reference"]  # nor the per-place reference: its map was to c
     del record["config"]["local"]["local_context"]  # nor the dilated context blocks
     del record["config"]["local"]["local_loss"]  # nor the loss: Deep SAD's
+    del record["config"]["local"]["map_pixels"]  # nor the pixels in the per-place reference
     (tmp_path / "old" / "model.json").write_text(json.dumps(record))
     loaded, _ = load_model(tmp_path / "old")
     assert loaded.config.local.local_input == "golden" and loaded.config.local.map_reference == "centre"
     assert loaded.config.local.local_context == 0 and loaded.config.local.local_loss == "sad"
+    assert loaded.config.local.map_pixels is False
     np.testing.assert_array_equal(loaded.score(parts[:4]), fitted.score(parts[:4]))
 
 
