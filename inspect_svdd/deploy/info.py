@@ -106,6 +106,8 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
     if local.get("model_kind") == "local":
         steps = (data.get("schedule") or {}).get("local", {}).get("steps", local.get("local_steps"))
         families = ", ".join(local.get("local_defects") or LOCAL_DEFECTS[:3])  # a model saved before the setting: those
+        if local.get("local_regions"):
+            families += f"; {local['local_regions']:.0%} of them large regions of another golden image"
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
                   f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
                   f"{local.get('local_context', 0)} dilated context block(s), "

@@ -143,7 +143,7 @@ def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipelin
             image = apply(pipeline, image)
         mask = np.zeros(image.shape[:2], bool)
         if j % 2:
-            image, mask = masked_defect(image, rng, images, cfg.local.local_defects)
+            image, mask = masked_defect(image, rng, images, cfg.local.local_defects, cfg.local.local_regions)
         picked.append(image)
         masks.append(mask)
     return torch.from_numpy(np.stack(picked)), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))

@@ -8,7 +8,10 @@ here comes with the boolean mask of the pixels it changed:
   (Zavrtanik et al., ICCV 2021: the Perlin-shaped anomalies of DRAEM);
 * a few small dark or bright discs (pits, blowholes, pinholes);
 * a thin polyline, one or two pixels wide (hairline cracks, scratches);
-* a wide, soft-edged region made darker or brighter (uneven surfaces, shading).
+* a wide, soft-edged region made darker or brighter (uneven surfaces, shading);
+* with ``regions`` (a share, not one of the families): a large region, 8 % to 35 % of the
+  input, of another golden image showing through (flipped or turned half a turn, so a
+  texture's grain keeps its direction): another grain or brightness over a quarter of a tile.
 
 All draws come from the ``rng`` given, so training is reproducible.
 """
@@ -22,6 +25,8 @@ import numpy as np
 
 from inspect_svdd.config import LOCAL_DEFECTS
 from inspect_svdd.model.defects import VISIBLE, _blob_mask
+
+REGION_VISIBLE = 8.0  # grey levels: the mean change a large region must make over its blob
 
 
 def _blend(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +71,23 @@ def _shade(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return image * (1 + gain * alpha[:, :, None]), alpha > 0
 
 
+def _region(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A large blob of another golden image at 70 % to 100 %, its mask the blob; None when 8 draws change too little."""
+    base, (rows, cols) = image.astype(np.float32), image.shape[:2]
+    for _attempt in range(8):
+        alpha = _blob_mask(rng, rows, cols, float(rng.uniform(0.08, 0.35)))[:, :, None]
+        donor = donors[int(rng.integers(len(donors)))]
+        donor = (donor[:, ::-1] if rng.random() < 0.5 else donor[::-1, ::-1]).astype(np.float32)
+        weight = alpha * float(rng.uniform(0.7, 1.0))
+        out = np.clip(base * (1 - weight) + donor * weight + 0.5, 0, 255).astype(np.uint8)
+        mask = alpha[:, :, 0] > 0.5
+        if mask.any() and float(np.abs(out.astype(np.float32) - base)[mask].mean()) >= REGION_VISIBLE:
+            return out, mask
+    return None
+
+
 def masked_defect(image: np.ndarray, rng: np.random.Generator, donors: np.ndarray,
-                  kinds: tuple[str, ...] = LOCAL_DEFECTS[:3]) -> tuple[np.ndarray, np.ndarray]:
+                  kinds: tuple[str, ...] = LOCAL_DEFECTS[:3], regions: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic defect on a uint8 HxWxC ``image`` and the boolean HxW mask of the pixels it visibly changed.
 
     The family is drawn from ``kinds`` (``LocalConfig.local_defects``) with
@@ -75,7 +95,14 @@ def masked_defect(image: np.ndarray, rng: np.random.Generator, donors: np.ndarra
     mask keeps only pixels that changed by at least ``VISIBLE`` grey levels, so
     the network is never told that an unchanged pixel is defective; a draw
     that changes nothing visibly (a blend in the part's own tone) is drawn again.
+    With probability ``regions`` the defect is a large region of another
+    golden image instead (its whole blob is the mask, kept when it changes the
+    region by :data:`REGION_VISIBLE` grey levels on average).
     """
+    if regions > 0 and rng.random() < regions and donors.shape[1:] == image.shape:
+        found = _region(image, rng, donors)
+        if found is not None:
+            return found
     base = image.astype(np.float32)
     for _attempt in range(8):
         kind = kinds[int(rng.integers(len(kinds)))]

@@ -270,6 +270,21 @@ def test_masked_defects_mark_only_changed_pixels(parts: np.ndarray) -> None:
         assert mask.any() and not (mask & ~changed).any()
 
 
+def test_region_defects_are_large_blobs_of_another_golden_image(parts: np.ndarray) -> None:
+    """--local-regions: a share of the defects are a wide region of another golden part; 0 draws none."""
+    rng, areas = np.random.default_rng(3), []
+    for i in range(8):
+        image = parts[i]
+        out, mask = masked_defect(image, rng, parts, regions=1.0)
+        changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2)
+        areas.append(mask.mean())
+        assert changed[mask].mean() >= 8 and changed[~mask].mean() < changed[mask].mean() / 2  # the blob, not the rest
+    assert min(areas) > 0.04 and np.mean(areas) > 0.08  # regions, not specks (blends are 0.5 % to 5 % of the part)
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    for i in range(6):  # no share: the same draws as before the setting
+        np.testing.assert_array_equal(masked_defect(parts[i], a, parts)[0], masked_defect(parts[i], b, parts, regions=0.0)[0])
+
+
 def test_shade_defects_are_wide_soft_changes_of_brightness(parts: np.ndarray) -> None:
     """The opt-in ``shade`` family: a large region darker or brighter by a share of its grey level, not a blend."""
     rng = np.random.default_rng(1)
@@ -309,6 +324,7 @@ def test_map_head_statistic_is_the_largest_cell(calibration: str) -> None:
     ({"preprocess": {"image_size": 16}, "local": {"model_kind": "local", "local_context": 2}}, "more than 16 pixels"),
     ({"local": {"model_kind": "local", "local_scales": 3}}, "1 or 2"),
     ({"local": {"model_kind": "local", "local_loss": "focal"}}, "auto, sad or fcdd"),
+    ({"local": {"model_kind": "local", "local_regions": 1.5}}, "large regions, 0 to 1"),
     ({"preprocess": {"image_size": 68}, "local": {"model_kind": "local", "local_scales": 2}}, "multiple of 8 pixels"),
     ({"preprocess": {"image_size": 24}, "local": {"model_kind": "local", "local_scales": 2}}, "halved input"),
 ])
