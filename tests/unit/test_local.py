@@ -280,9 +280,8 @@ def test_region_defects_are_large_blobs_of_another_golden_image(parts: np.ndarra
         areas.append(mask.mean())
         assert changed[mask].mean() >= 8 and changed[~mask].mean() < changed[mask].mean() / 2  # the blob, not the rest
     assert min(areas) > 0.04 and np.mean(areas) > 0.08  # regions, not specks (blends are 0.5 % to 5 % of the part)
-    a, b = np.random.default_rng(9), np.random.default_rng(9)
-    for i in range(6):  # no share: the same draws as before the setting
-        np.testing.assert_array_equal(masked_defect(parts[i], a, parts)[0], masked_defect(parts[i], b, parts, regions=0.0)[0])
+    rng = np.random.default_rng(9)  # no share: only the families' small defects, never a region
+    assert np.mean([masked_defect(parts[i % 16], rng, parts, regions=0.0)[1].mean() for i in range(24)]) < 0.04
 
 
 def test_shade_defects_are_wide_soft_changes_of_brightness(parts: np.ndarray) -> None:
