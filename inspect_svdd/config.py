@@ -603,11 +603,11 @@ class LocalConfig:
             image showing through at 70 % to 100 % (flipped or turned half a
             turn, so a texture's grain keeps its direction): another grain or
             brightness over a wide area, as the magnetic tiles' uneven surfaces
-            are (magnetic tiles, 0.5: pixel AUROC 88.7 and 87.3 on seeds 0-1
-            against 80.3 for 0, the uneven tiles 92.3 and 88.0 against 79.5,
-            but the cracks lose and the overall ranking moves with the seed,
-            89.5 and 85.6 against 85.9; so not yet the default). 0 (the
-            default) draws none.
+            are (magnetic tiles, 0.5, seeds 0-2: pixel AUROC 87.3 to 88.7
+            against 80.3 for 0, the uneven tiles 88.0 to 92.3 against 79.5,
+            but regions take half the synthetic defects from the small and
+            thin ones the local model is for: the cracks fall, 66.2 to 76.0
+            against 76.8). 0 (the default) draws none.
     """
 
     model_kind: ModelKind = "auto"
