@@ -607,7 +607,8 @@ class LocalConfig:
             against 80.3 for 0, the uneven tiles 88.0 to 92.3 against 79.5,
             but regions take half the synthetic defects from the small and
             thin ones the local model is for: the cracks fall, 66.2 to 76.0
-            against 76.8). 0 (the default) draws none.
+            against 76.8). Castings with the local model, seeds 0-2: 96.3 to
+            99.2 against 85.8 to 89.7. 0 (the default) draws none.
     """
 
     model_kind: ModelKind = "auto"
