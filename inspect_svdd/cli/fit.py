@@ -148,6 +148,10 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
+    if det.selection_.get("local_regions"):
+        from inspect_svdd.deploy.info import regions_choice
+
+        log("large regions: " + regions_choice(det.selection_["local_regions"]), quiet)
     parity = _save(record_kind(det, kind_facts), output, training, folder.images if onnx else None, quiet,
                    _screening(det, folder.files, golden))
     if checkpoint is not None:

@@ -108,6 +108,9 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
         families = ", ".join(local.get("local_defects") or LOCAL_DEFECTS[:3])  # a model saved before the setting: those
         if local.get("local_regions"):
             families += f"; {local['local_regions']:.0%} of them large regions of another golden image"
+        choice = (data.get("selection") or {}).get("local_regions")
+        if choice:
+            families += f"; {regions_choice(choice)}"
         length = (f"local map model: {steps} optimisation steps of {local.get('local_batch')} images (half with "
                   f"synthetic defects: {families}), width {local.get('local_width')}, {local.get('local_dim')}-d cells, "
                   f"{local.get('local_context', 0)} dilated context block(s), "
@@ -118,6 +121,15 @@ def training_text(data: dict[str, Any], train: dict[str, Any], local: dict[str, 
         length = (f"{_length(train, data.get('schedule') or {})}, anomalies {train.get('anomalies')}, recon weight "
                   f"{train.get('recon_weight', 0.0)}, rotation weight {train.get('rotation_weight', 0.0)}")
     return f"{length}, augment {train.get('augment')}, seed {data.get('seed')}"
+
+
+def regions_choice(choice: Mapping[str, Any]) -> str:
+    """How fit chose the share of large-region defects (``--local-regions`` unset): each map's AUROC on what it judged."""
+    judged = choice.get("judged_on", {})
+    table = "; ".join(f"{r['candidate']} {r['auroc']:.3f}" for r in choice.get("candidates", []))
+    return (f"share {choice.get('chosen'):g} chosen by fit among {len(choice.get('candidates', []))} maps on "
+            f"{judged.get('held_out')} held-out golden images and {judged.get('defects')} synthetic defects "
+            f"({', '.join(judged.get('families', []))}), AUROC {table} (--local-regions fixes one)")
 
 
 def scorer_text(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:

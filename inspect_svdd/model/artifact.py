@@ -186,9 +186,10 @@ def _load_state(module: torch.nn.Module, path: Path, defaults: dict[str, torch.T
 
 # What a local model saved before each setting existed was trained with: the golden statistics as input (before
 # --local-input), its map to the centre c (before --map-reference), no dilated blocks (before --local-context),
-# Deep SAD's loss (before --local-loss), no pixels in the per-place reference (before --map-pixels).
+# Deep SAD's loss (before --local-loss), no pixels in the per-place reference (before --map-pixels), no large
+# regions (before --local-regions).
 LOCAL_BEFORE_SETTINGS: dict[str, Any] = {"local_input": "golden", "map_reference": "centre", "local_context": 0,
-                                         "local_loss": "sad", "map_pixels": False}
+                                         "local_loss": "sad", "map_pixels": False, "local_regions": 0.0}
 
 
 def _config(data: dict[str, Any], path: Path) -> FitConfig:

@@ -36,6 +36,7 @@ from inspect_svdd.model.masked_defects import masked_defect
 from inspect_svdd.model.train import embed, seed_everything
 
 LOG_EVERY = 50  # steps between history records
+REGION_SHARES = (0.0, 0.5)  # the shares of large-region defects fit chooses between when --local-regions is unset
 CHECKPOINT_EVERY = 100  # steps between checkpoints of a local fit (fit's Checkpoint counts these as its epochs)
 
 
@@ -143,7 +144,7 @@ def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipelin
             image = apply(pipeline, image)
         mask = np.zeros(image.shape[:2], bool)
         if j % 2:
-            image, mask = masked_defect(image, rng, images, cfg.local.local_defects, cfg.local.local_regions)
+            image, mask = masked_defect(image, rng, images, cfg.local.local_defects, cfg.local.local_regions or 0.0)
         picked.append(image)
         masks.append(mask)
     return torch.from_numpy(np.stack(picked)), torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))
@@ -173,14 +174,16 @@ def local_loss(dist: torch.Tensor, masks: torch.Tensor, kind: str = "sad") -> tu
 
 def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: bool = True,
                 checkpoint: Checkpoint | None = None, level: int = 0,
-                history: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                history: list[dict[str, Any]] | None = None, prefix: str = "") -> list[dict[str, Any]]:
     """Train level ``level`` of ``net`` (0: the network itself) on golden uint8 NHWC ``images`` at that level's input.
 
     Seeded; returns the loss history, after ``history`` (the earlier levels').
     With a ``checkpoint`` the state (the whole network, optimiser, schedule and
     every random source the batches draw from) is saved every
     ``checkpoint.every`` steps, and a saved state of this fit is continued
-    from: the resumed steps are the ones a straight fit runs.
+    from: the resumed steps are the ones a straight fit runs. ``prefix`` names
+    the candidate map in the checkpoint and the progress bar when fit trains
+    more than one (:meth:`LocalSVDD._choose_regions`).
     """
     lc, t = cfg.local, cfg.train
     body, stage = net.levels()[level], level_stage(level)
@@ -195,11 +198,12 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
     schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [2 * lc.local_steps // 3], 0.1)
     randomness = Randomness.of_sources(None, [rng], [pipeline])
     history = list(history or [])
-    start, saved, _ = checkpoint.restore(stage, {"net": net}, opt, schedule, randomness) if checkpoint else (0, [], {})
+    start, saved, _ = checkpoint.restore(prefix + stage, {"net": net}, opt, schedule, randomness) if checkpoint else (
+        0, [], {})
     history = saved or history
     batch = level_batch(lc.local_batch, lc.local_scales, level)
     level_cfg = dataclasses.replace(cfg, local=dataclasses.replace(lc, local_batch=batch))
-    for step in tqdm(range(start, lc.local_steps), desc=stage, unit="step", initial=start, total=lc.local_steps,
+    for step in tqdm(range(start, lc.local_steps), desc=prefix + stage, unit="step", initial=start, total=lc.local_steps,
                      disable=None if progress else True, leave=False):
         x, masks = _batch(images, level_cfg, rng, pipeline)
         loss, normal, anomalous = local_loss(body.centre_map(x), masks, lc.local_loss)
@@ -211,7 +215,7 @@ def train_local(net: LocalNet, images: np.ndarray, cfg: FitConfig, progress: boo
             history.append({"stage": stage, "epoch": step, "step": step, "loss": loss.item(),
                             "normal": normal.item(), "anomalous": anomalous.item()})
         if checkpoint:
-            checkpoint.save(stage, step + 1, lc.local_steps, {"net": net}, opt, schedule, randomness, history, {})
+            checkpoint.save(prefix + stage, step + 1, lc.local_steps, {"net": net}, opt, schedule, randomness, history, {})
     body.eval()
     return history
 
@@ -243,6 +247,7 @@ class LocalSVDD(DeepSVDD):
     """
 
     KIND = "local"
+    stage_prefix = ""  # the candidate's name in checkpoints when fit trains more than one map
 
     def pretrain(self, images: np.ndarray, progress: bool = True) -> DeepSVDD:
         """The local model has no autoencoder stage."""
@@ -263,16 +268,19 @@ class LocalSVDD(DeepSVDD):
                               "with masks")
         train_images, hold_images = self._split(self._fit_alignment(images))
         cfg = self.config = self._resolve_map(self.config)
+        if cfg.local.local_regions is None:
+            return self._choose_regions(images, progress, checkpoint)
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
-        done = [level_stage(i) for i in range(cfg.local.local_scales)].index(checkpoint.stage() or "local") if (
-            checkpoint is not None and checkpoint.stage() is not None) else 0  # levels a resumed fit has finished
+        stages = [self.stage_prefix + level_stage(i) for i in range(cfg.local.local_scales)]
+        saved = checkpoint.stage() if checkpoint is not None else None
+        done = stages.index(saved) if saved in stages else 0  # levels a resumed fit has finished
         history: list[dict[str, Any]] = []
         for level, body in enumerate(net.levels()):  # each level on its own input, the finest first
             inputs = level_images(train_images, level)
             body.adapter.fit_stats(inputs)
             if level >= done:
-                history = train_local(net, inputs, cfg, progress, checkpoint, level, history)
+                history = train_local(net, inputs, cfg, progress, checkpoint, level, history, self.stage_prefix)
             if body.positional:
                 body.fit_position(torch.from_numpy(inputs[i : i + 32]) for i in range(0, len(inputs), 32))
         self.history_ = history
@@ -286,6 +294,42 @@ class LocalSVDD(DeepSVDD):
         self.reference_ = self._nominal(train_images)
         return self
 
+    def _choose_regions(self, images: np.ndarray, progress: bool, checkpoint: Checkpoint | None) -> LocalSVDD:
+        """Unset ``local_regions`` with the map to c: fit a map for each of :data:`REGION_SHARES`, keep the better.
+
+        Both are judged on the held-out golden images and on synthetic
+        defects made from them, of the families neither map trains on
+        (:func:`~inspect_svdd.model.selection.judge_regions`). The kept one
+        becomes this detector, its config records the share and
+        ``selection_["local_regions"]`` the comparison. With a ``checkpoint``
+        each map saves under its own name; a resumed fit continues the map it
+        was in and trains the maps before it again, unsaved (the same maps).
+        """
+        from inspect_svdd.model.selection import REGIONS_RANK, UNSEEN_BY_LOCAL, defect_count, judge_regions, synthetic_defects
+
+        names = [f"regions {share:g}/" for share in REGION_SHARES]
+        saved = checkpoint.stage() if checkpoint is not None else None
+        current = next((i for i, name in enumerate(names) if saved and saved.startswith(name)), 0)
+        hold = self._split(images)[1]
+        bad, families = synthetic_defects(hold, defect_count(self.config.score, len(hold)), self.config.train.seed + 6,
+                                          UNSEEN_BY_LOCAL)
+        statistics, fitted = {}, {}
+        for i, (share, name) in enumerate(zip(REGION_SHARES, names, strict=True)):
+            candidate = LocalSVDD(dataclasses.replace(self.config, local=dataclasses.replace(self.config.local,
+                                                                                              local_regions=share)))
+            candidate.stage_prefix = name
+            candidate.fit(images, progress, checkpoint=checkpoint if i >= current else None)
+            statistics[share] = (np.asarray(candidate.holdout_["distances"], np.float64),
+                                 candidate.distances(bad).astype(np.float64), candidate._fitted()[2] ** 2)
+            fitted[share] = candidate
+        chosen, rows = judge_regions(statistics, families)
+        vars(self).update(vars(fitted[chosen]))
+        del self.stage_prefix  # back to the class's: the kept map is this detector's own
+        self.selection_ = {**self.selection_, "local_regions": {
+            "chosen": chosen, "candidates": rows, "rank": REGIONS_RANK,
+            "judged_on": {"held_out": len(hold), "defects": len(bad), "families": sorted(set(families))}}}
+        return self
+
     def _resolve_map(self, config: FitConfig) -> FitConfig:
         """The settings fit decides once it knows whether it registers the parts: reference, context, loss, pixels.
 
@@ -293,6 +337,8 @@ class LocalSVDD(DeepSVDD):
         has its place), else ``centre``. Unset context: 2 dilated blocks with the
         centre (where the input is large enough), 0 per place. ``auto`` loss:
         FCDD's with the centre, Deep SAD's per place. Unset pixels: on per place.
+        Unset regions: 0 per place; with the centre they stay unset, for
+        :meth:`_choose_regions`.
         """
         local = config.local
         reference: MapReference = local.map_reference if local.map_reference != "auto" else (
@@ -306,8 +352,10 @@ class LocalSVDD(DeepSVDD):
             raise ConfigError("--map-pixels compares each cell with the golden cells at its place: it needs registered "
                               "parts (--map-reference position), not the map to the centre c")
         pixels = reference == "position" if local.map_pixels is None else local.map_pixels
+        regions = 0.0 if local.local_regions is None and reference == "position" else local.local_regions
         return dataclasses.replace(config, local=dataclasses.replace(local, map_reference=reference, local_context=context,
-                                                                    local_loss=loss, map_pixels=pixels))
+                                                                    local_loss=loss, map_pixels=pixels,
+                                                                    local_regions=regions))
 
     def with_rule(self, score: ScoreConfig, images: np.ndarray, train: TrainConfig | None = None,
                   validation: np.ndarray | None = None) -> DeepSVDD:

@@ -210,3 +210,35 @@ def judge_kinds(statistics: dict[str, tuple[np.ndarray, np.ndarray, float]], fam
     best = [row for row in tied if round(row["pauroc_10"], 9) == round(chosen["pauroc_10"], 9)]
     decided = "escape" if len(tied) == 1 else "partial AUROC" if len(best) == 1 else "lighter model"
     return chosen["candidate"], [chosen, *rest], decided
+
+
+REGIONS_RANK = ("AUROC on the held-out golden images against synthetic defects of families neither map trains on: "
+                "the larger share only where it is higher by more than two standard errors (Hanley and McNeil)")
+
+
+def auroc_se(auroc: float, n_good: int, n_bad: int) -> float:
+    """Hanley and McNeil's (Radiology, 1982) standard error of an AUROC measured on ``n_good`` and ``n_bad`` samples."""
+    q1, q2 = auroc / (2 - auroc), 2 * auroc**2 / (1 + auroc)
+    variance = auroc * (1 - auroc) + (n_bad - 1) * (q1 - auroc**2) + (n_good - 1) * (q2 - auroc**2)
+    return float(np.sqrt(max(variance, 0.0) / max(n_good * n_bad, 1)))
+
+
+def judge_regions(statistics: dict[float, tuple[np.ndarray, np.ndarray, float]], families: Sequence[str]
+                  ) -> tuple[float, list[dict[str, Any]]]:
+    """Choose the local model's share of large-region defects: each share's (held-out, defect statistics, R**2).
+
+    The maps differ only in what they trained on, so they are ranked, not
+    judged at their radius (set on a few dozen held-out images, the escape
+    rate there follows the golden tail more than the map: castings, seeds
+    0-2, local/casting-regions-choice-probe.txt). The smallest share is kept
+    unless a larger one's AUROC is higher by more than two of the smallest
+    share's standard errors (:func:`auroc_se`): regions cost the thin
+    defects the local model is for. Returns the share and the rows, chosen first.
+    """
+    rows = {share: figures(f"{share:g}", good, bad, r2, families, 1) for share, (good, bad, r2) in statistics.items()}
+    base = min(rows)
+    good, bad, _ = statistics[base]
+    bar = rows[base]["auroc"] + 2 * auroc_se(rows[base]["auroc"], len(good), len(bad))
+    best = max(rows, key=lambda share: rows[share]["auroc"])
+    chosen = best if rows[best]["auroc"] > bar else base
+    return chosen, [rows[chosen], *sorted((r for s, r in rows.items() if s != chosen), key=lambda r: -r["auroc"])]

@@ -124,6 +124,11 @@ def test_info_says_what_the_local_model_is(local_model: Path) -> None:
     pixels = json.loads((local_model / "model.json").read_text())["config"]["local"]["map_pixels"]
     assert pixels == (reference == "position")  # auto: the pixels join the per-place reference only
     assert ("on their features and their mean pixels" in result.output) == pixels
+    record = json.loads((local_model / "model.json").read_text())
+    choice, regions = record["selection"].get("local_regions"), record["config"]["local"]["local_regions"]
+    assert (choice is not None) == (reference == "centre")  # unset: fit judged a map per share only with c
+    assert regions == (choice["chosen"] if choice else 0.0)
+    assert (f"share {regions:g} chosen by fit among 2 maps" in result.output) == (choice is not None)
 
 
 def _strip(seed: int, crack_x: int | None = None) -> np.ndarray:
@@ -236,6 +241,11 @@ def test_golden_strips_of_varied_lengths_keep_their_aspect_ratio(tmp_path: Path)
            "--local-batch", "8", "--local-width", "16", "--augment", "none"]
     result = CliRunner().invoke(main, fit)
     assert result.exit_code == 0, result.output
+    choice = json.loads((out / "model.json").read_text())["selection"].get("local_regions")
+    reference = json.loads((out / "model.json").read_text())["config"]["local"]["map_reference"]
+    assert (choice is not None) == (reference == "centre")  # --local-regions unset: both maps judged where the map is to c
+    if choice:
+        assert f"large regions: share {choice['chosen']:g} chosen by fit among 2 maps" in result.output
     assert "aspect ratios kept (the golden images differ in shape" in result.output
     assert json.loads((out / "model.json").read_text())["config"]["preprocess"]["aspect"] == "keep"
     meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}

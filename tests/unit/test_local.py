@@ -17,12 +17,14 @@ from tests.conftest import draw_part, killed_after_checkpoint
 SIZE = 64
 
 
-def _config(steps: int, local_input: str = "image", context: int = 2, scales: int = 1, loss: str = "sad") -> FitConfig:
+def _config(steps: int, local_input: str = "image", context: int = 2, scales: int = 1, loss: str = "sad",
+            regions: float | None = 0.0) -> FitConfig:
     return FitConfig(PreprocessConfig(image_size=SIZE, channels=3),
                      train=TrainConfig(holdout=0.25, min_holdout=3, augment="none"),
                      local=LocalConfig(model_kind="local", local_steps=steps, local_batch=8, local_width=16,
                                        local_input=local_input, local_context=context,  # type: ignore[arg-type]
-                                       local_scales=scales, local_loss=loss))  # type: ignore[arg-type]
+                                       local_scales=scales, local_loss=loss,  # type: ignore[arg-type]
+                                       local_regions=regions))
 
 
 @pytest.fixture(scope="module")
@@ -201,12 +203,12 @@ def test_fit_takes_the_position_reference_when_it_registers_the_parts(parts: np.
     auto = LocalConfig(model_kind="local", local_width=16)  # reference and context unset
     registered.config = dataclasses.replace(registered.config, local=auto)
     decided = registered._resolve_map(registered.config).local
-    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels) == (
-        "position", 0, "sad", True)
+    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels,
+            decided.local_regions) == ("position", 0, "sad", True, 0.0)
     unregistered = LocalSVDD(dataclasses.replace(_config(1), local=auto))
     decided = unregistered._resolve_map(unregistered.config).local
-    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels) == (
-        "centre", 2, "fcdd", False)
+    assert (decided.map_reference, decided.local_context, decided.local_loss, decided.map_pixels,
+            decided.local_regions) == ("centre", 2, "fcdd", False, None)  # regions: fit trains both maps
     asked = dataclasses.replace(auto, map_pixels=True)
     with pytest.raises(ConfigError, match=r"--map-pixels .* registered parts"):
         unregistered._resolve_map(dataclasses.replace(unregistered.config, local=asked))
@@ -369,6 +371,38 @@ def test_an_interrupted_local_fit_resumes_to_the_straight_fit(parts: np.ndarray,
     np.testing.assert_array_equal(straight.score(parts), resumed.score(parts))
     fresh = detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(tmp_path / "other.pt", key, every=10))
     assert torch.equal(next(iter(fresh.encoder_.state_dict().values())), next(iter(straight.encoder_.state_dict().values())))
+
+
+def test_unset_regions_fit_both_maps_keep_one_and_resume_inside_the_second(parts: np.ndarray, tmp_path,
+                                                                           monkeypatch) -> None:
+    """--local-regions unset, map to c: a map per share, the kept one is the very map a fit of its share gives, the
+    comparison is recorded; a fit that dies in the second map resumes there (the first map trained again, unsaved)."""
+    import dataclasses
+
+    import inspect_svdd.model.local as local_module
+    from inspect_svdd.deploy.info import regions_choice
+    from inspect_svdd.model.checkpoint import Checkpoint, fit_key
+
+    cfg = _config(20, regions=None)
+    straight = detector_for(cfg).fit(parts, progress=False)
+    choice = straight.selection_["local_regions"]
+    assert [r["candidate"] for r in sorted(choice["candidates"], key=lambda r: float(r["candidate"]))] == ["0", "0.5"]
+    assert choice["chosen"] == straight.config.local.local_regions in local_module.REGION_SHARES
+    assert choice["judged_on"]["families"] == ["cutpaste", "dent", "smudge"]  # neither map trains on them
+    assert choice["judged_on"]["defects"] >= 2 * choice["judged_on"]["held_out"] > 0
+    assert "chosen by fit among 2 maps" in regions_choice(choice)
+    one = detector_for(_config(20, regions=choice["chosen"])).fit(parts, progress=False)
+    np.testing.assert_array_equal(straight.score(parts), one.score(parts))
+    assert straight.stage_prefix == "" and straight.config.local.local_regions is not None  # saved as any fit
+    key, path = fit_key(cfg.to_dict(), parts, None), tmp_path / "checkpoint.pt"
+    with killed_after_checkpoint(monkeypatch, "regions 0.5/local", 10):
+        detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, every=5))
+    steps, loss = [], local_module.local_loss
+    monkeypatch.setattr(local_module, "local_loss", lambda *a: steps.append(1) or loss(*a))
+    resumed = detector_for(cfg).fit(parts, progress=False, checkpoint=Checkpoint(path, key, resume=True))
+    assert len(steps) == 20 + 10  # the first map again, then the second from its checkpoint
+    np.testing.assert_array_equal(straight.score(parts), resumed.score(parts))
+    assert dataclasses.asdict(resumed.config) == dataclasses.asdict(straight.config)
 
 
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,

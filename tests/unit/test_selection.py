@@ -223,3 +223,19 @@ def test_an_input_only_the_local_model_takes_is_local_on_a_texture_and_one_clear
     with pytest.raises(ConfigError, match=r"square.*--model-kind local takes it"):
         resolve_kind(wide, parts)
     assert DeepSVDD(FitConfig()).config.local.model_kind == "global"  # a detector records its own kind
+
+
+def test_regions_are_kept_only_when_their_map_ranks_clearly_better() -> None:
+    """judge_regions: the larger share must beat share 0's AUROC by more than two standard errors; escape does not count."""
+    from inspect_svdd.model.selection import auroc_se, judge_regions
+
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(0, 1, 150), rng.normal(0.6, 1, 300)
+    families = ["cutpaste"] * 300
+    near = {0.0: (good, bad, 9.0), 0.5: (good, bad + 0.05, 9.0)}  # a hair better: within chance
+    chosen, rows = judge_regions(near, families)
+    assert chosen == 0.0 and rows[0]["candidate"] == "0" and rows[1]["auroc"] > rows[0]["auroc"]
+    clear = {0.0: (good, bad, 0.0), 0.5: (good, bad + 0.8, 9.0)}  # ranks far better, though more pass its radius
+    chosen, rows = judge_regions(clear, families)
+    assert chosen == 0.5 and rows[0]["escape"] > rows[1]["escape"]
+    assert 0.02 < auroc_se(0.7, 150, 300) < 0.04 and auroc_se(0.7, 1500, 3000) < auroc_se(0.7, 150, 300) / 3
