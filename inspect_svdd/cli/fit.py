@@ -148,15 +148,20 @@ def fit(golden: Path, output: Path, pretrained: Path | None, onnx: bool, defects
         click.echo(f"interrupted{where}", err=True)
         raise SystemExit(130) from None
     training["seconds"] = round(time.perf_counter() - start, 1)
-    if det.selection_.get("local_regions"):
-        from inspect_svdd.deploy.info import regions_choice
-
-        log("large regions: " + regions_choice(det.selection_["local_regions"]), quiet)
+    _log_regions(det.selection_, quiet)
     parity = _save(record_kind(det, kind_facts), output, training, folder.images if onnx else None, quiet,
                    _screening(det, folder.files, golden))
     if checkpoint is not None:
         checkpoint.remove()
     click.echo(f"{_written(det, output, parity)}; fit took {elapsed(start)}", err=True)
+
+
+def _log_regions(selection: dict[str, Any], quiet: bool) -> None:
+    """The share of large-region defects a local fit chose (``--local-regions`` unset), in one line."""
+    if selection.get("local_regions"):
+        from inspect_svdd.deploy.info import regions_choice
+
+        log("large regions: " + regions_choice(selection["local_regions"]), quiet)
 
 
 def _with_pretrained(det: Any, pretrained: Path | None, training: dict[str, Any]) -> Any:
