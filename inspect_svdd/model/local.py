@@ -110,7 +110,7 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
     Real ``defects`` to push out (Deep SAD) train the global model only, so
     they are refused: the two kinds would not be fitted on the same terms.
     """
-    from inspect_svdd.model.selection import KIND_RANK, UNSEEN_BY_LOCAL, defect_count, judge_kinds, synthetic_defects
+    from inspect_svdd.model.selection import KIND_RANK, judge_kinds
 
     if defects is not None and len(defects):
         raise ConfigError("--defects is for one model kind's fit; --model-kind both fits the global and the local "
@@ -122,10 +122,8 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
         bad, families = validation, ["real"] * len(validation)
     else:
         hold = DeepSVDD(config.of_kind("global"))._split(images)[1]  # the held-out images of both fits
-        bad, families = synthetic_defects(hold, defect_count(config.score, len(hold)), config.train.seed + 6,
-                                          UNSEEN_BY_LOCAL)
-    statistics = {kind: (np.asarray(det.holdout_["distances"], np.float64), det.distances(bad).astype(np.float64),
-                         det._fitted()[2] ** 2) for kind, det in fitted.items()}
+        bad, families = unseen_defects(config, hold)
+    statistics = {kind: judged_statistics(det, bad) for kind, det in fitted.items()}
     chosen, rows, decided = judge_kinds(statistics, families)
     kept = fitted[chosen]
     kept.selection_ = {**kept.selection_, "model_kind": {
@@ -133,6 +131,19 @@ def fit_either_kind(config: FitConfig, images: np.ndarray, validation: np.ndarra
         "judged_on": {"held_out": len(statistics[chosen][0]), "defects": len(bad), "families": sorted(set(families))},
         "rank": KIND_RANK, "decided_by": decided}}
     return kept
+
+
+def unseen_defects(config: FitConfig, hold: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Synthetic defects made from the held-out golden images ``hold``, of the families the local model never trains on."""
+    from inspect_svdd.model.selection import UNSEEN_BY_LOCAL, defect_count, synthetic_defects
+
+    return synthetic_defects(hold, defect_count(config.score, len(hold)), config.train.seed + 6, UNSEEN_BY_LOCAL)
+
+
+def judged_statistics(det: DeepSVDD, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """A fitted model's (held-out golden statistics, statistics of the validation defects ``bad``, R**2) to judge it on."""
+    return (np.asarray(det.holdout_["distances"], np.float64), det.distances(bad).astype(np.float64),
+            det._fitted()[2] ** 2)
 
 
 def _batch(images: np.ndarray, cfg: FitConfig, rng: np.random.Generator, pipeline: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,22 +316,20 @@ class LocalSVDD(DeepSVDD):
         each map saves under its own name; a resumed fit continues the map it
         was in and trains the maps before it again, unsaved (the same maps).
         """
-        from inspect_svdd.model.selection import REGIONS_RANK, UNSEEN_BY_LOCAL, defect_count, judge_regions, synthetic_defects
+        from inspect_svdd.model.selection import REGIONS_RANK, judge_regions
 
         names = [f"regions {share:g}/" for share in REGION_SHARES]
         saved = checkpoint.stage() if checkpoint is not None else None
         current = next((i for i, name in enumerate(names) if saved and saved.startswith(name)), 0)
         hold = self._split(images)[1]
-        bad, families = synthetic_defects(hold, defect_count(self.config.score, len(hold)), self.config.train.seed + 6,
-                                          UNSEEN_BY_LOCAL)
+        bad, families = unseen_defects(self.config, hold)
         statistics, fitted = {}, {}
         for i, (share, name) in enumerate(zip(REGION_SHARES, names, strict=True)):
             candidate = LocalSVDD(dataclasses.replace(self.config, local=dataclasses.replace(self.config.local,
                                                                                               local_regions=share)))
             candidate.stage_prefix = name
             candidate.fit(images, progress, checkpoint=checkpoint if i >= current else None)
-            statistics[share] = (np.asarray(candidate.holdout_["distances"], np.float64),
-                                 candidate.distances(bad).astype(np.float64), candidate._fitted()[2] ** 2)
+            statistics[share] = judged_statistics(candidate, bad)
             fitted[share] = candidate
         chosen, rows = judge_regions(statistics, families)
         vars(self).update(vars(fitted[chosen]))
