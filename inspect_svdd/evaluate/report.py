@@ -124,8 +124,9 @@ def _model_card(record: Mapping[str, Any] | None) -> str:
     curve = plots.losses(record.get("history", []))
     img = f'<img alt="training loss" src="data:image/png;base64,{curve}">' if curve else ""
     selection = record.get("selection") or {}
-    return (_table(rows) + img + _kind(selection.get("model_kind") or {})
-            + _selection(selection) + _screening(record))
+    return (_table(rows) + img + _kind(selection.get("model_kind") or {}) + _selection(selection)
+            + _selection(selection.get("local_regions") or {}, "Share of large-region defects chosen by fit")
+            + _screening(record))
 
 
 def _golden_figure(folder: Path, entry: Mapping[str, Any]) -> str:
@@ -168,21 +169,23 @@ def _kind(choice: Mapping[str, Any]) -> str:
 
 
 def _selection(selection: Mapping[str, Any], title: str = "Scorer chosen by fit") -> str:
-    """The candidates fit judged (scorers, or with ``--model-kind auto`` the two kinds), best first, the kept one marked."""
+    """The candidates fit judged (scorers, the two kinds, or the local map's shares of regions), the kept one marked."""
     rows = selection.get("candidates")
     if not rows:
         return ""
-    judged = selection.get("judged_on", {})
+    judged, chosen = selection.get("judged_on", {}), selection.get("chosen")
+    kept = f"{chosen:g}" if isinstance(chosen, float) else chosen  # a share is recorded as a number, named as text
     head = ("<h3>{}</h3><p>Judged on {} held-out golden images and {} validation defects ({}); "
             "ranked by {}.</p>").format(html.escape(title), judged.get("held_out"), judged.get("defects"),
                                         html.escape(", ".join(judged.get("families", []))),
                                         html.escape(str(selection.get("rank", ""))))
     body = "".join(
-        f"<tr><td>{html.escape(r['candidate'])}{' (chosen)' if r['candidate'] == selection.get('chosen') else ''}</td>"
+        f"<tr><td>{html.escape(r['candidate'])}{' (chosen)' if r['candidate'] == kept else ''}</td>"
         f"<td>{round(r['escape'] * judged.get('defects', 0))} of {judged.get('defects')} ({r['escape']:.1%})</td>"
-        f"<td>{r['false_reject']:.1%}</td><td>{r['pauroc_10']:.3f}</td></tr>" for r in rows)
+        f"<td>{r['false_reject']:.1%}</td><td>{r['pauroc_10']:.3f}</td><td>{r.get('auroc', float('nan')):.3f}</td></tr>"
+        for r in rows)
     return (head + "<table><tr><th>candidate</th><th>defects passing at its radius</th><th>held-out false rejects</th>"
-            "<th>partial AUROC (FPR &le; 0.1)</th></tr>" + body + "</table>")
+            "<th>partial AUROC (FPR &le; 0.1)</th><th>AUROC</th></tr>" + body + "</table>")
 
 
 def rate_text(rate: float, total: int) -> str:

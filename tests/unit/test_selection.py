@@ -239,3 +239,22 @@ def test_regions_are_kept_only_when_their_map_ranks_clearly_better() -> None:
     chosen, rows = judge_regions(clear, families)
     assert chosen == 0.5 and rows[0]["escape"] > rows[1]["escape"]
     assert 0.02 < auroc_se(0.7, 150, 300) < 0.04 and auroc_se(0.7, 1500, 3000) < auroc_se(0.7, 150, 300) / 3
+
+
+def test_report_shows_the_regions_comparison_with_the_kept_share_marked() -> None:
+    """The model card of report.html: the two maps' rows as fit recorded them (through JSON), the chosen one marked."""
+    import json
+
+    from inspect_svdd.evaluate.report import _model_card
+    from inspect_svdd.model.selection import REGIONS_RANK, judge_regions
+
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(0, 1, 150), rng.normal(0.6, 1, 300)
+    chosen, rows = judge_regions({0.0: (good, bad, 0.0), 0.5: (good, bad + 0.8, 9.0)}, ["dent"] * 300)
+    choice = {"chosen": chosen, "candidates": rows, "rank": REGIONS_RANK,
+              "judged_on": {"held_out": 150, "defects": 300, "families": ["dent"]}}
+    card = _model_card(json.loads(json.dumps({"selection": {"local_regions": choice}})))
+    assert "Share of large-region defects chosen by fit" in card and "Judged on 150 held-out golden images" in card
+    assert "<td>0.5 (chosen)</td>" in card and "<td>0</td>" in card  # the kept share marked, the other listed
+    assert f"<td>{rows[0]['auroc']:.3f}</td>" in card  # the AUROC the rule ranked them by
+    assert "large-region" not in _model_card({"selection": {}})  # no comparison recorded, no section
