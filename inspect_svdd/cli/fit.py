@@ -110,7 +110,8 @@ def pretrain(golden: Path, output: Path, config_file: Path | None, quiet: bool, 
               help="Folder of real defective parts (a few are enough), pushed away from the centre (Deep SAD).")
 @click.option("--validate", type=click.Path(path_type=Path),
               help="Real defective parts (a folder, or a labelled folder whose good/ is skipped) that fit judges its "
-                   "candidate scorers on instead of synthetic defects; never trained on.")
+                   "candidates on instead of synthetic defects (the scorers, the model kinds with --model-kind both, "
+                   "the local map's share of large regions); never trained on.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted fit whose checkpoint is in OUTPUT (same golden images and settings).")
 @config_options()

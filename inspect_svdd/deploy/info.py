@@ -127,9 +127,12 @@ def regions_choice(choice: Mapping[str, Any]) -> str:
     """How fit chose the share of large-region defects (``--local-regions`` unset): each map's AUROC on what it judged."""
     judged = choice.get("judged_on", {})
     table = "; ".join(f"{r['candidate']} {r['auroc']:.3f}" for r in choice.get("candidates", []))
+    families, real = ", ".join(f for f in judged.get("families", []) if f != "real"), judged.get("real", 0)
+    defects = (f"{judged.get('defects')} synthetic defects ({families})" if not real else
+               f"{judged.get('defects')} defects ({judged.get('defects', 0) - real} synthetic: {families}; {real} real "
+               "parts from --validate)")
     return (f"share {choice.get('chosen'):g} chosen by fit among {len(choice.get('candidates', []))} maps on "
-            f"{judged.get('held_out')} held-out golden images and {judged.get('defects')} synthetic defects "
-            f"({', '.join(judged.get('families', []))}), AUROC {table} (--local-regions fixes one)")
+            f"{judged.get('held_out')} held-out golden images and {defects}, AUROC {table} (--local-regions fixes one)")
 
 
 def scorer_text(data: dict[str, Any], score: dict[str, Any], local: dict[str, Any]) -> str:

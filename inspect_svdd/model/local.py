@@ -268,10 +268,14 @@ class LocalSVDD(DeepSVDD):
             checkpoint: Checkpoint | None = None, validation: np.ndarray | None = None) -> DeepSVDD:
         """Train the map on golden uint8 NHWC ``images``; set the head's calibration and the radius.
 
-        ``defects`` (Deep SAD with real parts) and ``validation`` (scorer
-        selection) are global-model features: the local model makes its own
-        masked defects and has one scorer. With a ``checkpoint`` (its
-        ``every`` counted in training steps), an interrupted fit resumes.
+        ``defects`` (Deep SAD with real parts) are a global-model feature: the
+        local model makes its own masked defects. ``validation`` (real
+        defective parts, never trained on) joins the synthetic defects that
+        judge the choice of the share of large regions where fit makes one
+        (:meth:`_choose_regions`); the local model has one scorer, so
+        otherwise they judge nothing. With a
+        ``checkpoint`` (its ``every`` counted in training steps), an
+        interrupted fit resumes.
         """
         self._check_images(images)
         if defects is not None and len(defects):
@@ -280,7 +284,7 @@ class LocalSVDD(DeepSVDD):
         train_images, hold_images = self._split(self._fit_alignment(images))
         cfg = self.config = self._resolve_map(self.config)
         if cfg.local.local_regions is None:
-            return self._choose_regions(images, progress, checkpoint)
+            return self._choose_regions(images, progress, checkpoint, validation)
         seed_everything(cfg.train.seed)
         net = LocalNet(cfg.local, cfg.preprocess.channels, cfg.preprocess.input_shape, cfg.net.leaky_slope)
         stages = [self.stage_prefix + level_stage(i) for i in range(cfg.local.local_scales)]
@@ -305,12 +309,16 @@ class LocalSVDD(DeepSVDD):
         self.reference_ = self._nominal(train_images)
         return self
 
-    def _choose_regions(self, images: np.ndarray, progress: bool, checkpoint: Checkpoint | None) -> LocalSVDD:
+    def _choose_regions(self, images: np.ndarray, progress: bool, checkpoint: Checkpoint | None,
+                        validation: np.ndarray | None = None) -> LocalSVDD:
         """Unset ``local_regions`` with the map to c: fit a map for each of :data:`REGION_SHARES`, keep the better.
 
-        Both are judged on the held-out golden images and on synthetic
-        defects made from them, of the families neither map trains on
-        (:func:`~inspect_svdd.model.selection.judge_regions`). The kept one
+        Both are judged on the held-out golden images against synthetic
+        defects made from them, of the families neither map trains on, and the
+        real defective parts of ``validation`` when given, pooled
+        (:func:`~inspect_svdd.model.selection.judge_regions`): twenty real
+        castings alone leave the two maps within chance where the synthetic
+        ones separate them (local/regions-validate-probe.txt). The kept one
         becomes this detector, its config records the share and
         ``selection_["local_regions"]`` the comparison. With a ``checkpoint``
         each map saves under its own name; a resumed fit continues the map it
@@ -323,6 +331,8 @@ class LocalSVDD(DeepSVDD):
         current = next((i for i, name in enumerate(names) if saved and saved.startswith(name)), 0)
         hold = self._split(images)[1]
         bad, families = unseen_defects(self.config, hold)
+        if validation is not None and len(validation):  # a few real parts alone cannot separate the two maps
+            bad, families = np.concatenate([validation, bad]), ["real"] * len(validation) + families
         statistics, fitted = {}, {}
         for i, (share, name) in enumerate(zip(REGION_SHARES, names, strict=True)):
             candidate = LocalSVDD(dataclasses.replace(self.config, local=dataclasses.replace(self.config.local,
@@ -336,7 +346,8 @@ class LocalSVDD(DeepSVDD):
         del self.stage_prefix  # back to the class's: the kept map is this detector's own
         self.selection_ = {**self.selection_, "local_regions": {
             "chosen": chosen, "candidates": rows, "rank": REGIONS_RANK,
-            "judged_on": {"held_out": len(hold), "defects": len(bad), "families": sorted(set(families))}}}
+            "judged_on": {"held_out": len(hold), "defects": len(bad), "families": sorted(set(families)),
+                          "real": families.count("real")}}}
         return self
 
     def _resolve_map(self, config: FitConfig) -> FitConfig:

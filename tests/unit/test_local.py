@@ -405,6 +405,29 @@ def test_unset_regions_fit_both_maps_keep_one_and_resume_inside_the_second(parts
     assert dataclasses.asdict(resumed.config) == dataclasses.asdict(straight.config)
 
 
+def test_real_validation_parts_join_the_synthetic_defects_that_judge_the_regions_choice(parts: np.ndarray) -> None:
+    """--validate with --local-regions unset: both maps are judged on the real parts and the synthetic ones together
+    (each row's AUROC is the held-out golden statistics against the map's statistics of both), and info says so."""
+    from sklearn.metrics import roc_auc_score
+
+    from inspect_svdd.deploy.info import regions_choice
+    from inspect_svdd.model.local import unseen_defects
+
+    real = np.stack([_with_spot(draw_part(400 + i, size=SIZE), (20 + 4 * i, 30)) for i in range(5)])
+    det = detector_for(_config(20, regions=None)).fit(parts, progress=False, validation=real)
+    choice = det.selection_["local_regions"]
+    synthetic, _ = unseen_defects(det.config, det._split(parts)[1])
+    assert choice["judged_on"]["families"] == ["cutpaste", "dent", "real", "smudge"]
+    assert choice["judged_on"]["real"] == 5 and choice["judged_on"]["defects"] == 5 + len(synthetic)
+    good = np.asarray(det.holdout_["distances"], np.float64)
+    bad = det.distances(np.concatenate([real, synthetic]))
+    expected = roc_auc_score(np.r_[np.zeros(len(good)), np.ones(len(bad))], np.r_[good, bad])
+    assert choice["candidates"][0]["candidate"] == f"{choice['chosen']:g}"
+    assert choice["candidates"][0]["auroc"] == pytest.approx(expected, abs=1e-9)
+    assert f"{5 + len(synthetic)} defects ({len(synthetic)} synthetic: cutpaste, dent, smudge; 5 real parts from " \
+           "--validate)" in regions_choice(choice)
+
+
 def test_the_golden_statistics_input_exports_with_parity_and_an_older_model_loads_with_it(fitted: LocalSVDD,
                                                                                          parts: np.ndarray,
                                                                                          tmp_path) -> None:
