@@ -38,12 +38,9 @@ def blurred(m: np.ndarray, sigma: float, mix: str = "blur") -> np.ndarray:
     return {"blur": b, "mean": (m + b) / 2, "max": np.maximum(m, b)}[mix]
 
 
-def main() -> None:
-    """Print one line per model and sigma."""
-    root, models = Path(sys.argv[1]), [Path(m) for m in sys.argv[2:]]
+def test_set(root: Path) -> tuple[list[Path], np.ndarray, list[tuple[int, int]], list[np.ndarray]]:
+    """The labelled images under ``root/test``: paths, defect types, each image's shape and its mask (every STEP-th pixel)."""
     paths = [p for folder in sorted((root / "test").iterdir()) for p in list_images(folder)]
-    kinds = np.array([p.parent.name for p in paths])
-    good = kinds == "good"
     masks, shapes = [], []
     for path in paths:
         shape = decode_image(path).shape[:2]
@@ -51,6 +48,14 @@ def main() -> None:
         found = mask_for(path, root / "test")
         mask = np.zeros(shape, bool) if found is None else cv2.imread(str(found), cv2.IMREAD_GRAYSCALE) > 127
         masks.append(mask[::STEP, ::STEP])
+    return paths, np.array([p.parent.name for p in paths]), shapes, masks
+
+
+def main() -> None:
+    """Print one line per model and sigma."""
+    root, models = Path(sys.argv[1]), [Path(m) for m in sys.argv[2:]]
+    paths, kinds, shapes, masks = test_set(root)
+    good = kinds == "good"
     for model in models:
         scorer = OnnxScorer(model / "model.onnx", device="cpu")
         cfg = scorer.preprocess

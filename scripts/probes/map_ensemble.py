@@ -14,13 +14,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from map_blur import STEP
+from map_blur import STEP, test_set
 from sklearn.metrics import roc_auc_score
 
 from inspect_svdd.deploy.runtime import OnnxScorer
-from inspect_svdd.evaluate.heatmaps import mask_for, to_image
+from inspect_svdd.evaluate.heatmaps import to_image
 from inspect_svdd.io.datasets import load_folder
-from inspect_svdd.io.images import decode_image, list_images
 from inspect_svdd.io.preprocess import load_image
 from inspect_svdd.model.artifact import load_model
 from inspect_svdd.model.local import unseen_defects
@@ -44,15 +43,7 @@ def line(label: str, maps: list[np.ndarray], shapes: list, masks: list, kinds: n
 def main() -> None:
     """Three lines: A, B, their mean."""
     root, models = Path(sys.argv[1]), [Path(m) for m in sys.argv[2:4]]
-    paths = [p for folder in sorted((root / "test").iterdir()) for p in list_images(folder)]
-    kinds = np.array([p.parent.name for p in paths])
-    shapes, masks = [], []
-    for path in paths:
-        shape = decode_image(path).shape[:2]
-        shapes.append(shape)
-        found = mask_for(path, root / "test")
-        mask = np.zeros(shape, bool) if found is None else cv2.imread(str(found), cv2.IMREAD_GRAYSCALE) > 127
-        masks.append(mask[::STEP, ::STEP])
+    paths, kinds, shapes, masks = test_set(root)
     dets = [load_model(m)[0] for m in models]
     cfg = dets[0].config
     golden = load_folder(root / "train" / "good", cfg.preprocess, str(cfg.preprocess.channels)).images
